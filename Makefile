@@ -1,0 +1,23 @@
+# The two commands a newcomer needs (see README.md):
+#   make run    set up .venv, then run the whole demo pipeline offline
+#   make test   set up .venv, then run the test suite
+PYTHON := .venv/bin/python
+OUTPUT_DIR ?= outputs/demo
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast bench clean
+
+setup:
+	@bash scripts/setup_env.sh
+
+run: setup
+	$(PYTHON) pipeline_runner.py run --profile demo --output-dir $(OUTPUT_DIR)
+
+test: setup
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,32 @@
+"""resizer-tfx: a TFX pipeline for learnable image resizing.
+
+Exact versions live in requirements/constraints.txt (the lock we test);
+install with ``scripts/setup_env.sh`` or
+``pip install -c requirements/constraints.txt -e .``.
+"""
+
+import setuptools
+
+setuptools.setup(
+    name="resizer-tfx",
+    version="0.1.0",
+    description=(
+        "TFX pipeline training a learnable image resizer + DenseNet-121 "
+        "against a bilinear baseline (Talebi & Milanfar 2021)"
+    ),
+    python_requires=">=3.10,<3.11",
+    packages=setuptools.find_packages(include=["pipeline", "components", "trainer"]),
+    py_modules=["pipeline_runner"],
+    install_requires=[
+        "tfx[kfp]==1.16.0",
+        "tensorflow==2.16.2",
+        "keras==3.12.4",
+        "tf-keras==2.16.0",
+        "tensorflow-datasets==4.9.10",
+        "tensorflow-serving-api==2.16.1",
+        "apache-beam[gcp]==2.61.0",
+        "pillow",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["resizer-tfx=pipeline_runner:main"]},
+)
