@@ -1,0 +1,1 @@
+"""The TFX pipeline definition of resizer-tfx (wiring only) and its configuration."""

@@ -1,0 +1,76 @@
+"""The serving SavedModel: the trained classifier behind the Transform graph.
+
+Signatures:
+  ``serving_default``     image_bytes: string (B,) encoded JPEG/PNG/GIF/BMP of any
+                          size (TF Serving's REST ``{"b64": ...}``) -> probabilities,
+                          class_id, class_name
+  ``serving_tf_example``  examples: string (B,) serialized tf.Example (TFX
+                          Evaluator/BulkInferrer; TFMA ``model_type='tf_generic'``)
+                          -> the same outputs
+  ``transform_images``    image_bytes -> image: float32 (B, H, W, 3) in [0, 255],
+                          the Transform graph on its own
+
+Bad inputs (empty bytes, bytes that are no image) fail the request with an
+INVALID_ARGUMENT error naming the problem; the server process carries on.
+"""
+
+import tensorflow as tf
+
+from trainer.preprocessing import IMAGE_KEY, TRANSFORMED_IMAGE_KEY
+
+SERVING_DEFAULT = "serving_default"
+SERVING_TF_EXAMPLE = "serving_tf_example"
+TRANSFORM_IMAGES = "transform_images"
+
+
+class ServingModule(tf.Module):
+    """Holds the Keras model and the TFT layer so ``tf.saved_model.save`` can export both."""
+
+    def __init__(self, model, tf_transform_output, class_names):
+        super().__init__(name="resizer_serving")
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        self.class_names = tf.constant(list(class_names), dtype=tf.string)
+        # Only the image is parsed: other features may be absent at serving time.
+        self._image_spec = {IMAGE_KEY: tf_transform_output.raw_feature_spec()[IMAGE_KEY]}
+        # SchemaGen may infer the image feature as shape [] or [1]: feed what Transform was traced with.
+        self._image_shape = [-1] + list(self._image_spec[IMAGE_KEY].shape)
+
+    def _transform(self, image_bytes):
+        image_bytes = tf.reshape(image_bytes, self._image_shape)
+        return self.tft_layer({IMAGE_KEY: image_bytes})[TRANSFORMED_IMAGE_KEY]
+
+    def _predict(self, images):
+        probabilities = tf.cast(self.model(images, training=False), tf.float32)
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            "probabilities": probabilities,
+            "class_id": class_id,
+            "class_name": tf.gather(self.class_names, class_id),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_image_bytes(self, image_bytes):
+        return self._predict(self._transform(image_bytes))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_tf_examples(self, examples):
+        features = tf.io.parse_example(examples, self._image_spec)
+        return self._predict(self._transform(features[IMAGE_KEY]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def transform_images(self, image_bytes):
+        return {TRANSFORMED_IMAGE_KEY: self._transform(image_bytes)}
+
+    def signatures(self):
+        return {
+            SERVING_DEFAULT: self.serve_image_bytes.get_concrete_function(),
+            SERVING_TF_EXAMPLE: self.serve_tf_examples.get_concrete_function(),
+            TRANSFORM_IMAGES: self.transform_images.get_concrete_function(),
+        }
+
+
+def export_serving_model(model, tf_transform_output, class_names, export_dir):
+    module = ServingModule(model, tf_transform_output, class_names)
+    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    return export_dir
