@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""resizer-tfx command line: run the pipeline locally.
+"""resizer-tfx command line: run the pipeline locally, compile it for Kubeflow, query TF Serving.
 
     python pipeline_runner.py run --profile demo --output-dir outputs/demo
     python pipeline_runner.py run --profile full --training.epochs 3 -- --direct_num_workers=4
+    python pipeline_runner.py compile --profile full --output pipeline.json --image IMAGE --pipeline-root gs://B/root
+    python pipeline_runner.py predict --server localhost:8500 cat.jpg dog.png
 
 Every configuration field is an option (``--help`` lists them); values are
 validated before anything runs.  Arguments after ``--`` go to Beam unchanged
@@ -49,15 +51,31 @@ def build_parser():
     run = commands.add_parser("run", help="run the whole pipeline locally (LocalDagRunner or BeamDagRunner)",
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="Arguments after -- are passed to Beam unchanged.")
-    run.add_argument("--profile", choices=sorted(config_lib.PROFILES), default="demo")
-    run.add_argument("--headline", action="store_true",
-                     help="full profile only: the published setting (90%% of the data, 10 epochs)")
-    run.add_argument("--output-dir", help="everything the run writes goes under this directory")
-    run.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
-                     help="another way to override any field, e.g. --set training.epochs=2")
     run.add_argument("--verbose", action="store_true", help="show TFX's own INFO logs")
-    _add_field_options(run)
+    _add_config_options(run)
+
+    from pipeline import kubeflow
+    from serving import client
+
+    compile_ = commands.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2 (no network)",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="Arguments after -- become the components' Beam arguments.")
+    kubeflow.add_compile_arguments(compile_)
+    _add_config_options(compile_)
+
+    predict = commands.add_parser("predict", help="classify image files with a model served by TF Serving")
+    client.add_predict_arguments(predict)
     return parser
+
+
+def _add_config_options(parser):
+    parser.add_argument("--profile", choices=sorted(config_lib.PROFILES), default="demo")
+    parser.add_argument("--headline", action="store_true",
+                        help="full profile only: the published setting (90%% of the data, 10 epochs)")
+    parser.add_argument("--output-dir", help="everything the run writes goes under this directory")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
+                        help="another way to override any field, e.g. --set training.epochs=2")
+    _add_field_options(parser)
 
 
 def config_from_args(args):
@@ -217,6 +235,9 @@ def closing_table(config, seconds, cached, total):
 
 
 def main(argv=None):
+    # Keras prints epochs to stdout: keep them flowing when stdout is a pipe or file.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args = []
     if "--" in argv:
@@ -224,12 +245,20 @@ def main(argv=None):
         argv, beam_args = argv[:split], argv[split + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "predict":
+        from serving.client import predict_command
+
+        return predict_command(args)
     try:
         config = config_from_args(args)
     except ConfigError as error:
         parser.exit(2, f"pipeline_runner.py: invalid configuration: {error}\n")
     if args.command == "run":
         return run(config, beam_args, verbose=args.verbose)
+    if args.command == "compile":
+        from pipeline import kubeflow
+
+        return kubeflow.compile_command(config, args, beam_args)
     parser.error(f"unknown command {args.command}")
 
 

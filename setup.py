@@ -15,7 +15,7 @@ setuptools.setup(
         "against a bilinear baseline (Talebi & Milanfar 2021)"
     ),
     python_requires=">=3.10,<3.11",
-    packages=setuptools.find_packages(include=["pipeline", "components", "trainer"]),
+    packages=setuptools.find_packages(include=["pipeline", "components", "trainer", "serving"]),
     py_modules=["pipeline_runner"],
     install_requires=[
         "tfx[kfp]==1.16.0",

@@ -28,7 +28,8 @@ PICTURE_FILE = "resizer_picture.png"
 class ComparisonReportArtifact(types.Artifact):
     """A directory holding report.md, report.html, summary.json and the pictures."""
 
-    TYPE_NAME = "ResizerComparisonReport"
+    # Kubeflow V2 requires "<namespace>.<TypeName>".
+    TYPE_NAME = "resizer_tfx.ComparisonReport"
 
 
 def _metric_name(key):

@@ -1,0 +1,293 @@
+"""Compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines.
+
+    python pipeline_runner.py compile --output pipeline.json --image IMAGE \
+        --pipeline-root gs://BUCKET/root --output-dir gs://BUCKET/resizer [config overrides]
+
+:func:`compile_pipeline` turns :func:`pipeline.pipeline.create_components`
+into a KFP ``PipelineJob`` JSON with TFX's ``KubeflowV2DagRunner``.  Every
+component runs in ``image`` (see ``Dockerfile``) with TFX's container
+entrypoint, ``python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor``;
+module code is referenced by dotted path (``trainer.run.run_fn``), so nothing
+is uploaded at compile time and compiling needs no network.
+
+Runtime parameters (change them per run without recompiling; the compiled
+defaults are the config's values):
+
+``epochs`` (int)
+    ``training.epochs`` of both Trainers.
+``accuracy_margin`` (float)
+    ``evaluation.accuracy_margin``: how much the candidate's accuracy must
+    beat the baseline's for the model to be blessed and pushed.
+``tfds_splits`` (str, JSON object; ``data.source=tfds`` only)
+    ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "eval": "train[90%:]"}``.
+
+Why ``epochs`` and ``accuracy_margin`` go through an extra step: Kubeflow v2
+(and TFX's compiler for it) can only substitute a runtime parameter for a
+*whole* execution property, never for a value inside one.  ``epochs`` lives
+inside the Trainers' ``custom_config`` JSON (two different ones, one per arm)
+and the margin inside the Evaluator's ``eval_config`` proto.  So the compiled
+pipeline gets one more step, ``RuntimeConfig``, that takes the parameters,
+re-validates the configuration with them (a bad value fails that step, naming
+the field, before anything trains) and outputs the two ``custom_config``
+strings and the ``eval_config`` JSON; the Trainers and the Evaluator read
+those as dynamic execution properties (``channel.future()[0].value``).
+``tfds_splits`` is already a plain JSON-string property, so the parameter is
+wired in directly.  The image-folder ExampleGen's ``split_buckets`` live in
+its ``output_config`` proto, which TFX's v2 ExampleGen driver reads at compile
+time, so they are not a runtime parameter.
+
+Caching: each task's ``cachingOptions.enableCache`` follows
+``config.enable_cache`` (``--enable_cache false`` compiles it off; KFP's
+own submit-time ``enable_caching`` overrides it).
+"""
+
+import json
+import logging
+import os
+import re
+from typing import Dict, Iterable, Optional, Sequence
+
+from trainer.environment import apply_keras_policy
+
+apply_keras_policy()
+
+from tfx import v1 as tfx  # noqa: E402
+from tfx.dsl.component.experimental.annotations import OutputDict, Parameter  # noqa: E402
+from tfx.dsl.component.experimental.decorators import component  # noqa: E402
+
+from pipeline import config as config_lib  # noqa: E402
+
+KUBEFLOW_TFX_COMMAND = (
+    "python",
+    "-m",
+    "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+)
+RUNTIME_CONFIG_ID = "RuntimeConfig"
+EPOCHS, ACCURACY_MARGIN, TFDS_SPLITS = "epochs", "accuracy_margin", "tfds_splits"
+CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
+
+log = logging.getLogger(__name__)
+
+
+# --- the runtime-configuration step ------------------------------------------------
+
+def config_from_dict(values: dict) -> config_lib.PipelineConfig:
+    """Inverse of ``PipelineConfig.to_dict()`` (validated)."""
+    flat = {}
+
+    def walk(prefix, mapping):
+        for key, value in mapping.items():
+            path = prefix + key
+            if isinstance(value, dict) and not path.endswith(("split_buckets", "tfds_splits")):
+                walk(path + ".", value)
+            else:
+                flat[path] = tuple(value) if isinstance(value, list) else value
+
+    walk("", values)
+    return config_lib.with_overrides(config_lib.PipelineConfig(), flat)
+
+
+def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int,
+                           accuracy_margin: float) -> Dict[str, str]:
+    """The Trainers' ``custom_config`` strings and the Evaluator's ``eval_config`` JSON for these values."""
+    from google.protobuf import json_format
+
+    from pipeline.pipeline import make_eval_config
+
+    config = config_lib.with_overrides(
+        config_from_dict(json.loads(pipeline_config)),
+        {"training.epochs": int(epochs), "evaluation.accuracy_margin": float(accuracy_margin)},
+    )
+    out = {
+        f"{arm}_custom_config": json.dumps(config.training.replace(arm=arm).to_custom_config(code_fingerprint),
+                                          sort_keys=True)
+        for arm in (CANDIDATE, BASELINE)
+    }
+    out["eval_config"] = json_format.MessageToJson(make_eval_config(config), sort_keys=True)
+    return out
+
+
+@component
+def RuntimeConfig(  # noqa: N802 (TFX component naming)
+    pipeline_config: Parameter[str],
+    code_fingerprint: Parameter[str],
+    epochs: Parameter[int],
+    accuracy_margin: Parameter[float],
+) -> OutputDict(learnable_resizer_custom_config=str, bilinear_baseline_custom_config=str, eval_config=str):
+    """Applies the run's parameters to the compiled configuration (validated; a bad value fails here)."""
+    return resolve_runtime_config(pipeline_config, code_fingerprint, epochs, accuracy_margin)
+
+
+# --- building --------------------------------------------------------------------------
+
+def runtime_parameters(config: config_lib.PipelineConfig) -> Dict[str, object]:
+    """The pipeline's runtime parameters with the config's values as defaults."""
+    RP = tfx.dsl.experimental.RuntimeParameter
+    params = {
+        EPOCHS: RP(name=EPOCHS, ptype=int, default=int(config.training.epochs)),
+        ACCURACY_MARGIN: RP(name=ACCURACY_MARGIN, ptype=float, default=float(config.evaluation.accuracy_margin)),
+    }
+    if config.data.source == "tfds":
+        params[TFDS_SPLITS] = RP(name=TFDS_SPLITS, ptype=str, default=json.dumps(dict(config.data.tfds_splits)))
+    return params
+
+
+def _set_exec_property(node, name, value):
+    if name not in node.exec_properties:
+        raise KeyError(f"{node.id} has no execution property {name!r}")
+    node.exec_properties[name] = value
+
+
+def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=None) -> Dict[str, object]:
+    """``create_components(config)`` plus the RuntimeConfig step, with the runtime parameters wired in."""
+    from pipeline.pipeline import create_components
+    from trainer.config import code_fingerprint
+
+    components = create_components(config, example_gen)
+    params = runtime_parameters(config)
+    resolver = RuntimeConfig(
+        pipeline_config=json.dumps(config.to_dict(), sort_keys=True),
+        code_fingerprint=code_fingerprint(),
+        epochs=params[EPOCHS],
+        accuracy_margin=params[ACCURACY_MARGIN],
+    ).with_id(RUNTIME_CONFIG_ID)
+    for arm in (CANDIDATE, BASELINE):
+        trainer = components[f"Trainer_{arm}"]
+        _set_exec_property(trainer, "custom_config",
+                           resolver.outputs[f"{arm}_custom_config"].future()[0].value)
+        trainer.add_upstream_node(resolver)
+    evaluator = components["Evaluator"]
+    _set_exec_property(evaluator, "eval_config", resolver.outputs["eval_config"].future()[0].value)
+    evaluator.add_upstream_node(resolver)
+    if TFDS_SPLITS in params and example_gen is None:
+        _set_exec_property(components["TfdsExampleGen"], "splits", params[TFDS_SPLITS])
+    out = {RUNTIME_CONFIG_ID: resolver}
+    out.update(components)
+    return out
+
+
+def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequence[str]:
+    """Config locations that a cluster would not see (local paths), for a warning."""
+    named = {"pipeline root": pipeline_root, "output_dir": config.output_dir}
+    if config.data.source == "image_folder":
+        named["data.image_dir"] = config.data.image_dir or "(empty: the demo set generated locally)"
+    elif config.data.tfds_data_dir:
+        named["data.tfds_data_dir"] = config.data.tfds_data_dir
+    return [f"{name}={value}" for name, value in named.items() if "://" not in value]
+
+
+def kubeflow_pipeline_name(name: str) -> str:
+    """Kubeflow v2 names must match ``[a-z0-9][a-z0-9-]{0,127}``: ``resizer_tfx`` -> ``resizer-tfx``."""
+    out = name.lower().replace("_", "-")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", out):
+        raise config_lib.ConfigError("pipeline_name", f"{name!r} cannot be a Kubeflow pipeline name "
+                                     "(letters, digits, '-', '_'; starting with a letter or digit)")
+    return out
+
+
+def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: Optional[str] = None,
+                             beam_pipeline_args: Optional[Iterable[str]] = None, example_gen=None):
+    components = create_kubeflow_components(config, example_gen)
+    return tfx.dsl.Pipeline(
+        pipeline_name=kubeflow_pipeline_name(config.pipeline_name),
+        pipeline_root=pipeline_root or config.pipeline_root,
+        components=list(components.values()),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=None,  # Kubeflow / Vertex AI bring their own ML Metadata.
+        beam_pipeline_args=list(config.beam_pipeline_args if beam_pipeline_args is None else beam_pipeline_args),
+    )
+
+
+def add_parameter_defaults(pipeline_spec: dict, defaults: Dict[str, object]) -> dict:
+    """Writes each runtime parameter's default into the root's ``inputDefinitions``.
+
+    TFX's compiler puts defaults only into the PipelineJob's ``runtimeConfig``,
+    which a ``.yaml`` PipelineSpec (what the KFP 2 UI/client upload) does not
+    carry; with ``defaultValue`` there, a run needs no parameter values at all.
+    """
+    parameters = pipeline_spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
+    for name, value in defaults.items():
+        spec = parameters.setdefault(name, {})
+        spec["defaultValue"] = value
+        spec["isOptional"] = True
+    return pipeline_spec
+
+
+def write_pipeline_file(job: dict, path: str) -> str:
+    """``.yaml``/``.yml``: the PipelineSpec (KFP 2 client/UI); otherwise the PipelineJob JSON (Vertex AI)."""
+    import yaml
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        if path.endswith((".yaml", ".yml")):
+            f.write(f"# PIPELINE DEFINITION\n# Name: {job['pipelineSpec']['pipelineInfo']['name']}\n")
+            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
+        else:
+            json.dump(job, f, indent=2, sort_keys=True)
+    return path
+
+
+def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image: str,
+                     pipeline_root: Optional[str] = None, beam_pipeline_args: Optional[Iterable[str]] = None,
+                     example_gen=None, display_name: Optional[str] = None) -> str:
+    """Writes the Kubeflow v2 ``PipelineJob`` JSON (``.yaml``/``.yml``: the PipelineSpec as YAML).
+
+    ``pipeline_root`` defaults to ``config.pipeline_root`` (``<output_dir>/pipeline_root``);
+    ``beam_pipeline_args`` to ``config.beam_pipeline_args``.  Returns the absolute path written.
+    """
+    if not image:
+        raise ValueError("image: a container image is required (see Dockerfile)")
+    pipeline_root = pipeline_root or config.pipeline_root
+    for item in local_paths(config, pipeline_root):
+        log.warning("Kubeflow compile: %s is a local path; pods will not see it (use gs://, s3://, ...)", item)
+    pipeline = create_kubeflow_pipeline(config, pipeline_root, beam_pipeline_args, example_gen)
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image,
+            default_commands=list(KUBEFLOW_TFX_COMMAND),
+            display_name=display_name,
+            # Schema 2.1 (parameterType/parameterValues): what the KFP 2 backend and Vertex AI run.
+            use_pipeline_spec_2_1=True,
+        ),
+    )
+    defaults = {name: p.default for name, p in runtime_parameters(config).items()}
+    job = runner.run(pipeline, parameter_values=defaults, write_out=False)
+    add_parameter_defaults(job["pipelineSpec"], defaults)
+    output_file = os.path.abspath(output_file)
+    write_pipeline_file(job, output_file)
+    return output_file
+
+
+# --- command line -------------------------------------------------------------------
+
+def add_compile_arguments(parser):
+    """The ``compile`` sub-command's own options (config options are added by the runner)."""
+    parser.add_argument("--output", required=True, metavar="FILE",
+                        help="where to write the pipeline (.json: PipelineJob; .yaml: PipelineSpec)")
+    parser.add_argument("--image", required=True,
+                        help="container image every component runs in (built from Dockerfile)")
+    parser.add_argument("--pipeline-root", default=None, metavar="ROOT",
+                        help="artifact root, e.g. gs://BUCKET/root (default: <output-dir>/pipeline_root)")
+    parser.add_argument("--display-name", default=None, help="display name of the pipeline job")
+    return parser
+
+
+def compile_command(config: config_lib.PipelineConfig, args, beam_args: Sequence[str] = ()) -> int:
+    """``pipeline_runner.py compile``: ``args`` has output, image, pipeline_root (and optionally display_name).
+
+    ``beam_args`` (after ``--``) are appended to ``config.beam_pipeline_args``.
+    """
+    beam_pipeline_args = list(config.beam_pipeline_args) + list(beam_args)
+    path = compile_pipeline(
+        config, args.output, args.image,
+        pipeline_root=getattr(args, "pipeline_root", None),
+        beam_pipeline_args=beam_pipeline_args,
+        display_name=getattr(args, "display_name", None),
+    )
+    params = runtime_parameters(config)
+    print(f"Wrote {path}")
+    print(f"  image:              {args.image}")
+    print(f"  pipeline root:      {getattr(args, 'pipeline_root', None) or config.pipeline_root}")
+    print(f"  caching:            {'on' if config.enable_cache else 'off'}")
+    print("  runtime parameters: " + ", ".join(f"{name}={p.default!r}" for name, p in params.items()))
+    return 0

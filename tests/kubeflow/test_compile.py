@@ -1,0 +1,213 @@
+"""Compiling the pipeline for Kubeflow v2: the JSON, its runtime parameters, caching, no network."""
+
+import json
+import os
+import socket
+
+import pytest
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline import config as config_lib
+from pipeline import kubeflow
+
+IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
+ROOT = "gs://bucket/resizer/root"
+
+
+class NetworkUsed(AssertionError):
+    pass
+
+
+def _no_network(*args, **kwargs):
+    raise NetworkUsed(f"compiling tried to open a connection: {args[1:] if len(args) > 1 else args}")
+
+
+def compile_offline(config, path, **kwargs):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _no_network)
+        mp.setattr(socket.socket, "connect_ex", _no_network)
+        mp.setattr(socket, "create_connection", _no_network)
+        return kubeflow.compile_pipeline(config, path, IMAGE, pipeline_root=ROOT, **kwargs)
+
+
+@pytest.fixture(scope="module", params=["demo", "full"])
+def compiled(request, tmp_path_factory):
+    config = config_lib.profile(request.param, overrides={"output_dir": "gs://bucket/resizer"})
+    path = str(tmp_path_factory.mktemp("kfp") / f"{request.param}.json")
+    written = compile_offline(config, path, beam_pipeline_args=["--direct_num_workers=3", "--extra=x"])
+    assert written == os.path.abspath(path)
+    with open(written) as f:
+        return config, json.load(f)
+
+
+def test_parses_as_pipeline_job_and_spec(compiled):
+    _, job = compiled
+    parsed = json_format.ParseDict(job, pipeline_spec_pb2.PipelineJob())
+    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    assert spec.schema_version == "2.1.0"
+    assert spec.pipeline_info.name == "resizer-tfx"
+    assert parsed.runtime_config.gcs_output_directory == ROOT
+
+
+def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
+    from pipeline.pipeline import create_components
+
+    config, job = compiled
+    spec = job["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    expected = set(create_components(config)) | {kubeflow.RUNTIME_CONFIG_ID}
+    assert set(tasks) == expected
+    executors = spec["deploymentSpec"]["executors"]
+    for name in expected:
+        executor = spec["components"][tasks[name]["componentRef"]["name"]]["executorLabel"]
+        container = executors[executor]["container"]
+        assert container["image"] == IMAGE
+        assert container["command"] == list(kubeflow.KUBEFLOW_TFX_COMMAND)
+        assert "--direct_num_workers=3" in container["args"] and "--extra=x" in container["args"]
+    # Module code by dotted path: nothing to upload, importable from the image.
+    trainer_args = executors["Trainer_learnable_resizer_executor"]["container"]["args"]
+    assert "run_fn" in json.dumps(spec["root"]["dag"]["tasks"]["Trainer_learnable_resizer"])
+    assert "tfx.components.trainer.executor.GenericExecutor" in trainer_args
+    assert "trainer.run.run_fn" in json.dumps(tasks["Trainer_learnable_resizer"])
+    assert "trainer.transform.preprocessing_fn" in json.dumps(tasks["Transform"])
+
+
+def test_caching_options_follow_the_config(compiled, tmp_path):
+    config, job = compiled
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert config.enable_cache
+    assert all(task.get("cachingOptions", {}).get("enableCache") is True for task in tasks.values())
+    off = config_lib.with_overrides(config, {"enable_cache": "false"})
+    with open(compile_offline(off, str(tmp_path / "off.json"))) as f:
+        tasks_off = json.load(f)["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert not any(task.get("cachingOptions", {}).get("enableCache") for task in tasks_off.values())
+
+
+def test_runtime_parameters(compiled):
+    config, job = compiled
+    spec = job["pipelineSpec"]
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    expected = {
+        "epochs": ("NUMBER_INTEGER", config.training.epochs),
+        "accuracy_margin": ("NUMBER_DOUBLE", config.evaluation.accuracy_margin),
+    }
+    if config.data.source == "tfds":
+        expected["tfds_splits"] = ("STRING", json.dumps(dict(config.data.tfds_splits)))
+    assert set(params) == set(expected)
+    for name, (ptype, default) in expected.items():
+        assert params[name]["parameterType"] == ptype
+        assert params[name]["defaultValue"] == default
+        assert job["runtimeConfig"]["parameterValues"][name] == default
+    tasks = spec["root"]["dag"]["tasks"]
+    resolver = tasks[kubeflow.RUNTIME_CONFIG_ID]["inputs"]["parameters"]
+    assert resolver["epochs"] == {"componentInputParameter": "epochs"}
+    assert resolver["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
+    for arm in ("learnable_resizer", "bilinear_baseline"):
+        custom = tasks[f"Trainer_{arm}"]["inputs"]["parameters"]["custom_config"]
+        assert custom["taskOutputParameter"] == {
+            "producerTask": f"{kubeflow.RUNTIME_CONFIG_ID}_task", "outputParameterKey": f"{arm}_custom_config"}
+        assert kubeflow.RUNTIME_CONFIG_ID in tasks[f"Trainer_{arm}"]["dependentTasks"]
+    eval_config = tasks["Evaluator"]["inputs"]["parameters"]["eval_config"]
+    assert eval_config["taskOutputParameter"]["outputParameterKey"] == "eval_config"
+    if config.data.source == "tfds":
+        assert tasks["TfdsExampleGen"]["inputs"]["parameters"]["splits"] == {"componentInputParameter": "tfds_splits"}
+
+
+def test_yaml_output_is_a_pipeline_spec_with_defaults(tmp_path):
+    import yaml
+
+    config = config_lib.profile("full", overrides={"output_dir": "gs://bucket/resizer"})
+    with open(compile_offline(config, str(tmp_path / "p.yaml"))) as f:
+        spec = yaml.safe_load(f)
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    assert spec["root"]["inputDefinitions"]["parameters"]["epochs"]["defaultValue"] == config.training.epochs
+
+
+def test_resolve_runtime_config_applies_and_validates():
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.pipeline import make_eval_config
+
+    config = config_lib.profile("full")
+    assert kubeflow.config_from_dict(config.to_dict()) == config
+    out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3, 0.05)
+    for arm in ("learnable_resizer", "bilinear_baseline"):
+        custom = json.loads(out[f"{arm}_custom_config"])
+        assert custom == config.training.replace(arm=arm, epochs=3).to_custom_config("fp")
+    parsed = json_format.Parse(out["eval_config"], tfma.EvalConfig())
+    want = make_eval_config(config_lib.with_overrides(config, {"evaluation.accuracy_margin": 0.05}))
+    assert parsed == want
+    with pytest.raises(config_lib.ConfigError, match="epochs"):
+        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 0, 0.0)
+    with pytest.raises(config_lib.ConfigError, match="evaluation.accuracy_margin"):
+        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 2, 3.0)
+
+
+def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path):
+    """Runs the compiled RuntimeConfig step the way the KFP v2 launcher does (ExecutorInput -> ExecutorOutput)."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    config, job = compiled
+    spec = job["pipelineSpec"]
+    task = spec["root"]["dag"]["tasks"][kubeflow.RUNTIME_CONFIG_ID]
+    component = spec["components"][task["componentRef"]["name"]]
+    container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+    values = {k: v["runtimeValue"]["constant"] for k, v in task["inputs"]["parameters"].items()
+              if "runtimeValue" in v}
+    values.update(epochs=2, accuracy_margin=0.03)  # what the run's parameters would be
+    outputs = component["outputDefinitions"]
+    executor_input = {
+        "inputs": {"parameterValues": values},
+        "outputs": {
+            "artifacts": {
+                key: {"artifacts": [{"name": key, "uri": str(tmp_path / key),
+                                     "type": definition["artifactType"]}]}
+                for key, definition in outputs["artifacts"].items()
+            },
+            "parameters": {key: {"outputFile": str(tmp_path / f"{key}.param")} for key in outputs["parameters"]},
+            "outputFile": str(tmp_path / "executor_output.json"),
+        },
+    }
+    args = [json.dumps(executor_input) if a == "{{$}}" else a for a in container["args"]]
+    kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags(args))
+    with open(tmp_path / "executor_output.json") as f:
+        produced = json.load(f)["parameterValues"]
+    custom = json.loads(produced["learnable_resizer_custom_config"])
+    assert custom["training"]["epochs"] == 2 and custom["training"]["arm"] == "learnable_resizer"
+    assert json.loads(produced["bilinear_baseline_custom_config"])["training"]["arm"] == "bilinear_baseline"
+    import tensorflow_model_analysis as tfma
+
+    eval_config = json_format.Parse(produced["eval_config"], tfma.EvalConfig())
+    gates = [t.threshold for spec in eval_config.metrics_specs for m in spec.metrics
+             for t in m.per_slice_thresholds]
+    assert [g.change_threshold.absolute.value for g in gates] == [pytest.approx(0.03)]
+
+
+def test_compile_command_prints_summary(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    parser = kubeflow.add_compile_arguments(argparse.ArgumentParser())
+    out = tmp_path / "job.json"
+    args = parser.parse_args(["--output", str(out), "--image", IMAGE, "--pipeline-root", ROOT])
+    config = config_lib.profile("demo", overrides={"output_dir": "gs://bucket/resizer",
+                                                   "data.image_dir": "gs://bucket/images"})
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
+    assert kubeflow.compile_command(config, args, ["--runner=DataflowRunner"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "epochs=6" in printed
+    with open(out) as f:
+        job = json.load(f)
+    args_ = job["pipelineSpec"]["deploymentSpec"]["executors"]["Transform_executor"]["container"]["args"]
+    assert "--runner=DataflowRunner" in args_
+
+
+def test_image_is_required(tmp_path):
+    with pytest.raises(ValueError, match="image"):
+        kubeflow.compile_pipeline(config_lib.profile("demo"), str(tmp_path / "x.json"), "")
+
+
+def test_kubeflow_pipeline_name():
+    assert kubeflow.kubeflow_pipeline_name("resizer_tfx") == "resizer-tfx"
+    with pytest.raises(config_lib.ConfigError):
+        kubeflow.kubeflow_pipeline_name("_bad")
