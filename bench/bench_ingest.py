@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Benchmark: ImageFolderExampleGen throughput on 2,000 JPEGs of 500x375.
+
+    python bench/bench_ingest.py [--images 2000] [--keep DIR]
+
+Generates the images (synthetic demo renderer, JPEG quality 92, two classes)
+into a temporary directory, runs the ImageFolderExampleGen executor on them
+with Beam's in-process DirectRunner, prints images/s and writes
+``bench/results/ingest.json``.  Heavy: run it alone on the machine.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_images(directory, count, height=375, width=500, seed=0):
+    import numpy as np
+    from PIL import Image
+
+    from components.demo_data import CLASS_NAMES, JPEG_QUALITY, render_image
+
+    total_bytes = 0
+    for name in CLASS_NAMES:
+        os.makedirs(os.path.join(directory, name), exist_ok=True)
+    for i in range(count):
+        label = i % 2
+        rng = np.random.default_rng([seed, i])
+        path = os.path.join(directory, CLASS_NAMES[label], f"{i:05d}.jpg")
+        Image.fromarray(render_image(rng, label, height, width)).save(
+            path, format="JPEG", quality=JPEG_QUALITY)
+        total_bytes += os.path.getsize(path)
+    return total_bytes
+
+
+def run(count, keep=None):
+    from google.protobuf import message
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from components.image_folder_example_gen import ImageFolderExampleGen
+
+    work = keep or tempfile.mkdtemp(prefix="bench_ingest_")
+    images_dir = os.path.join(work, "images")
+    out_dir = os.path.join(work, "examples")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    t0 = time.time()
+    if not os.path.isdir(images_dir):
+        total_bytes = make_images(images_dir, count)
+    else:
+        total_bytes = sum(os.path.getsize(os.path.join(d, f))
+                          for d, _, fs in os.walk(images_dir) for f in fs)
+    gen_s = time.time() - t0
+
+    component = ImageFolderExampleGen(input_base=images_dir)
+    props = {k: proto_utils.proto_to_json(v) if isinstance(v, message.Message) else v
+             for k, v in component.exec_properties.items()}
+    examples = standard_artifacts.Examples()
+    examples.uri = out_dir
+    executor = component.executor_spec.executor_class(
+        base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=[]))
+    t0 = time.time()
+    executor.Do({}, {"examples": [examples]}, props)
+    seconds = time.time() - t0
+    with open(os.path.join(out_dir, "ingest_report.json")) as f:
+        report = json.load(f)
+    out_bytes = sum(os.path.getsize(os.path.join(d, f))
+                    for d, _, fs in os.walk(out_dir) for f in fs)
+    result = {
+        "benchmark": "ImageFolderExampleGen, in-process DirectRunner",
+        "images": count,
+        "image_size": "500x375 JPEG q92 (synthetic)",
+        "input_mb": round(total_bytes / 1e6, 1),
+        "output_mb": round(out_bytes / 1e6, 1),
+        "records_out": report["totals"]["records_out"],
+        "seconds": round(seconds, 2),
+        "images_per_s": round(count / seconds, 1),
+        "input_mb_per_s": round(total_bytes / 1e6 / seconds, 2),
+        "generate_seconds": round(gen_s, 1),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--keep", help="work directory to keep (reused if it has images)")
+    parser.add_argument("--output", default=os.path.join(ROOT, "bench", "results", "ingest.json"))
+    args = parser.parse_args()
+    result = run(args.images, args.keep)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print(json.dumps(result, indent=2, sort_keys=True))
+    print(f"{result['images_per_s']} images/s")
+
+
+if __name__ == "__main__":
+    main()

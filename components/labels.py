@@ -1,0 +1,29 @@
+"""Label names travelling with an Examples artifact (no TFX import needed)."""
+
+from __future__ import annotations
+
+import os
+from typing import List
+
+LABEL_NAMES_FILE = "label_names.txt"
+LABEL_NAMES_PROPERTY = "label_names"
+
+
+def read_label_names(examples_uri: str) -> List[str]:
+    """Label names, in label order, from ``<examples_uri>/label_names.txt``.
+
+    Works for local paths and for any filesystem ``tf.io.gfile`` knows
+    (``gs://...``).  Raises ``FileNotFoundError`` when the file is missing.
+    """
+    path = os.path.join(examples_uri, LABEL_NAMES_FILE)
+    if "://" in examples_uri:
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(path)
+        with tf.io.gfile.GFile(path, "r") as f:
+            text = f.read()
+    else:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    return [line for line in text.split("\n") if line]

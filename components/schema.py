@@ -1,0 +1,85 @@
+"""A curated schema for the canonical image record (for ImportSchemaGen).
+
+SchemaGen infers a schema from statistics, which is fine for a first look
+but does not know the domain rules.  :func:`curated_schema` states them:
+
+* ``label``: INT, required, exactly one value, ``int_domain [0, num_classes-1]``
+  (categorical) - a label outside the class list is an anomaly;
+* ``label_name``: BYTES, ``string_domain`` = the label names;
+* ``image/height`` and ``image/width``: INT, ``int_domain [min_side, max_side]``
+  (default [1, 10000]) - images outside the expected size range are flagged;
+* ``image/format``: BYTES, ``string_domain`` {jpeg, png};
+* ``image/encoded``: BYTES, ``image_domain``; ``image/filename``: BYTES;
+* every feature present in every example with exactly one value.
+
+Use it with ImportSchemaGen::
+
+    schema_path = write_curated_schema(schema_dir, label_names)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"])
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+DEFAULT_MIN_SIDE = 1
+DEFAULT_MAX_SIDE = 10_000
+SCHEMA_FILE = "schema.pbtxt"
+
+
+def curated_schema(label_names: Sequence[str], min_side: int = DEFAULT_MIN_SIDE,
+                   max_side: int = DEFAULT_MAX_SIDE):
+    """``tensorflow_metadata`` Schema proto for the canonical record."""
+    from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
+
+    if len(label_names) < 1:
+        raise ValueError("label_names must not be empty")
+    schema = schema_pb2.Schema()
+
+    def feature(name, ftype):
+        f = schema.feature.add()
+        f.name = name
+        f.type = ftype
+        f.presence.min_fraction = 1.0
+        f.presence.min_count = 1
+        f.value_count.min = 1
+        f.value_count.max = 1
+        return f
+
+    f = feature("image/encoded", schema_pb2.BYTES)
+    f.image_domain.SetInParent()
+    f = feature("image/format", schema_pb2.BYTES)
+    f.string_domain.name = "image/format"
+    f.string_domain.value.extend(["jpeg", "png"])
+    for name in ("image/height", "image/width"):
+        f = feature(name, schema_pb2.INT)
+        f.int_domain.min = int(min_side)
+        f.int_domain.max = int(max_side)
+    feature("image/filename", schema_pb2.BYTES)
+    f = feature("label", schema_pb2.INT)
+    f.int_domain.min = 0
+    f.int_domain.max = len(label_names) - 1
+    f.int_domain.is_categorical = True
+    f = feature("label_name", schema_pb2.BYTES)
+    f.string_domain.name = "label_name"
+    f.string_domain.value.extend(list(label_names))
+    return schema
+
+
+def write_curated_schema(output_dir: str, label_names: Sequence[str],
+                         min_side: int = DEFAULT_MIN_SIDE,
+                         max_side: int = DEFAULT_MAX_SIDE) -> str:
+    """Writes ``output_dir/schema.pbtxt`` (text proto) and returns its path."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+
+    schema = curated_schema(label_names, min_side, max_side)
+    tf.io.gfile.makedirs(output_dir)
+    path = os.path.join(output_dir, SCHEMA_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text_format.MessageToString(schema))
+    return path

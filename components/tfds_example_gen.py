@@ -1,0 +1,232 @@
+"""TfdsExampleGen: a TFDS dataset (default ``cats_vs_dogs``) -> TFX Examples.
+
+Reads the dataset's prepared TFRecord shards with Beam, one shard (or shard
+slice) per work item, through TFDS's own builder and ``data_dir``:
+
+* if the dataset is not prepared in ``data_dir`` yet, the executor calls
+  ``builder.download_and_prepare()`` (needs internet for the real
+  cats_vs_dogs; a prepared ``data_dir`` works offline);
+* ``splits`` maps output split names to TFDS split strings, default
+  ``{"train": "train[:40%]", "eval": "train[40%:50%]"}``; any slicing TFDS
+  accepts works (``{"train": "train[:90%]", "eval": "train[90%:95%]",
+  "test": "train[95%:]"}``), with TFDS's own rounding (the split's
+  ``file_instructions`` decide which examples are read);
+* the images are read with ``tfds.decode.SkipDecoding()``, so the original
+  encoded bytes go through :mod:`components.image_records` exactly like the
+  image-folder files (kept, converted or skipped and reported);
+* ``label`` and ``label_name`` come from ``builder.info.features[label_key]``;
+  ``image/filename`` is TFDS's ``image/filename`` feature when the dataset
+  has one, else ``<tfds split>/<shard>/<index>``.
+
+Output layout and reports are the same as ImageFolderExampleGen's.  Skipped
+examples stay in the output split they were sliced into.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import apache_beam as beam
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components import _ingest, image_records
+
+DEFAULT_DATASET = "cats_vs_dogs"
+DEFAULT_SPLITS = {"train": "train[:40%]", "eval": "train[40%:50%]"}
+FILENAME_FEATURE = "image/filename"
+
+DATASET_KEY = "dataset"
+SPLITS_KEY = "splits"
+DATA_DIR_KEY = "data_dir"
+IMAGE_KEY_KEY = "image_key"
+LABEL_KEY_KEY = "label_key"
+MAX_PIXELS_KEY = "max_pixels"
+MAX_BAD_FRACTION_KEY = "max_bad_fraction"
+EXAMPLES_KEY = "examples"
+
+
+class TfdsExampleGenSpec(types.ComponentSpec):
+    PARAMETERS = {
+        DATASET_KEY: ExecutionParameter(type=str),
+        SPLITS_KEY: ExecutionParameter(type=str),  # JSON object, ordered
+        DATA_DIR_KEY: ExecutionParameter(type=str, optional=True),
+        IMAGE_KEY_KEY: ExecutionParameter(type=str),
+        LABEL_KEY_KEY: ExecutionParameter(type=str),
+        MAX_PIXELS_KEY: ExecutionParameter(type=int),
+        MAX_BAD_FRACTION_KEY: ExecutionParameter(type=float),
+    }
+    INPUTS = {}
+    OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+def parse_splits(splits: Dict[str, str] | str) -> List[tuple]:
+    """Validates ``{"train": "train[:40%]", ...}`` (or its JSON) into ordered pairs."""
+    if isinstance(splits, str):
+        splits = json.loads(splits)
+    if not isinstance(splits, dict) or not splits:
+        raise ValueError(f"splits must be a non-empty mapping, got {splits!r}")
+    image_records.parse_split_buckets({name: 1 for name in splits})  # name checks
+    for name, spec in splits.items():
+        if not isinstance(spec, str) or not spec.strip():
+            raise ValueError(f"split {name!r}: TFDS split must be a non-empty string")
+    return [(str(k), str(v)) for k, v in splits.items()]
+
+
+def _builder(dataset: str, data_dir: Optional[str]):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    return tfds.builder(dataset, data_dir=data_dir or None)
+
+
+def plan_shards(builder, splits: List[tuple]) -> List[tuple]:
+    """(output split, tfds split, shard index, skip, take) per file instruction."""
+    from tensorflow_datasets.core import naming  # pylint: disable=g-import-not-at-top
+
+    plan = []
+    for out_split, spec in splits:
+        for instruction in builder.info.splits[spec].file_instructions:
+            info = naming.FilenameInfo.from_str(os.path.basename(instruction.filename))
+            take = -1 if instruction.takes_all else int(instruction.take)
+            plan.append((out_split, info.split, int(info.shard_index), int(instruction.skip),
+                         take))
+    return plan
+
+
+class ReadTfdsShardDoFn(beam.DoFn):
+    """(out split, tfds split, shard, skip, take) -> IngestItems, streamed."""
+
+    def __init__(self, dataset: str, data_dir: Optional[str], image_key: str,
+                 label_key: str, label_names: List[str], has_filename: bool):
+        self._dataset = dataset
+        self._data_dir = data_dir
+        self._image_key = image_key
+        self._label_key = label_key
+        self._label_names = list(label_names)
+        self._has_filename = has_filename
+        self._builder = None
+
+    def setup(self):
+        self._builder = _builder(self._dataset, self._data_dir)
+
+    def process(self, planned):
+        import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+        out_split, tfds_split, shard, skip, take = planned
+        ds = self._builder.as_dataset(
+            split=f"{tfds_split}[{shard}shard]",
+            decoders={self._image_key: tfds.decode.SkipDecoding()},
+            shuffle_files=False,
+            read_config=tfds.ReadConfig(try_autocache=False),
+        )
+        if skip > 0:
+            ds = ds.skip(skip)
+        if take >= 0:
+            ds = ds.take(take)
+        for offset, example in enumerate(tfds.as_numpy(ds)):
+            index = skip + offset
+            if self._has_filename:
+                filename = example[FILENAME_FEATURE]
+                filename = filename.decode("utf-8") if isinstance(filename, bytes) else str(filename)
+            else:
+                filename = f"{tfds_split}/{shard:05d}/{index}"
+            label = int(example[self._label_key])
+            data = example[self._image_key]
+            if not isinstance(data, bytes):
+                data = bytes(data)
+            yield _ingest.IngestItem(out_split, filename, label, self._label_names[label], data)
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Beam executor of :class:`TfdsExampleGen`."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        dataset = exec_properties[DATASET_KEY]
+        splits = parse_splits(exec_properties[SPLITS_KEY])
+        data_dir = exec_properties.get(DATA_DIR_KEY) or None
+        image_key = exec_properties[IMAGE_KEY_KEY]
+        label_key = exec_properties[LABEL_KEY_KEY]
+        max_pixels = int(exec_properties[MAX_PIXELS_KEY])
+        max_bad_fraction = float(exec_properties[MAX_BAD_FRACTION_KEY])
+        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        split_names = [name for name, _ in splits]
+
+        builder = _builder(dataset, data_dir)
+        # No-op when the data is already prepared in data_dir (works offline).
+        builder.download_and_prepare()
+        features = builder.info.features
+        label_names = list(features[label_key].names)
+        has_filename = FILENAME_FEATURE in features.keys()
+        plan = plan_shards(builder, splits)
+        logging.info("TfdsExampleGen: %s (data_dir=%s), splits %s, %d shard reads",
+                     dataset, builder.data_dir, splits, len(plan))
+        _ingest.write_label_names(examples.uri, label_names)
+        report_extra = {
+            "component": "TfdsExampleGen",
+            "source": f"tfds:{builder.info.full_name}",
+            "label_names": label_names,
+            "tfds_splits": dict(splits),
+            "max_pixels": max_pixels,
+            "max_bad_fraction": max_bad_fraction,
+        }
+        with self._make_beam_pipeline() as pipeline:
+            items = (
+                pipeline
+                | "ShardReads" >> beam.Create(plan)
+                | "ReadShards" >> beam.ParDo(ReadTfdsShardDoFn(
+                    dataset, data_dir, image_key, label_key, label_names, has_filename))
+            )
+            _ingest.write_ingest_outputs(items, examples.uri, split_names, max_pixels,
+                                         report_extra)
+        _ingest.finish_examples_artifact("TfdsExampleGen", examples, split_names,
+                                         label_names, max_bad_fraction)
+
+
+class TfdsExampleGen(base_beam_component.BaseBeamComponent):
+    """ExampleGen reading a TFDS image-classification dataset through Beam.
+
+    Args:
+      dataset: TFDS name (optionally ``name:version``), default cats_vs_dogs.
+      splits: ordered ``{output split: TFDS split string}``, default
+        ``{"train": "train[:40%]", "eval": "train[40%:50%]"}``.
+      data_dir: TFDS data dir (None: TFDS's default, ``~/tensorflow_datasets``).
+      max_pixels, max_bad_fraction: as for ImageFolderExampleGen.
+      image_key, label_key: the dataset's image and ClassLabel feature names.
+
+    Output ``examples``: standard_artifacts.Examples.
+    """
+
+    SPEC_CLASS = TfdsExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, dataset: str = DEFAULT_DATASET,
+                 splits: Optional[Dict[str, str]] = None,
+                 data_dir: Optional[str] = None,
+                 max_pixels: int = image_records.DEFAULT_MAX_PIXELS,
+                 max_bad_fraction: float = 0.1,
+                 image_key: str = "image",
+                 label_key: str = "label"):
+        parsed = parse_splits(DEFAULT_SPLITS if splits is None else splits)
+        _ingest.validate_common(max_pixels, max_bad_fraction)
+        spec = TfdsExampleGenSpec(
+            dataset=dataset,
+            splits=json.dumps(dict(parsed)),
+            data_dir=data_dir,
+            image_key=image_key,
+            label_key=label_key,
+            max_pixels=int(max_pixels),
+            max_bad_fraction=float(max_bad_fraction),
+            examples=types.Channel(type=standard_artifacts.Examples),
+        )
+        super().__init__(spec=spec)
+
+
+__all__ = ["TfdsExampleGen", "TfdsExampleGenSpec", "Executor", "parse_splits", "plan_shards"]
