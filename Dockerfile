@@ -36,9 +36,6 @@ COPY pipeline_runner.py ./
 RUN pip install --no-deps -c requirements/constraints.txt . \
     && python -c "import trainer.run, trainer.transform, components.comparison_report, components.tfds_example_gen, components.image_folder_example_gen, pipeline.kubeflow, serving.client"
 
-# /pipeline on the path as well: packages setup.py does not list yet (serving/) import from here.
-ENV PYTHONPATH=/pipeline
-
 # The compiled pipeline sets each container's command itself (KubeflowV2DagRunner's default,
 # the same as below); this entrypoint only matters when the image is run without one.
 ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]

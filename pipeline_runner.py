@@ -14,6 +14,7 @@ or ``--direct_running_mode=multi_processing --direct_num_workers=2``).
 """
 
 import argparse
+import dataclasses
 import json
 import logging as std_logging
 import os
@@ -149,7 +150,8 @@ def prepare_demo_data(config):
     """Generates the demo image folder when the configured one is the (absent) default."""
     if config.data.source != "image_folder" or config.data.image_dir:
         return None
-    marker = os.path.join(config.demo_data_dir, "SYNTHETIC_DEMO_DATA.json")
+    # Beside the image folder, not inside it (the ExampleGen would report it as a stray file).
+    marker = config.demo_data_dir.rstrip("/") + ".json"
     if os.path.exists(marker):
         return marker
     from components.demo_data import make_demo_dataset
@@ -161,6 +163,23 @@ def prepare_demo_data(config):
     with open(marker, "w") as f:
         json.dump(summary, f, indent=2)
     return marker
+
+
+def prepare_schema(config):
+    """Writes the curated schema when the class names are known; returns the config to run."""
+    if config.data.schema_file:
+        return config
+    names = list(config.training.class_names)
+    if not names and config.data.source == "image_folder" and not config.data.image_dir:
+        from components.demo_data import CLASS_NAMES
+
+        names = list(CLASS_NAMES)
+    if not names:
+        return config  # SchemaGen infers one
+    from components.schema import write_curated_schema
+
+    path = write_curated_schema(os.path.join(config.output_dir, "schema"), names)
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, schema_file=os.path.abspath(path)))
 
 
 def make_runner(config):
@@ -178,6 +197,7 @@ def run(config, beam_args=(), verbose=False):
 
     os.makedirs(config.output_dir, exist_ok=True)
     prepare_demo_data(config)
+    config = prepare_schema(config)
     reporter = _quiet_logs(verbose)
     beam_pipeline_args = list(config.beam_pipeline_args) + list(beam_args)
     pipeline = create_pipeline(

@@ -46,8 +46,9 @@ def curated_schema(label_names: Sequence[str], min_side: int = DEFAULT_MIN_SIDE,
         f.type = ftype
         f.presence.min_fraction = 1.0
         f.presence.min_count = 1
-        f.value_count.min = 1
-        f.value_count.max = 1
+        # One value each, as a dense shape [1]: Transform and the Trainer get
+        # FixedLenFeatures (value_count would make them sparse).
+        f.shape.dim.add().size = 1
         return f
 
     f = feature("image/encoded", schema_pb2.BYTES)

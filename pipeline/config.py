@@ -32,6 +32,9 @@ class DataConfig:
     tfds_splits: Dict[str, str] = dataclasses.field(
         default_factory=lambda: {"train": "train[:40%]", "eval": "train[40%:50%]"}
     )
+    # A curated schema (components/schema.py) for ImportSchemaGen; empty = infer with SchemaGen.
+    # The runner writes one when the class names are known (demo data, class_names set).
+    schema_file: str = ""
     # bad input
     max_pixels: int = 50_000_000
     max_bad_fraction: float = 0.1

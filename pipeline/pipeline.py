@@ -129,7 +129,10 @@ def create_components(config: PipelineConfig, example_gen=None) -> Dict[str, obj
     example_gen = example_gen or make_example_gen(config)
     examples = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    if config.data.schema_file:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.data.schema_file)
+    else:
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     schema = schema_gen.outputs["schema"]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema

@@ -41,7 +41,13 @@ class ServingModule(tf.Module):
         return self.tft_layer({IMAGE_KEY: image_bytes})[TRANSFORMED_IMAGE_KEY]
 
     def _predict(self, images):
-        probabilities = tf.cast(self.model(images, training=False), tf.float32)
+        num_classes = self.class_names.shape[0]
+        # An empty batch answers empty outputs (oneDNN's fused conv rejects zero-size input).
+        probabilities = tf.cond(
+            tf.shape(images)[0] > 0,
+            lambda: tf.cast(self.model(images, training=False), tf.float32),
+            lambda: tf.zeros([0, num_classes], tf.float32),
+        )
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "probabilities": probabilities,

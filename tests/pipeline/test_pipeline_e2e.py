@@ -1,0 +1,141 @@
+"""The whole pipeline end to end, as a user runs it: ``pipeline_runner.py run`` in a subprocess."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMALL = [
+    "--data.demo_images_per_class", "12",
+    "--training.image_size", "64,64",
+    "--training.target_size", "32,32",
+    "--training.batch_size", "8",
+    "--training.epochs", "1",
+    "--training.picture_images", "2",
+    "--evaluation.accuracy_floor", "0",
+    # 12 images per class plus the demo's deliberately bad files: more than the default 10% are bad.
+    "--data.max_bad_fraction", "0.5",
+]
+
+
+def runner_command(output_dir, *extra):
+    return [sys.executable, os.path.join(ROOT, "pipeline_runner.py"), "run", "--output-dir", str(output_dir),
+            *SMALL, *extra]
+
+
+def run_pipeline(output_dir, *extra, check=True):
+    proc = subprocess.run(runner_command(output_dir, *extra), cwd=ROOT, capture_output=True, text=True,
+                          timeout=1500)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+def progress(stdout):
+    """{component: 'cached' | 'ran'} from the runner's progress lines."""
+    out = {}
+    for match in re.finditer(r"✓ (\S+) [\d.]+ s( \(from cache\))?", stdout):
+        out[match.group(1)] = "cached" if match.group(2) else "ran"
+    return out
+
+
+def versions(output_dir):
+    base = os.path.join(output_dir, "serving", "learnable_resizer")
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
+def tree_digest(path):
+    digest = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(path)):
+        for name in sorted(files):
+            digest.update(name.encode())
+            with open(os.path.join(folder, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def killed_then_completed(tmp_path_factory):
+    """A run killed during the second Trainer, then started again to completion."""
+    output_dir = tmp_path_factory.mktemp("local_run")
+    stderr = open(os.path.join(output_dir, "killed_run.stderr"), "w")
+    proc = subprocess.Popen(runner_command(output_dir, "--evaluation.accuracy_margin", "-1"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "▶ Trainer_learnable_resizer" in line:
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=60)
+        stderr.close()
+    with open(stderr.name) as f:
+        errors = f.read()
+    assert any("✓ Trainer_bilinear_baseline" in line for line in seen), "".join(seen)[-2000:] + errors[-3000:]
+    second = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-1")
+    return output_dir, second.stdout
+
+
+def test_killed_run_resumes_without_redoing_finished_components(killed_then_completed):
+    _, stdout = killed_then_completed
+    state = progress(stdout)
+    for done in ("ImageFolderExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform",
+                 "Trainer_bilinear_baseline"):
+        assert state[done] == "cached", (done, stdout[-3000:])
+    for redone in ("Trainer_learnable_resizer", "Evaluator", "Pusher", "ComparisonReport"):
+        assert state[redone] == "ran", (redone, stdout[-3000:])
+
+
+def test_run_writes_everything_under_the_output_dir(killed_then_completed):
+    output_dir, stdout = killed_then_completed
+    for path in ("metadata.sqlite", "pipeline_root", "reports/report.md", "reports/report.html",
+                 "reports/learnable_resizer_resizer_picture.png", "demo_data"):
+        assert os.path.exists(os.path.join(output_dir, path)), path
+    summary = json.load(open(os.path.join(output_dir, "reports", "summary.json")))
+    assert summary["blessed"] is True
+    for arm in ("learnable_resizer", "bilinear_baseline"):
+        assert 0.0 <= summary["accuracy"][arm] <= 1.0
+    assert "eval accuracy" in stdout and "blessed: yes" in stdout
+    [version] = versions(output_dir)
+    assert os.path.exists(os.path.join(output_dir, "serving", "learnable_resizer", version, "saved_model.pb"))
+    assert f"serving/learnable_resizer/{version}" in stdout
+
+
+def test_second_run_is_served_from_cache(killed_then_completed):
+    output_dir, _ = killed_then_completed
+    stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-1").stdout
+    state = progress(stdout)
+    assert all(v == "cached" for k, v in state.items() if k != "ComparisonReport"), state
+    assert len(versions(output_dir)) == 1
+
+
+def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(killed_then_completed):
+    output_dir, _ = killed_then_completed
+    [first] = versions(output_dir)
+    first_digest = tree_digest(os.path.join(output_dir, "serving", "learnable_resizer", first))
+
+    stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "1.0").stdout
+    assert progress(stdout)["Evaluator"] == "ran"
+    assert "blessed: no" in stdout and versions(output_dir) == [first]
+
+    stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-0.5").stdout
+    assert "blessed: yes" in stdout
+    assert len(versions(output_dir)) == 2 and versions(output_dir)[0] == first
+    assert tree_digest(os.path.join(output_dir, "serving", "learnable_resizer", first)) == first_digest
+
+
+def test_beam_dag_runner_runs_the_whole_pipeline(tmp_path):
+    proc = run_pipeline(tmp_path, "--runner", "beam", "--evaluation.accuracy_margin", "-1")
+    state = progress(proc.stdout)
+    assert state.get("ComparisonReport") == "ran" and state.get("Pusher") == "ran", proc.stdout[-3000:]
+    assert len(versions(tmp_path)) == 1

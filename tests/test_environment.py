@@ -1,0 +1,62 @@
+"""The Keras policy: the same Keras 3 model whichever entry point imports first."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PROBE = r"""
+import json, os, sys
+order = sys.argv[1]
+if order == "tft_first":
+    import tensorflow_transform  # sets TF_USE_LEGACY_KERAS as a side effect
+    from trainer import models
+else:
+    from trainer import models
+    import tensorflow_transform
+import numpy as np
+import tensorflow as tf
+import keras
+from trainer.config import TrainingConfig
+model = models.build_classifier(TrainingConfig(image_size=(64, 64), target_size=(32, 32), seed=5))
+x = np.linspace(0, 255, 2 * 64 * 64 * 3, dtype="float32").reshape(2, 64, 64, 3)
+print(json.dumps({
+    "env": os.environ.get("TF_USE_LEGACY_KERAS"),
+    "keras": keras.__version__,
+    "model_module": type(model).__module__,
+    "tf_keras": tf.keras.__name__,
+    "out": model(x, training=False).numpy().tolist(),
+}))
+"""
+
+
+def probe(order):
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND")}
+    proc = subprocess.run([sys.executable, "-c", PROBE, order], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def probes():
+    return probe("trainer_first"), probe("tft_first")
+
+
+def test_policy_is_the_same_whatever_imports_first(probes):
+    trainer_first, tft_first = probes
+    for result in probes:
+        assert result["env"] == "1"
+        assert result["keras"].startswith("3.")
+        assert result["model_module"].startswith("keras.")  # Keras 3, not tf_keras
+        assert "tf_keras" in result["tf_keras"]
+    assert trainer_first["tf_keras"] == tft_first["tf_keras"]
+
+
+def test_model_outputs_are_identical_whatever_imports_first(probes):
+    trainer_first, tft_first = probes
+    assert trainer_first["out"] == tft_first["out"]
