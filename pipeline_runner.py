@@ -186,7 +186,9 @@ def make_runner(config):
     from tfx import v1 as tfx
 
     if config.runner == "beam":
-        return tfx.orchestration.experimental.BeamDagRunner()
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+        return BeamDagRunner()
     return tfx.orchestration.LocalDagRunner()
 
 

@@ -32,10 +32,11 @@ class ComparisonReportArtifact(types.Artifact):
     TYPE_NAME = "resizer_tfx.ComparisonReport"
 
 
-def _metric_name(key):
+def _metric_name(key, class_names=()):
     name = key.name
     if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
-        name += f"[class {key.sub_key.class_id.value}]"
+        class_id = key.sub_key.class_id.value
+        name += f"[{class_names[class_id] if class_id < len(class_names) else f'class {class_id}'}]"
     if key.HasField("aggregation_type") and key.aggregation_type.macro_average:
         name += " (macro)"
     return name
@@ -51,7 +52,7 @@ def _slice_name(slice_key):
     return ", ".join(parts) or "overall"
 
 
-def read_metrics(evaluation_uri) -> Dict[str, Dict[str, Dict[str, float]]]:
+def read_metrics(evaluation_uri, class_names=()) -> Dict[str, Dict[str, Dict[str, float]]]:
     """{slice: {metric: {'learnable_resizer': v, 'bilinear_baseline': v, 'diff': v}}}."""
     out: Dict[str, Dict[str, Dict[str, float]]] = {}
     for metrics in tfma.load_metrics(evaluation_uri):
@@ -60,7 +61,7 @@ def read_metrics(evaluation_uri) -> Dict[str, Dict[str, Dict[str, float]]]:
             if not kv.value.HasField("double_value"):
                 continue
             column = "diff" if kv.key.is_diff else (kv.key.model_name or CANDIDATE)
-            slice_metrics.setdefault(_metric_name(kv.key), {})[column] = kv.value.double_value.value
+            slice_metrics.setdefault(_metric_name(kv.key, class_names), {})[column] = kv.value.double_value.value
     return out
 
 
@@ -97,7 +98,8 @@ def _read_json(path):
 
 def build_summary(evaluation_uri, blessed, arms, pushed):
     validation = tfma.load_validation_result(evaluation_uri)
-    metrics = read_metrics(evaluation_uri)
+    class_names = arms.get(CANDIDATE, {}).get("class_names", ())
+    metrics = read_metrics(evaluation_uri, class_names)
     overall = metrics.get("overall", {})
     accuracy = overall.get("sparse_categorical_accuracy", {})
     return {
@@ -109,6 +111,7 @@ def build_summary(evaluation_uri, blessed, arms, pushed):
             "diff": accuracy.get("diff"),
         },
         "metrics": metrics,
+        "class_names": list(class_names),
         "confusion_matrices": read_confusion_matrices(evaluation_uri),
         "training": arms,
         "pushed": pushed,
@@ -141,11 +144,17 @@ def render_markdown(summary) -> str:
                 f"| {name} | {_fmt(values.get(CANDIDATE))} | {_fmt(values.get(BASELINE))} | {_fmt(values.get('diff'))} |"
             )
         lines.append("")
+    names = summary.get("class_names") or []
+
+    def class_name(i):
+        return names[i] if i < len(names) else str(i)
+
     for model, matrix in sorted(summary["confusion_matrices"].items()):
         lines += [f"## Confusion matrix: {model} (rows: actual, columns: predicted)", "",
-                  "| | " + " | ".join(f"pred {j}" for j in range(len(matrix))) + " |",
+                  "| | " + " | ".join(f"predicted {class_name(j)}" for j in range(len(matrix))) + " |",
                   "|---" * (len(matrix) + 1) + "|"]
-        lines += [f"| actual {i} | " + " | ".join(f"{v:g}" for v in row) + " |" for i, row in enumerate(matrix)]
+        lines += [f"| {class_name(i)} | " + " | ".join(f"{v:g}" for v in row) + " |"
+                  for i, row in enumerate(matrix)]
         lines.append("")
     lines += ["## Training", "", "| | learnable resizer | bilinear baseline |", "|---|---|---|"]
     arms = summary["training"]
