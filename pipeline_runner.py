@@ -118,9 +118,8 @@ class ProgressReporter(std_logging.Handler):
             self._print(f"✓ {node} {self.seconds[node]:.1f} s{note}")
         elif record.msg.startswith("A cached execution") and self._current:
             self.cached.add(self._current)
-        elif record.levelno >= std_logging.WARNING or getattr(record, "progress", False):
-            pass  # absl's own handler shows warnings
-        elif record.name == "absl" and record.pathname and os.sep + "trainer" + os.sep in record.pathname:
+        elif record.levelno < std_logging.WARNING and os.sep + "trainer" + os.sep in (record.pathname or ""):
+            # Trainer lines (ours and TFX's trainer executor): arm, hardware, export path.
             self._print("  " + record.getMessage())
 
     def _print(self, text):
