@@ -33,6 +33,7 @@ def apply_keras_policy(environ=None):
     environ = os.environ if environ is None else environ
     for key, value in KERAS_POLICY_ENV.items():
         environ[key] = value
-    # Quieter C++ logs unless the user asked for something else.
-    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # TensorFlow's C++ INFO/WARNING lines (end-of-sequence notices, CUDA probes on CPU
+    # machines) drown the progress output; errors still show.  Users may override.
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return environ

@@ -12,6 +12,7 @@ the initial backbone weights).
 """
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -184,10 +185,15 @@ def train(config: TrainingConfig, train_files, eval_files, tf_transform_output, 
     return model, summary
 
 
-def _picture_batch(eval_files, tf_transform_output, config):
-    dataset = make_dataset(eval_files, tf_transform_output, config.replace(batch_size=config.picture_images), False)
+def _picture_batch(eval_files, tf_transform_output, config, pool=64):
+    """``picture_images`` evaluation images, taking the classes in turn (the split is sorted by class)."""
+    dataset = make_dataset(eval_files, tf_transform_output, config.replace(batch_size=pool, shuffle_buffer=1024), True)
     images, labels = next(iter(dataset))
-    return images, tf.argmax(labels, axis=-1).numpy()
+    labels = tf.argmax(labels, axis=-1).numpy()
+    by_class = [[i for i, label in enumerate(labels) if label == c] for c in range(config.num_classes)]
+    order = [i for group in itertools.zip_longest(*by_class) for i in group if i is not None]
+    chosen = order[: config.picture_images]
+    return tf.gather(images, chosen), labels[chosen]
 
 
 def run_fn(fn_args):
