@@ -196,6 +196,8 @@ def run(config, beam_args=(), verbose=False):
 
     from pipeline.pipeline import create_pipeline
 
+    # Absolute paths in the artifacts and the pushed location, whatever the working directory.
+    config = dataclasses.replace(config, output_dir=os.path.abspath(config.output_dir))
     os.makedirs(config.output_dir, exist_ok=True)
     prepare_demo_data(config)
     config = prepare_schema(config)
