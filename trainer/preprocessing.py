@@ -16,11 +16,13 @@ TRANSFORMED_LABEL_KEY = "label"
 
 
 def _decode_one(image_bytes):
-    tf.debugging.assert_positive(
+    not_empty = tf.debugging.assert_positive(
         tf.strings.length(image_bytes), message="image bytes are empty (expected an encoded JPEG/PNG/GIF/BMP)"
     )
-    # Unknown formats raise "Unknown image file format. One of JPEG, PNG, GIF, BMP required."
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False, dtype=tf.uint8)
+    # The check must run before the decoder, which would fail first with a vaguer "Input is empty".
+    with tf.control_dependencies([not_empty]):
+        # Unknown formats raise "Unknown image file format. One of JPEG, PNG, GIF, BMP required."
+        image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     return image
 
