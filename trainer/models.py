@@ -210,6 +210,24 @@ def build_classifier(config: TrainingConfig):
     return keras.Model(inputs, outputs, name=config.arm)
 
 
+def compile_classifier(model, config: TrainingConfig):
+    """Compiles ``model`` with the configured optimizer and the seed's loss (label-smoothed cross-entropy).
+
+    Pure Keras, so every backend (and the GPU benchmark) trains exactly what the Trainer trains.
+    """
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+    else:
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
 def get_downscaler(model):
     """The resizing stage of a classifier built by :func:`build_classifier`."""
     for name in ("learnable_resizer", "bilinear_resize"):

@@ -127,17 +127,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def build_and_compile(config: TrainingConfig, strategy):
     with strategy.scope():
-        model = models.build_classifier(config)
-        if config.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
-        else:
-            optimizer = keras.optimizers.Adam(config.learning_rate)
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"],
-            jit_compile=config.jit_compile,
-        )
+        model = models.compile_classifier(models.build_classifier(config), config)
     return model
 
 
