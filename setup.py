@@ -26,6 +26,9 @@ setuptools.setup(
         "tensorflow-serving-api==2.16.1",
         "apache-beam[gcp]==2.61.0",
         "pillow",
+        "scipy",  # paired statistics of the comparison
+        "jinja2",  # the report templates
+        "matplotlib",  # the report's plots
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": ["resizer-tfx=pipeline_runner:main"]},
