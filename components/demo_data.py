@@ -1,27 +1,35 @@
-"""SYNTHETIC two-class demo image folder for the resizer pipeline.
+"""SYNTHETIC two-class demo image folder: a positive control for the learnable resizer.
 
-The data is **synthetic**: no photo is involved.  Every image is a smooth,
-randomly coloured background plus a fine "grain" texture:
+The data is **synthetic**: no photo is involved.  It is built so that the
+class can be seen at the resolution the learnable resizer works on and
+cannot be seen at the resolution the bilinear baseline hands the backbone.
+What each arm sees, on the real path:
 
-* ``grain_horizontal``: per-pixel noise averaged over 2 horizontal neighbours;
-* ``grain_vertical``: the same noise averaged over 2 vertical neighbours.
+1. Transform stretches every image to 300x300 (bilinear, half-pixel centres).
+2. The **learnable resizer** gets that 300x300 image and convolves it before
+   downscaling.
+3. The **bilinear baseline** resizes it to 150x150: for this exact 2x factor
+   with half-pixel centres, bilinear resizing averages each 2x2 block.
 
-The class lives mainly in that **fine detail**: neighbouring pixels correlate
-only at a 1-pixel lag, so plain bilinear downscaling to 150x150 by a factor
-of 2 or more (bilinear then samples pixels at least 2 apart) leaves two
-classes of near-identical noise, while a learnable resizer, which convolves
-the full-resolution image before resizing, can still see the orientation.
-Image sides are 150-600 px with the longer side 300-600 px, so the cue is
-gone along at least one axis for every image and along both for most; for
-the smallest images it partly survives (the class difference is only
-*partly* in the fine detail).  A **weaker coarse cue** survives any
-resize: ``grain_horizontal`` images are warmer (red up, blue down) and
-``grain_vertical`` ones cooler, with a spread (and the random background
-colours) that leave colour alone about 70-75 % accurate (estimate from the
-generator's distributions, not a trained model), so both arms of the
-experiment learn something.  Aspect
-ratios go up to 2.5:1; about 85 % of the files are JPEG (quality 92), 15 %
-PNG.
+The class cue is a stripe pattern at the finest period the 300x300 grid can
+hold (2 px: +A, -A, +A, ...): ``stripes_horizontal`` alternates rows,
+``stripes_vertical`` alternates columns.  Image sides are 300 or 600 px (aspect
+1:1, 2:1 or 1:2); a 600 px side carries the pattern with period 4 (each value
+twice), so Transform's 2x stretch averages each pair and reproduces the 2 px
+pattern exactly.  The baseline's 2x2 average then cancels it: +A and -A in
+every block sum to zero, so the 150x150 image holds no stripes at all (see the
+test ``test_class_cue_survives_transform_and_dies_at_150``).  The learnable
+resizer can turn the stripe orientation into something that survives its own
+downscale (its 7x7 convolution and LeakyReLU see the pattern at full
+resolution).
+
+A **weaker coarse cue** survives any resize, so both arms learn something:
+``stripes_horizontal`` images are warmer (red up, blue down) and
+``stripes_vertical`` ones cooler, with a spread that leaves colour alone
+roughly 70-75 % accurate (estimate from the generator's distributions, not a
+trained model).  The background is a smooth random colour field with mild
+pixel noise; about 85 % of the files are JPEG (quality 92, the stripes live
+in luminance so chroma subsampling leaves them intact), 15 % PNG.
 
 On top of the regular images, a handful of deliberately awkward files are
 written, all named ``special_<kind>.<ext>`` (see :data:`SPECIAL_FILES` for
@@ -41,74 +49,80 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
-CLASS_NAMES = ("grain_horizontal", "grain_vertical")
+CLASS_NAMES = ("stripes_horizontal", "stripes_vertical")
+# Bumped whenever the images a (seed, per_class) pair produces change.
+GENERATOR_VERSION = 2
 DEFAULT_PER_CLASS = 140
 DEFAULT_SEED = 2024
-MIN_SIDE, MAX_SIDE = 150, 600
-MAX_ASPECT = 2.5
+TRANSFORM_SIDE = 300  # Transform's output side: the grid the stripes are drawn on
+SIDE_FACTORS = (1, 2)  # each image side is 300 or 600 px
 PNG_FRACTION = 0.15
 JPEG_QUALITY = 92
-GRAIN_AMPLITUDE = 32.0  # std of the grain, in 0..255 grey levels
-TINT_MEAN, TINT_STD = 10.0, 15.0  # coarse colour cue
+STRIPE_AMPLITUDE = (20.0, 30.0)  # +-A grey levels, A drawn uniformly per image
+NOISE_STD = 4.0  # isotropic pixel noise, in 0..255 grey levels
+TINT_MEAN, TINT_STD = 8.0, 15.0  # coarse colour cue
 
 # relative path -> (expected outcome, expected reason) for the ExampleGen.
 SPECIAL_FILES: Dict[str, tuple] = {
-    "grain_horizontal/special_empty.jpg": ("skipped", "empty_file"),
-    "grain_horizontal/special_truncated.jpg": ("skipped", "corrupt"),
-    "grain_horizontal/special_not_an_image.jpg": ("skipped", "not_an_image"),
-    "grain_horizontal/special_cmyk.jpg": ("converted", "cmyk"),
-    "grain_horizontal/special_grayscale.jpg": ("kept", ""),
-    "grain_horizontal/special_rgba.png": ("converted", "alpha"),
-    "grain_vertical/special_exif_rotated.jpg": ("converted", "exif_rotated"),
-    "grain_vertical/special_16bit.png": ("converted", "16bit"),
-    "grain_vertical/special_palette.png": ("converted", "palette"),
-    "grain_vertical/special_animated.gif": ("converted", "gif+animated"),
-    "grain_vertical/special_bitmap.bmp": ("converted", "format_bmp"),
-    "grain_vertical/special_bomb.png": ("skipped", "too_many_pixels"),
+    "stripes_horizontal/special_empty.jpg": ("skipped", "empty_file"),
+    "stripes_horizontal/special_truncated.jpg": ("skipped", "corrupt"),
+    "stripes_horizontal/special_not_an_image.jpg": ("skipped", "not_an_image"),
+    "stripes_horizontal/special_cmyk.jpg": ("converted", "cmyk"),
+    "stripes_horizontal/special_grayscale.jpg": ("kept", ""),
+    "stripes_horizontal/special_rgba.png": ("converted", "alpha"),
+    "stripes_vertical/special_exif_rotated.jpg": ("converted", "exif_rotated"),
+    "stripes_vertical/special_16bit.png": ("converted", "16bit"),
+    "stripes_vertical/special_palette.png": ("converted", "palette"),
+    "stripes_vertical/special_animated.gif": ("converted", "gif+animated"),
+    "stripes_vertical/special_bitmap.bmp": ("converted", "format_bmp"),
+    "stripes_vertical/special_bomb.png": ("skipped", "too_many_pixels"),
 }
 BOMB_SIZE = (20_000, 10_000)  # 200 Mpx: above any sane max_pixels and above
 # 2 * PIL.Image.MAX_IMAGE_PIXELS, so it is skipped whatever max_pixels is set to.
 
 
 def _smooth_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    grid = rng.uniform(40, 215, size=(4, 4, 3)).astype(np.uint8)
+    grid = rng.uniform(50, 205, size=(4, 4, 3)).astype(np.uint8)
     img = Image.fromarray(grid, "RGB").resize((width, height), Image.BICUBIC)
     return np.asarray(img, dtype=np.float32)
 
 
-def _grain(rng: np.random.Generator, height: int, width: int, axis: int) -> np.ndarray:
-    """Unit-variance noise averaged over 2 neighbouring pixels along ``axis``.
+def stripes(class_index: int, height: int, width: int, phase: int = 0) -> np.ndarray:
+    """+-1 stripes with a 2 px period on the 300x300 grid, each value repeated to fill ``height`` x ``width``.
 
-    Neighbours along ``axis`` correlate 0.5, everything else 0: the whole
-    class signal sits at a 1-pixel lag, which any resize by 2x or more
-    (bilinear samples pixels at least 2 apart) cannot carry over.
+    ``height`` and ``width`` must be multiples of 300: a factor k repeats every
+    value k times, which Transform's k-times stretch averages back into the
+    exact 2 px pattern.
     """
-    noise = rng.standard_normal((height + 1, width + 1)).astype(np.float32)
-    if axis == 1:  # horizontal grain
-        smeared = noise[:-1, :-1] + noise[:-1, 1:]
-    else:  # vertical grain
-        smeared = noise[:-1, :-1] + noise[1:, :-1]
-    return smeared / np.sqrt(2.0)
+    grid = np.arange(TRANSFORM_SIDE)
+    signs = np.where((grid + phase) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    if class_index == 0:  # horizontal stripes: rows alternate
+        pattern = np.repeat(signs[:, None], TRANSFORM_SIDE, axis=1)
+    else:  # vertical stripes: columns alternate
+        pattern = np.repeat(signs[None, :], TRANSFORM_SIDE, axis=0)
+    factor_h, factor_w = height // TRANSFORM_SIDE, width // TRANSFORM_SIDE
+    if factor_h * TRANSFORM_SIDE != height or factor_w * TRANSFORM_SIDE != width:
+        raise ValueError(f"image sides must be multiples of {TRANSFORM_SIDE}, got {height}x{width}")
+    return np.repeat(np.repeat(pattern, factor_h, axis=0), factor_w, axis=1)
 
 
 def render_image(rng: np.random.Generator, class_index: int, height: int, width: int) -> np.ndarray:
-    """One synthetic RGB uint8 image of class ``class_index``."""
+    """One synthetic RGB uint8 image of class ``class_index`` (sides multiples of 300)."""
     base = _smooth_background(rng, height, width)
-    grain = _grain(rng, height, width, axis=1 if class_index == 0 else 0)
+    amplitude = rng.uniform(*STRIPE_AMPLITUDE)
+    pattern = amplitude * stripes(class_index, height, width, phase=int(rng.integers(2)))
+    noise = NOISE_STD * rng.standard_normal((height, width)).astype(np.float32)
     tint = rng.normal(TINT_MEAN if class_index == 0 else -TINT_MEAN, TINT_STD)
-    img = base + GRAIN_AMPLITUDE * grain[..., None]
+    img = base + (pattern + noise)[..., None]
     img[..., 0] += tint
     img[..., 2] -= tint
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
 def _random_size(rng: np.random.Generator) -> tuple:
-    """Longer side 300-600 px, shorter side >= 150 px, aspect <= 2.5."""
-    while True:
-        long_side = int(rng.integers(2 * MIN_SIDE, MAX_SIDE + 1))
-        short_side = int(rng.integers(MIN_SIDE, long_side + 1))
-        if long_side / short_side <= MAX_ASPECT:
-            return (long_side, short_side) if rng.random() < 0.5 else (short_side, long_side)
+    """Sides of 300 or 600 px: aspect 1:1, 2:1 or 1:2."""
+    factors = rng.choice(SIDE_FACTORS, size=2)
+    return int(factors[0] * TRANSFORM_SIDE), int(factors[1] * TRANSFORM_SIDE)
 
 
 def _save(array: np.ndarray, path: str, fmt: str, **kwargs) -> None:
@@ -128,24 +142,24 @@ def _write_specials(output_dir: str, rng: np.random.Generator) -> None:
     def path(rel):
         return os.path.join(output_dir, rel)
 
-    h0 = render_image(rng, 0, 240, 320)
-    h1 = render_image(rng, 1, 240, 320)
+    h0 = render_image(rng, 0, 300, 600)
+    h1 = render_image(rng, 1, 300, 600)
 
-    open(path("grain_horizontal/special_empty.jpg"), "wb").close()
+    open(path("stripes_horizontal/special_empty.jpg"), "wb").close()
     whole = _jpeg_bytes(h0)
-    with open(path("grain_horizontal/special_truncated.jpg"), "wb") as f:
+    with open(path("stripes_horizontal/special_truncated.jpg"), "wb") as f:
         f.write(whole[: len(whole) // 2])
-    with open(path("grain_horizontal/special_not_an_image.jpg"), "w") as f:
+    with open(path("stripes_horizontal/special_not_an_image.jpg"), "w") as f:
         f.write("This is a text file with a .jpg name, not an image.\n")
     buf = io.BytesIO()
     Image.fromarray(h0).convert("CMYK").save(buf, format="JPEG", quality=JPEG_QUALITY)
-    with open(path("grain_horizontal/special_cmyk.jpg"), "wb") as f:
+    with open(path("stripes_horizontal/special_cmyk.jpg"), "wb") as f:
         f.write(buf.getvalue())
-    _save(np.asarray(Image.fromarray(h0).convert("L")), path("grain_horizontal/special_grayscale.jpg"),
+    _save(np.asarray(Image.fromarray(h0).convert("L")), path("stripes_horizontal/special_grayscale.jpg"),
           "JPEG", quality=JPEG_QUALITY)
     rgba = np.dstack([h0, np.full(h0.shape[:2], 255, np.uint8)])
     rgba[:, : rgba.shape[1] // 3, 3] = 0  # left third fully transparent
-    _save(rgba, path("grain_horizontal/special_rgba.png"), "PNG")
+    _save(rgba, path("stripes_horizontal/special_rgba.png"), "PNG")
 
     # EXIF orientation 6 (rotate 90 CW to display): stored sideways.
     stored = np.ascontiguousarray(np.rot90(h1, k=1))
@@ -154,18 +168,18 @@ def _write_specials(output_dir: str, rng: np.random.Generator) -> None:
     exif[0x0112] = 6
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=JPEG_QUALITY, exif=exif.tobytes())
-    with open(path("grain_vertical/special_exif_rotated.jpg"), "wb") as f:
+    with open(path("stripes_vertical/special_exif_rotated.jpg"), "wb") as f:
         f.write(buf.getvalue())
     gray16 = (np.asarray(Image.fromarray(h1).convert("L"), dtype=np.uint16) * 257)
-    Image.fromarray(gray16, mode="I;16").save(path("grain_vertical/special_16bit.png"), format="PNG")
+    Image.fromarray(gray16, mode="I;16").save(path("stripes_vertical/special_16bit.png"), format="PNG")
     Image.fromarray(h1).quantize(colors=64, method=Image.MEDIANCUT).save(
-        path("grain_vertical/special_palette.png"), format="PNG")
+        path("stripes_vertical/special_palette.png"), format="PNG")
     frames = [Image.fromarray(h1).quantize(colors=64, method=Image.MEDIANCUT),
               Image.fromarray(255 - h1).quantize(colors=64, method=Image.MEDIANCUT)]
-    frames[0].save(path("grain_vertical/special_animated.gif"), format="GIF", save_all=True,
+    frames[0].save(path("stripes_vertical/special_animated.gif"), format="GIF", save_all=True,
                    append_images=frames[1:], duration=100, loop=0)
-    _save(h1, path("grain_vertical/special_bitmap.bmp"), "BMP")
-    Image.new("1", BOMB_SIZE, 0).save(path("grain_vertical/special_bomb.png"), format="PNG")
+    _save(h1, path("stripes_vertical/special_bitmap.bmp"), "BMP")
+    Image.new("1", BOMB_SIZE, 0).save(path("stripes_vertical/special_bomb.png"), format="PNG")
 
 
 def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
@@ -205,6 +219,7 @@ def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
         "special_files": special,
         "total_files": sum(counts.values()) + len(special),
         "seed": seed,
+        "generator_version": GENERATOR_VERSION,
         "synthetic": True,
     }
 

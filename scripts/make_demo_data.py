@@ -3,12 +3,11 @@
 
     python scripts/make_demo_data.py --output DIR [--per-class N] [--seed S]
 
-The images are synthetic: a smooth random colour background plus a fine grain
-texture whose orientation (horizontal vs vertical, correlated over 1-2 pixels)
-is the main class cue.  Plain bilinear downscaling to 150x150 wipes most of
-that fine detail out; a weaker coarse colour cue (warmer vs cooler) survives
-any resize, so both the bilinear baseline and the learnable resizer learn
-something.  A handful of deliberately awkward ``special_*`` files (empty,
+The images are synthetic, a positive control for the learnable resizer: a
+smooth random colour background plus 2 px stripes (rows or columns alternate)
+that Transform's 300x300 output keeps and the bilinear baseline's 2x2-average
+resize to 150x150 cancels; a weaker colour cue (warmer vs cooler) survives any
+resize.  A handful of deliberately awkward ``special_*`` files (empty,
 truncated, text-as-.jpg, CMYK, 16-bit PNG, GIF, EXIF-rotated, a 200 Mpx
 decompression bomb...) exercise the ExampleGen's bad-file handling.
 

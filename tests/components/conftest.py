@@ -20,15 +20,15 @@ def demo_dir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("demo") / "images")
     summary = make_demo_dataset(root, per_class=6, seed=7)
     # Extra awkward entries the generator cannot make portably.
-    os.symlink("/nonexistent/target.jpg", os.path.join(root, "grain_vertical",
+    os.symlink("/nonexistent/target.jpg", os.path.join(root, "stripes_vertical",
                                                         "special_dangling_link.jpg"))
-    with open(os.path.join(root, "grain_vertical", ".DS_Store"), "wb") as f:
+    with open(os.path.join(root, "stripes_vertical", ".DS_Store"), "wb") as f:
         f.write(b"\x00\x01junk")
     with open(os.path.join(root, "README.txt"), "w") as f:
         f.write("not in a class folder\n")
     summary["extra_files"] = {
-        "grain_vertical/special_dangling_link.jpg": ("skipped", "unreadable"),
-        "grain_vertical/.DS_Store": ("skipped", "hidden_file"),
+        "stripes_vertical/special_dangling_link.jpg": ("skipped", "unreadable"),
+        "stripes_vertical/.DS_Store": ("skipped", "hidden_file"),
         "README.txt": ("skipped", "no_class_folder"),
     }
     return root, summary

@@ -12,7 +12,7 @@ import pytest
 
 from components import image_records as ir
 from components import read_label_names
-from components.demo_data import CLASS_NAMES, SPECIAL_FILES, make_demo_dataset, render_image
+from components.demo_data import CLASS_NAMES, SPECIAL_FILES, make_demo_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -57,39 +57,46 @@ def test_regular_images_are_varied_and_valid(tmp_path):
             with open(tmp_path / name / filename, "rb") as f:
                 result = ir.normalize_image(f.read())
             assert result.outcome == ir.KEPT, filename
-            assert 150 <= min(result.height, result.width)
-            assert max(result.height, result.width) <= 600
-            assert max(result.height, result.width) / min(result.height, result.width) <= 2.5
             sizes.add((result.height, result.width))
             formats.add(result.image_format)
-    assert len(sizes) > 20 and formats == {"jpeg", "png"}
+    # Sides of 300 or 600 px, so Transform's stretch to 300x300 keeps the stripes exact.
+    assert sizes == {(300, 300), (300, 600), (600, 300), (600, 600)}
+    assert formats == {"jpeg", "png"}
 
 
-def _lag1(g):
-    g = g - g.mean()
-    v = np.mean(g * g)
-    return np.mean(g[:, 1:] * g[:, :-1]) / v, np.mean(g[1:, :] * g[:-1, :]) / v
+def _stripe_statistic(images):
+    """Row-to-row minus column-to-column difference energy: > 0 for horizontal stripes, < 0 for vertical."""
+    gray = np.asarray(images, np.float64).mean(axis=-1)  # (N, H, W)
+    row_to_row = np.mean(np.diff(gray, axis=1) ** 2, axis=(1, 2))
+    column_to_column = np.mean(np.diff(gray, axis=2) ** 2, axis=(1, 2))
+    return row_to_row - column_to_column
 
 
-def test_class_cue_lives_in_fine_detail():
-    """Grain orientation: obvious at full size, gone after bilinear resize to 150x150."""
+def test_class_cue_survives_transform_and_dies_at_150(tmp_path):
+    """The real path: file -> Transform's 300x300 stretch (what the resizer sees) -> the baseline's 150x150."""
     import tensorflow as tf
 
-    from components.demo_data import _grain
+    from trainer.config import TrainingConfig
+    from trainer.models import build_downscaler
+    from trainer.preprocessing import decode_and_resize
 
-    for label, axis in ((0, 1), (1, 0)):
-        img = render_image(np.random.default_rng([9, label]), label, 480, 480)
-        gray = img.astype(np.float64).mean(axis=2)
-        fine = gray[1:-1, 1:-1] - 0.25 * (gray[:-2, 1:-1] + gray[2:, 1:-1]
-                                          + gray[1:-1, :-2] + gray[1:-1, 2:])
-        along_x, along_y = _lag1(fine)
-        # The grain's axis keeps a clearly larger neighbour correlation.
-        assert (along_x - along_y) * (1 if axis == 1 else -1) > 0.3, (along_x, along_y)
+    make_demo_dataset(str(tmp_path), per_class=12, seed=5, specials=False)
+    encoded, labels = [], []
+    for label, name in enumerate(CLASS_NAMES):
+        for filename in sorted(os.listdir(tmp_path / name)):
+            encoded.append((tmp_path / name / filename).read_bytes())
+            labels.append(label)
+    labels = np.array(labels)
+    full = decode_and_resize(tf.constant(encoded), (300, 300)).numpy()
+    baseline_resize = build_downscaler(TrainingConfig(arm="bilinear_baseline"))
+    small = baseline_resize(tf.constant(full / 255.0)).numpy() * 255.0
+    assert small.shape == (len(labels), 150, 150, 3)
 
-        grain = _grain(np.random.default_rng([9, label]), 480, 480, axis)
-        assert abs(_lag1(grain)[0 if axis == 1 else 1] - 0.5) < 0.03
-        small = tf.image.resize(grain[None, ..., None], (150, 150), method="bilinear")
-        assert max(abs(c) for c in _lag1(small.numpy()[0, ..., 0])) < 0.05
+    at_300, at_150 = _stripe_statistic(full), _stripe_statistic(small)
+    # At 300x300 the stripe orientation names the class for every image...
+    assert np.all((at_300 > 0) == (labels == 0)), at_300
+    # ...and the baseline's 2x2 average removes the stripes: < 0.1 % of their energy is left.
+    assert np.median(np.abs(at_150)) < 1e-3 * np.median(np.abs(at_300)), (at_150, at_300)
 
 
 def test_read_label_names_missing(tmp_path):

@@ -93,9 +93,9 @@ def test_records_and_labels(demo_run):
     import tensorflow as tf
 
     _, summary, examples = demo_run
-    assert read_label_names(examples.uri) == ["grain_horizontal", "grain_vertical"]
+    assert read_label_names(examples.uri) == ["stripes_horizontal", "stripes_vertical"]
     assert json.loads(examples.get_string_custom_property("label_names")) == [
-        "grain_horizontal", "grain_vertical"]
+        "stripes_horizontal", "stripes_vertical"]
     assert examples.split_names == json.dumps(["train", "eval"])
     assert os.path.isdir(os.path.join(examples.uri, "Split-train"))
     names = []
@@ -105,7 +105,7 @@ def test_records_and_labels(demo_run):
             name = feature(ex, "image/filename").decode()
             label_name = feature(ex, "label_name").decode()
             assert name.split("/")[0] == label_name
-            assert feature(ex, "label") == ["grain_horizontal", "grain_vertical"].index(label_name)
+            assert feature(ex, "label") == ["stripes_horizontal", "stripes_vertical"].index(label_name)
             image = tf.io.decode_image(feature(ex, "image/encoded"), channels=3,
                                        expand_animations=False)
             assert tuple(image.shape) == (feature(ex, "image/height"),

@@ -83,7 +83,7 @@ def test_pipeline_with_statistics_schema_and_validation(demo_dir, tfds_data_dir,
             schema=schema.outputs["schema"]).with_id(f"ExampleValidator_{name}")
         components += [statistics, schema, validator]
         stats[name] = statistics
-    labels = ["grain_horizontal", "grain_vertical"]
+    labels = ["stripes_horizontal", "stripes_vertical"]
     for name, max_side in (("curated", 10_000), ("strict", 300)):
         schema_path = write_curated_schema(str(tmp_path / name), labels, max_side=max_side)
         imported = tfx.components.ImportSchemaGen(schema_file=schema_path).with_id(
