@@ -143,7 +143,6 @@ def demo_profile(**overrides) -> PipelineConfig:
                 learning_rate=1e-3,
                 # Short runs: BatchNorm statistics must settle within a few dozen steps.
                 batchnorm_momentum=0.9,
-                shuffle_buffer=1000,
             ),
             evaluation=EvalConfig(accuracy_margin=0.0, accuracy_floor=0.5),
         ),

@@ -15,6 +15,7 @@ INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
 RESIZE_MODES = ("stretch", "pad")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = ("sgd", "adam")
+IMAGE_CACHES = ("memory", "disk")
 CUSTOM_CONFIG_KEY = "training"
 
 
@@ -64,7 +65,10 @@ class TrainingConfig:
     seed: int = 42
     precision: str = "auto"
     jit_compile: bool = False
-    shuffle_buffer: int = 6400
+    # TensorFlow op determinism: bit-identical reruns on GPUs too (CPU kernels already are).
+    deterministic: bool = False
+    # Where the decoded training images live: "memory", or "disk" (a memory-mapped temp file).
+    image_cache: str = "memory"
     resize_mode: str = "stretch"
     # Evaluation images drawn in the resizer picture.
     picture_images: int = 6
@@ -92,7 +96,8 @@ class TrainingConfig:
         choice("resize_mode", RESIZE_MODES)
         choice("precision", PRECISIONS)
         choice("optimizer", OPTIMIZERS)
-        for field in ("filters", "num_res_blocks", "batch_size", "epochs", "shuffle_buffer"):
+        choice("image_cache", IMAGE_CACHES)
+        for field in ("filters", "num_res_blocks", "batch_size", "epochs"):
             positive(field)
         positive("num_classes", 2)
         positive("steps_per_epoch", 0)

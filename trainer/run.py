@@ -2,13 +2,16 @@
 
 One module trains either arm; ``custom_config['training']`` (a
 :class:`~trainer.config.TrainingConfig` dict) chooses which.  Both arms get
-identical initial backbone weights (seeded), the same data order and the same
-Transform graph.
+identical initial backbone weights (seeded), the same Transform graph, and
+the identical sequence of training batches (``trainer/data.py``: every image
+decoded once, then a seeded order that depends on the examples and the seed
+alone).
 
 Writes into the Model artifact: the serving SavedModel (``Format-Serving``) and
 ``resizer_picture.png`` beside it; into the ModelRun artifact: TensorBoard logs
 and ``training_summary.json`` (config, hardware, history, images/s, a hash of
-the initial backbone weights).
+the initial backbone weights, and ``data_order_sha256``: a SHA-256 over the
+file names of the training examples in the order they were consumed).
 """
 
 import hashlib
@@ -20,14 +23,14 @@ import time
 from absl import logging
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import models
+from trainer import data, models
 from trainer.config import ConfigError, TrainingConfig
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
-from trainer.preprocessing import IMAGE_KEY, LABEL_KEY, TRANSFORMED_IMAGE_KEY, TRANSFORMED_LABEL_KEY
 
 LABEL_NAMES_FILE = "label_names.txt"
 SUMMARY_FILE = "training_summary.json"
@@ -68,41 +71,6 @@ def read_class_names(config: TrainingConfig, train_files):
     return names
 
 
-def _list_files(file_patterns):
-    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no example files match {list(file_patterns)}")
-    return files
-
-
-def make_dataset(file_patterns, tf_transform_output, config: TrainingConfig, training):
-    """Batches of (image float32 (B, H, W, 3) in [0, 255], one-hot label) through the Transform graph.
-
-    Training data is shuffled with ``config.seed``, so both arms see the same order.
-    """
-    raw_spec = tf_transform_output.raw_feature_spec()
-    spec = {IMAGE_KEY: raw_spec[IMAGE_KEY], LABEL_KEY: raw_spec[LABEL_KEY]}
-    tft_layer = tf_transform_output.transform_features_layer()
-
-    def transform(serialized):
-        features = tft_layer(tf.io.parse_example(serialized, spec))
-        label = tf.one_hot(features[TRANSFORMED_LABEL_KEY], config.num_classes)
-        return features[TRANSFORMED_IMAGE_KEY], label
-
-    dataset = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
-    if training:
-        dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
-        if config.steps_per_epoch:
-            dataset = dataset.repeat()
-    dataset = dataset.batch(config.batch_size)
-    return dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def count_records(file_patterns):
-    dataset = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
-    return dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1).numpy()
-
-
 def weights_sha256(layer):
     digest = hashlib.sha256()
     for weight in layer.weights:
@@ -112,14 +80,23 @@ def weights_sha256(layer):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Records wall time per epoch (for images/s in the summary)."""
+    """Wall time per epoch, and the part of it spent on validation."""
 
     def __init__(self):
         super().__init__()
         self.seconds = []
+        self.validation_seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self.validation_seconds.append(0.0)
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        if self.validation_seconds:
+            self.validation_seconds[-1] += time.perf_counter() - self._test_start
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
@@ -132,14 +109,26 @@ def build_and_compile(config: TrainingConfig, strategy):
 
 
 def train(config: TrainingConfig, train_files, eval_files, tf_transform_output, log_dir=None):
-    """Builds, compiles and fits the arm's model; returns (model, summary dict)."""
+    """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split)."""
+    if config.deterministic:
+        # Bit-identical reruns on GPUs too (CPU kernels here already are); costs speed on GPUs.
+        tf.config.experimental.enable_op_determinism()
     strategy, precision = select_hardware(config.precision)
+    decode_start = time.perf_counter()
+    train_split = data.decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
+    validation_split = data.decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
+    decode_seconds = time.perf_counter() - decode_start
+    steps = data.steps_per_epoch(len(train_split), config.batch_size, config.steps_per_epoch)
     logging.info(
-        "Training %s: %d replica(s), precision %s, batch %d, %d epoch(s)",
-        config.arm, strategy.num_replicas_in_sync, precision, config.batch_size, config.epochs,
+        "Training %s: %d replica(s), precision %s, %d examples, batch %d, %d epoch(s) of %d steps; "
+        "decoded %d train + %d validation images in %.1f s",
+        config.arm, strategy.num_replicas_in_sync, precision, len(train_split), config.batch_size,
+        config.epochs, steps, len(train_split), len(validation_split), decode_seconds,
     )
-    train_ds = make_dataset(train_files, tf_transform_output, config, training=True)
-    eval_ds = make_dataset(eval_files, tf_transform_output, config, training=False)
+    recorder = data.OrderRecorder()
+    train_ds = data.training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
+                                     config.num_classes, recorder)
+    validation_ds = data.evaluation_dataset(validation_split, config.batch_size, config.num_classes)
     model = build_and_compile(config, strategy)
     initial_backbone = weights_sha256(models.get_backbone(model))
     timer = EpochTimer()
@@ -148,16 +137,15 @@ def train(config: TrainingConfig, train_files, eval_files, tf_transform_output, 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
     history = model.fit(
         train_ds,
-        validation_data=eval_ds,
+        validation_data=validation_ds,
         epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch or None,
+        steps_per_epoch=steps,
         callbacks=callbacks,
         verbose=2,
     )
-    if config.steps_per_epoch:
-        images_per_epoch = config.steps_per_epoch * config.batch_size
-    else:
-        images_per_epoch = int(count_records(train_files))
+    train_split.close()
+    images_per_epoch = steps * config.batch_size
+    train_seconds = [total - val for total, val in zip(timer.seconds, timer.validation_seconds)]
     summary = {
         "arm": config.arm,
         "config": config.to_dict(),
@@ -167,23 +155,27 @@ def train(config: TrainingConfig, train_files, eval_files, tf_transform_output, 
         "parameters": int(model.count_params()),
         "initial_backbone_sha256": initial_backbone,
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-        "epoch_seconds": timer.seconds,
+        "training_examples": len(train_split),
+        "validation_examples": len(validation_split),
+        "steps_per_epoch": steps,
         "images_per_epoch": images_per_epoch,
+        "images_consumed": recorder.examples,
+        "data_order_sha256": recorder.hexdigest(),
+        "decode_seconds": decode_seconds,
+        "epoch_seconds": timer.seconds,
+        "validation_seconds": timer.validation_seconds,
         # The first epoch includes tracing; later epochs show the steady rate.
-        "train_images_per_second": [images_per_epoch / s for s in timer.seconds],
+        "train_images_per_second": [images_per_epoch / s for s in train_seconds],
     }
-    return model, summary
+    return model, summary, validation_split
 
 
-def _picture_batch(eval_files, tf_transform_output, config, pool=64):
-    """``picture_images`` evaluation images, taking the classes in turn (the split is sorted by class)."""
-    dataset = make_dataset(eval_files, tf_transform_output, config.replace(batch_size=pool, shuffle_buffer=1024), True)
-    images, labels = next(iter(dataset))
-    labels = tf.argmax(labels, axis=-1).numpy()
-    by_class = [[i for i, label in enumerate(labels) if label == c] for c in range(config.num_classes)]
+def _picture_images(split, config):
+    """``picture_images`` validation images, taking the classes in turn."""
+    by_class = [np.flatnonzero(split.labels == c).tolist() for c in range(config.num_classes)]
     order = [i for group in itertools.zip_longest(*by_class) for i in group if i is not None]
     chosen = order[: config.picture_images]
-    return tf.gather(images, chosen), labels[chosen]
+    return split.images[chosen].astype(np.float32), split.labels[chosen]
 
 
 def run_fn(fn_args):
@@ -191,7 +183,7 @@ def run_fn(fn_args):
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
     class_names = read_class_names(config, fn_args.train_files)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    model, summary = train(
+    model, summary, validation_split = train(
         config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=fn_args.model_run_dir
     )
     summary["class_names"] = class_names
@@ -200,12 +192,13 @@ def run_fn(fn_args):
     logging.info("Exported %s to %s", config.arm, fn_args.serving_model_dir)
 
     if config.picture_images:
-        images, labels = _picture_batch(fn_args.eval_files, tf_transform_output, config)
+        images, labels = _picture_images(validation_split, config)
         picture = resizer_picture(model, images, class_names, labels)
         picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), PICTURE_FILE)
         with tf.io.gfile.GFile(picture_path, "wb") as f:
             f.write(picture)
         summary["picture"] = picture_path
+    validation_split.close()
 
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:

@@ -107,8 +107,8 @@ def test_run_writes_everything_under_the_output_dir(killed_then_completed):
         assert 0.0 <= summary["accuracy"][arm] <= 1.0
     assert "eval accuracy" in stdout and "blessed: yes" in stdout
     report = open(os.path.join(output_dir, "reports", "report.md")).read()
-    for text in ("| sparse_categorical_accuracy |", "auc[grain_vertical]", "Confusion matrix: learnable_resizer",
-                 "Confusion matrix: bilinear_baseline", "## Metrics: label_name=grain_horizontal",
+    for text in ("| sparse_categorical_accuracy |", "auc[stripes_vertical]", "Confusion matrix: learnable_resizer",
+                 "Confusion matrix: bilinear_baseline", "## Metrics: label_name=stripes_horizontal",
                  "learnable_resizer_resizer_picture.png"):
         assert text in report, text
     [version] = versions(output_dir)
