@@ -9,7 +9,6 @@ output artifact and, when ``report_dir`` is set, a copy there.
 import html
 import json
 import os
-import shutil
 from typing import Dict, List
 
 import tensorflow as tf
@@ -20,9 +19,18 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
-SUMMARY_FILE = "training_summary.json"
-PICTURE_FILE = "resizer_picture.png"
+from trainer.contract import (
+    ACCURACY_METRIC,
+    BASELINE_ARM,
+    CANDIDATE_ARM,
+    REPORT_HTML_FILE,
+    REPORT_MARKDOWN_FILE,
+    REPORT_SUMMARY_FILE,
+    RESIZER_PICTURE_FILE,
+    TRAINING_SUMMARY_FILE,
+)
+
+CANDIDATE, BASELINE = CANDIDATE_ARM, BASELINE_ARM
 
 
 class ComparisonReportArtifact(types.Artifact):
@@ -101,7 +109,7 @@ def build_summary(evaluation_uri, blessed, arms, pushed):
     class_names = arms.get(CANDIDATE, {}).get("class_names", ())
     metrics = read_metrics(evaluation_uri, class_names)
     overall = metrics.get("overall", {})
-    accuracy = overall.get("sparse_categorical_accuracy", {})
+    accuracy = overall.get(ACCURACY_METRIC, {})
     return {
         "blessed": bool(blessed),
         "validation_failures": [str(f) for f in validation.metric_validations_per_slice][:5],
@@ -235,10 +243,10 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
 ):
     arms = {}
     for arm, model, run in ((CANDIDATE, candidate_model, candidate_run), (BASELINE, baseline_model, baseline_run)):
-        summary = _read_json(os.path.join(run.uri, SUMMARY_FILE))
-        picture = os.path.join(model.uri, PICTURE_FILE)
+        summary = _read_json(os.path.join(run.uri, TRAINING_SUMMARY_FILE))
+        picture = os.path.join(model.uri, RESIZER_PICTURE_FILE)
         if tf.io.gfile.exists(picture):
-            name = f"{arm}_{PICTURE_FILE}"
+            name = f"{arm}_{RESIZER_PICTURE_FILE}"
             tf.io.gfile.copy(picture, os.path.join(report.uri, name), overwrite=True)
             summary["picture_file"] = name
         arms[arm] = summary
@@ -250,8 +258,8 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
     }
     summary = build_summary(evaluation.uri, blessed, arms, pushed)
     markdown = render_markdown(summary)
-    files = {"report.md": markdown, "report.html": render_html(markdown),
-             "summary.json": json.dumps(summary, indent=2, default=str)}
+    files = {REPORT_MARKDOWN_FILE: markdown, REPORT_HTML_FILE: render_html(markdown),
+             REPORT_SUMMARY_FILE: json.dumps(summary, indent=2, default=str)}
     for name, text in files.items():
         with tf.io.gfile.GFile(os.path.join(report.uri, name), "w") as f:
             f.write(text)
@@ -259,4 +267,4 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
         tf.io.gfile.makedirs(report_dir)
         for name in tf.io.gfile.listdir(report.uri):
             tf.io.gfile.copy(os.path.join(report.uri, name), os.path.join(report_dir, name), overwrite=True)
-    logging.info("Comparison report: %s", os.path.join(report_dir or report.uri, "report.md"))
+    logging.info("Comparison report: %s", os.path.join(report_dir or report.uri, REPORT_MARKDOWN_FILE))

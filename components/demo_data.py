@@ -43,7 +43,7 @@ from PIL import Image
 
 CLASS_NAMES = ("grain_horizontal", "grain_vertical")
 DEFAULT_PER_CLASS = 140
-DEFAULT_SEED = 2024
+DEFAULT_SEED = 0
 MIN_SIDE, MAX_SIDE = 150, 600
 MAX_ASPECT = 2.5
 PNG_FRACTION = 0.15
