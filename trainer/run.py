@@ -1,7 +1,7 @@
 """The Trainer module: ``run_fn`` for TFX's Trainer component.
 
-One module trains either arm; ``custom_config['training']`` (a
-:class:`~trainer.config.TrainingConfig` dict) chooses which.  Both arms get
+One module trains either arm; ``custom_config['training']`` (an
+:class:`~trainer.config.ArmConfig` dict) chooses which.  Both arms get
 identical initial backbone weights (seeded), the same data order and the same
 Transform graph.
 
@@ -24,14 +24,18 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer import models
-from trainer.config import ConfigError, TrainingConfig
+from trainer.config import ArmConfig, ConfigError, TrainingConfig
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
-from trainer.preprocessing import IMAGE_KEY, LABEL_KEY, TRANSFORMED_IMAGE_KEY, TRANSFORMED_LABEL_KEY
-
-LABEL_NAMES_FILE = "label_names.txt"
-SUMMARY_FILE = "training_summary.json"
-PICTURE_FILE = "resizer_picture.png"
+from trainer.contract import (
+    IMAGE_KEY,
+    LABEL_KEY,
+    LABEL_NAMES_FILE,
+    RESIZER_PICTURE_FILE,
+    TRAINING_SUMMARY_FILE,
+    TRANSFORMED_IMAGE_KEY,
+    TRANSFORMED_LABEL_KEY,
+)
 
 
 def select_hardware(precision):
@@ -125,7 +129,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def build_and_compile(config: TrainingConfig, strategy):
+def build_and_compile(config: ArmConfig, strategy):
     with strategy.scope():
         model = models.build_classifier(config)
         if config.optimizer == "sgd":
@@ -141,7 +145,7 @@ def build_and_compile(config: TrainingConfig, strategy):
     return model
 
 
-def train(config: TrainingConfig, train_files, eval_files, tf_transform_output, log_dir=None):
+def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None):
     """Builds, compiles and fits the arm's model; returns (model, summary dict)."""
     strategy, precision = select_hardware(config.precision)
     logging.info(
@@ -198,7 +202,7 @@ def _picture_batch(eval_files, tf_transform_output, config, pool=64):
 
 def run_fn(fn_args):
     """TFX Trainer entry point."""
-    config = TrainingConfig.from_custom_config(fn_args.custom_config)
+    config = ArmConfig.from_custom_config(fn_args.custom_config)
     class_names = read_class_names(config, fn_args.train_files)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     model, summary = train(
@@ -212,11 +216,11 @@ def run_fn(fn_args):
     if config.picture_images:
         images, labels = _picture_batch(fn_args.eval_files, tf_transform_output, config)
         picture = resizer_picture(model, images, class_names, labels)
-        picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), PICTURE_FILE)
+        picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), RESIZER_PICTURE_FILE)
         with tf.io.gfile.GFile(picture_path, "wb") as f:
             f.write(picture)
         summary["picture"] = picture_path
 
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)
