@@ -26,16 +26,15 @@ __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILE
 
 DataSource = Literal["image_folder", "tfds"]
 Runner = Literal["local", "beam"]
-DATA_SOURCES = ("image_folder", "tfds")
-RUNNERS = ("local", "beam")
 
 # A JSON object on the command line.
 SplitBuckets = Annotated[Dict[str, int], BeforeValidator(json_object)]
 TfdsSplits = Annotated[Dict[str, str], BeforeValidator(json_object)]
 
-# Marks a field the user does not set as such; the value says what sets it.
-def _set_by(what):
-    return {"set_by": what}
+
+def _set_by(option):
+    """Marks a field the user does not set as a field: ``option`` sets it (not offered as --FIELD or --set)."""
+    return {"set_by": option}
 
 
 class DataConfig(ConfigModel):

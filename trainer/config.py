@@ -32,8 +32,6 @@ Optimizer = Literal["sgd", "adam"]
 ARMS = get_args(Arm)
 INTERPOLATIONS = get_args(Interpolation)
 RESIZE_MODES = get_args(ResizeMode)
-PRECISIONS = get_args(Precision)
-OPTIMIZERS = get_args(Optimizer)
 
 
 class ConfigError(ValueError):

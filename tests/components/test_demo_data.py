@@ -1,4 +1,4 @@
-"""Demo data generator (determinism, layout) and the curated schema helper."""
+"""components.demo_data: determinism, layout, the class cue, the special files' outcomes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 
 from components import image_records as ir
-from components import read_label_names
 from components.demo_data import CLASS_NAMES, SPECIAL_FILES, make_demo_dataset, render_image
-from trainer import contract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -91,32 +89,6 @@ def test_class_cue_lives_in_fine_detail():
         assert abs(_lag1(grain)[0 if axis == 1 else 1] - 0.5) < 0.03
         small = tf.image.resize(grain[None, ..., None], (150, 150), method="bilinear")
         assert max(abs(c) for c in _lag1(small.numpy()[0, ..., 0])) < 0.05
-
-
-def test_read_label_names_missing(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        read_label_names(str(tmp_path))
-    (tmp_path / contract.LABEL_NAMES_FILE).write_text("cat\ndog\n")
-    assert read_label_names(str(tmp_path)) == ["cat", "dog"]
-
-
-def test_curated_schema(tmp_path):
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    from components.schema import write_curated_schema
-
-    path = write_curated_schema(str(tmp_path), ["cat", "dog", "fox"], max_side=5000)
-    schema = text_format.Parse(open(path).read(), schema_pb2.Schema())
-    features = {f.name: f for f in schema.feature}
-    assert sorted(features) == sorted(contract.RECORD_FEATURE_KEYS)
-    label = features[contract.LABEL_KEY]
-    assert (label.int_domain.min, label.int_domain.max) == (0, 2)
-    assert list(features[contract.LABEL_NAME_KEY].string_domain.value) == ["cat", "dog", "fox"]
-    for name in (contract.IMAGE_HEIGHT_KEY, contract.IMAGE_WIDTH_KEY):
-        assert (features[name].int_domain.min, features[name].int_domain.max) == (1, 5000)
-    assert list(features[contract.IMAGE_FORMAT_KEY].string_domain.value) == ["jpeg", "png"]
-    assert all([d.size for d in f.shape.dim] == [1] for f in schema.feature)  # dense, one value
 
 
 @pytest.mark.parametrize("max_pixels", [ir.DEFAULT_MAX_PIXELS, 40_000_000, 10**12])
