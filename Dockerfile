@@ -26,7 +26,7 @@ COPY setup.py README.md ./
 RUN pip install -c requirements/constraints.txt -r requirements/requirements.in
 
 # 2. The project code, installed so the compiled pipeline's dotted paths import
-#    (trainer.run.run_fn, trainer.transform.preprocessing_fn,
+#    (trainer.run.run_fn, trainer.preprocessing.preprocessing_fn,
 #    components.image_folder_example_gen.Executor, pipeline.kubeflow.RuntimeConfig_Executor, ...).
 COPY pipeline/ pipeline/
 COPY components/ components/
@@ -34,7 +34,7 @@ COPY trainer/ trainer/
 COPY serving/ serving/
 COPY pipeline_runner.py ./
 RUN pip install --no-deps -c requirements/constraints.txt . \
-    && python -c "import trainer.run, trainer.transform, components.comparison_report, components.tfds_example_gen, components.image_folder_example_gen, pipeline.kubeflow, serving.client"
+    && python -c "import trainer.run, trainer.preprocessing, components.comparison_report, components.tfds_example_gen, components.image_folder_example_gen, pipeline.kubeflow, serving.client"
 
 # The compiled pipeline sets each container's command itself (KubeflowV2DagRunner's default,
 # the same as below); this entrypoint only matters when the image is run without one.

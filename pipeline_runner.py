@@ -6,39 +6,76 @@
     python pipeline_runner.py compile --profile full --output pipeline.json --image IMAGE --pipeline-root gs://B/root
     python pipeline_runner.py predict --server localhost:8500 cat.jpg dog.png
 
-Every configuration field is an option (``--help`` lists them); values are
-validated before anything runs.  Arguments after ``--`` go to Beam unchanged
+Every configuration field is an option (``--help`` lists each with its help
+and default); values are validated before anything runs.  Arguments after ``--`` go to Beam unchanged
 (e.g. ``--runner=DataflowRunner --project=... --region=...``,
 ``--runner=FlinkRunner --flink_master=...``, ``--runner=SparkRunner ...``,
 or ``--direct_running_mode=multi_processing --direct_num_workers=2``).
 """
 
 import argparse
-import dataclasses
 import json
-import logging as std_logging
 import os
 import sys
 import time
+import typing
 
-from trainer.environment import apply_keras_policy
+from trainer.environment import apply_keras_policy, import_tensorflow, quiet_startup
 
 apply_keras_policy()  # before TensorFlow is imported anywhere
 
 from pipeline import config as config_lib  # noqa: E402
+from pipeline.prepare import resolve_config  # noqa: E402
+from pipeline.progress import closing_table, quiet_logs  # noqa: E402
 from trainer.config import ConfigError  # noqa: E402
+
+# Fields with an option of their own.
+OWN_OPTIONS = {"output_dir": "--output-dir"}
+CONFIG_USAGE = "[--profile {demo,full}] [--headline] [--output-dir DIR] [--FIELD VALUE ...] [--set FIELD=VALUE ...]"
 
 
 # --- command line -------------------------------------------------------------
 
+def _shown(value):
+    """A value as it is written on the command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value) or '""'
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return '""' if value == "" else str(value)
+
+
+def _metavar(annotation):
+    if typing.get_origin(annotation) is typing.Literal:
+        return "{" + ",".join(typing.get_args(annotation)) + "}"
+    kind = typing.get_origin(annotation) or annotation
+    if kind is tuple and typing.get_args(annotation)[-1] is not Ellipsis:
+        return "H,W"
+    return {int: "INT", float: "FLOAT", bool: "BOOL", str: "TEXT", dict: "JSON", tuple: "A,B"}.get(kind, "VALUE")
+
+
+def _value_at(config, path):
+    for name in path.split("."):
+        config = getattr(config, name)
+    return config
+
+
 def _add_field_options(parser):
-    group = parser.add_argument_group("configuration fields (override the profile)")
-    for path, annotation in config_lib.field_paths().items():
-        if path in ("profile", "output_dir"):
+    group = parser.add_argument_group(
+        "configuration fields (override the profile; defaults that a profile changes are listed after them)")
+    profiles = {name: config_lib.profile(name) for name in config_lib.PROFILES}
+    default = config_lib.PipelineConfig()
+    for path, info in config_lib.field_paths().items():
+        if path in OWN_OPTIONS:
             continue
-        type_name = getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
-        group.add_argument(f"--{path}", dest=f"field:{path}", metavar=type_name.upper(), default=None,
-                           help=f"({type_name})")
+        value = _value_at(default, path)
+        changed = [f"{name}: {_shown(_value_at(cfg, path))}" for name, cfg in profiles.items()
+                   if _value_at(cfg, path) != value]
+        text = f"{info.description} (default: {_shown(value)}{'; ' if changed else ''}{', '.join(changed)})"
+        group.add_argument(f"--{path}", dest=f"field:{path}", metavar=_metavar(info.annotation), default=None,
+                           help=text.replace("%", "%%"))
 
 
 def build_parser():
@@ -50,30 +87,48 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the whole pipeline locally (LocalDagRunner or BeamDagRunner)",
+                              usage=f"%(prog)s {CONFIG_USAGE} [--verbose] [-- BEAM_ARGS ...]",
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="Arguments after -- are passed to Beam unchanged.")
-    run.add_argument("--verbose", action="store_true", help="show TFX's own INFO logs")
+    run.add_argument("--verbose", action="store_true", help="show TFX's INFO logs and TensorFlow's start-up lines")
     _add_config_options(run)
 
-    from pipeline import kubeflow
-    from serving import client
-
-    compile_ = commands.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2 (no network)",
+    compile_ = commands.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2",
+                                   usage=f"%(prog)s --output FILE --image IMAGE [--pipeline-root ROOT] "
+                                         f"[--skip-inputs] {CONFIG_USAGE} [-- BEAM_ARGS ...]",
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    epilog="Arguments after -- become the components' Beam arguments.")
-    kubeflow.add_compile_arguments(compile_)
+    _add_compile_options(compile_)
     _add_config_options(compile_)
+
+    from serving import client
 
     predict = commands.add_parser("predict", help="classify image files with a model served by TF Serving")
     client.add_predict_arguments(predict)
     return parser
 
 
+def _add_compile_options(parser):
+    parser.add_argument("--output", required=True, metavar="FILE",
+                        help="where to write the pipeline (.json: PipelineJob; .yaml: PipelineSpec)")
+    parser.add_argument("--image", required=True,
+                        help="container image every component runs in (built from Dockerfile)")
+    parser.add_argument("--pipeline-root", default=None, metavar="ROOT",
+                        help="artifact root, e.g. gs://BUCKET/root (default: <output-dir>/pipeline_root)")
+    parser.add_argument("--display-name", default=None, help="display name of the pipeline job")
+    parser.add_argument("--skip-inputs", action="store_true",
+                        help="do not write the curated schema and the demo images under --output-dir "
+                             "(they are there already; compiling then needs no filesystem access)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up lines")
+
+
 def _add_config_options(parser):
-    parser.add_argument("--profile", choices=sorted(config_lib.PROFILES), default="demo")
+    parser.add_argument("--profile", choices=sorted(config_lib.PROFILES), default="demo",
+                        help="the starting configuration (default: %(default)s)")
     parser.add_argument("--headline", action="store_true",
                         help="full profile only: the published setting (90%% of the data, 10 epochs)")
-    parser.add_argument("--output-dir", help="everything the run writes goes under this directory")
+    parser.add_argument("--output-dir", help="everything the run writes goes under this directory "
+                                             "(default: outputs/<profile>)")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
                         help="another way to override any field, e.g. --set training.epochs=2")
     _add_field_options(parser)
@@ -89,97 +144,7 @@ def config_from_args(args):
     return config_lib.profile(args.profile, headline=args.headline, overrides=overrides)
 
 
-# --- progress -------------------------------------------------------------------
-
-class ProgressReporter(std_logging.Handler):
-    """Turns TFX's component log lines into short progress lines and wall times."""
-
-    RUNNING = ("Component %s is running.", "node %s is running.")
-    FINISHED = ("Component %s is finished.", "node %s is finished.")
-
-    def __init__(self, stream=sys.stdout):
-        super().__init__(std_logging.INFO)
-        self.stream = stream
-        self.started = {}
-        self.seconds = {}
-        self.cached = set()
-        self._current = None
-
-    def emit(self, record):
-        if record.msg in self.RUNNING:
-            node = record.args[0]
-            self._current = node
-            self.started[node] = time.perf_counter()
-            self._print(f"▶ {node} ...")
-        elif record.msg in self.FINISHED:
-            node = record.args[0]
-            self.seconds[node] = time.perf_counter() - self.started.get(node, time.perf_counter())
-            note = " (from cache)" if node in self.cached else ""
-            self._print(f"✓ {node} {self.seconds[node]:.1f} s{note}")
-        elif record.msg.startswith("A cached execution") and self._current:
-            self.cached.add(self._current)
-        elif record.levelno < std_logging.WARNING and os.sep + "trainer" + os.sep in (record.pathname or ""):
-            # Trainer lines (ours and TFX's trainer executor): arm, hardware, export path.
-            self._print("  " + record.getMessage())
-
-    def _print(self, text):
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
-
-
-def _quiet_logs(verbose):
-    """Progress lines from TFX's INFO logs; the rest of that flood only with --verbose."""
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    reporter = ProgressReporter()
-    logger = std_logging.getLogger("absl")
-    logger.addHandler(reporter)
-    if not verbose:
-        warnings = std_logging.StreamHandler(sys.stderr)
-        warnings.setLevel(std_logging.WARNING)
-        warnings.setFormatter(std_logging.Formatter("%(levelname)s: %(message)s"))
-        logger.addHandler(warnings)
-        logger.propagate = False
-    return reporter
-
-
 # --- run ----------------------------------------------------------------------------
-
-def prepare_demo_data(config):
-    """Generates the demo image folder when the configured one is the (absent) default."""
-    if config.data.source != "image_folder" or config.data.image_dir:
-        return None
-    # Beside the image folder, not inside it (the ExampleGen would report it as a stray file).
-    marker = config.demo_data_dir.rstrip("/") + ".json"
-    if os.path.exists(marker):
-        return marker
-    from components.demo_data import make_demo_dataset
-
-    print(f"Generating the synthetic demo data set in {config.demo_data_dir} ...", flush=True)
-    summary = make_demo_dataset(
-        config.demo_data_dir, per_class=config.data.demo_images_per_class, seed=config.data.demo_seed
-    )
-    with open(marker, "w") as f:
-        json.dump(summary, f, indent=2)
-    return marker
-
-
-def prepare_schema(config):
-    """Writes the curated schema when the class names are known; returns the config to run."""
-    if config.data.schema_file:
-        return config
-    names = list(config.training.class_names)
-    if not names and config.data.source == "image_folder" and not config.data.image_dir:
-        from components.demo_data import CLASS_NAMES
-
-        names = list(CLASS_NAMES)
-    if not names:
-        return config  # SchemaGen infers one
-    from components.schema import write_curated_schema
-
-    path = write_curated_schema(os.path.join(config.output_dir, "schema"), names)
-    return dataclasses.replace(config, data=dataclasses.replace(config.data, schema_file=os.path.abspath(path)))
-
 
 def make_runner(config):
     from tfx import v1 as tfx
@@ -192,16 +157,16 @@ def make_runner(config):
 
 
 def run(config, beam_args=(), verbose=False):
+    """``pipeline_runner.py run`` for a resolved ``config`` (:func:`pipeline.prepare.resolve_config`)."""
+    import_tensorflow(verbose)
     from tfx.orchestration import metadata
 
     from pipeline.pipeline import create_pipeline
+    from pipeline.prepare import write_inputs
 
-    # Absolute paths in the artifacts and the pushed location, whatever the working directory.
-    config = dataclasses.replace(config, output_dir=os.path.abspath(config.output_dir))
     os.makedirs(config.output_dir, exist_ok=True)
-    prepare_demo_data(config)
-    config = prepare_schema(config)
-    reporter = _quiet_logs(verbose)
+    write_inputs(config)
+    reporter = quiet_logs(verbose)
     beam_pipeline_args = list(config.beam_pipeline_args) + list(beam_args)
     pipeline = create_pipeline(
         config,
@@ -209,52 +174,12 @@ def run(config, beam_args=(), verbose=False):
         metadata_connection_config=metadata.sqlite_metadata_connection_config(config.metadata_path),
     )
     print(f"Running {config.pipeline_name} ({config.profile} profile, {config.runner} runner) "
-          f"into {os.path.abspath(config.output_dir)}", flush=True)
+          f"into {config.output_dir}", flush=True)
     start = time.perf_counter()
     make_runner(config).run(pipeline)
     total = time.perf_counter() - start
     print(closing_table(config, reporter.seconds, reporter.cached, total))
     return 0
-
-
-def closing_table(config, seconds, cached, total):
-    lines = ["", "Component wall times:"]
-    for node, value in seconds.items():
-        lines.append(f"  {node:<32} {value:7.1f} s{'  (cached)' if node in cached else ''}")
-    lines.append(f"  {'total':<32} {total:7.1f} s")
-    summary_path = os.path.join(config.report_dir, "summary.json")
-    if not os.path.exists(summary_path):
-        lines.append(f"No comparison report at {summary_path}.")
-        return "\n".join(lines)
-    with open(summary_path) as f:
-        summary = json.load(f)
-    acc = summary["accuracy"]
-
-    def fmt(v):
-        return "n/a" if v is None else f"{v:.4f}"
-
-    lines += [
-        "",
-        "                     learnable_resizer  bilinear_baseline  difference",
-        f"  eval accuracy       {fmt(acc.get('learnable_resizer')):>17}  {fmt(acc.get('bilinear_baseline')):>17}"
-        f"  {fmt(acc.get('diff')):>10}",
-    ]
-    training = summary.get("training", {})
-    for label, key in (("final train loss", "loss"), ("Keras val accuracy", "val_accuracy")):
-        cells = []
-        for arm in ("learnable_resizer", "bilinear_baseline"):
-            history = training.get(arm, {}).get("history", {}).get(key) or [None]
-            cells.append(fmt(history[-1]))
-        lines.append(f"  {label:<19} {cells[0]:>17}  {cells[1]:>17}")
-    pushed = summary.get("pushed", {})
-    lines += [
-        "",
-        f"  blessed: {'yes' if summary.get('blessed') else 'no'} "
-        f"(margin >= {config.evaluation.accuracy_margin}, floor >= {config.evaluation.accuracy_floor})",
-        f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)'}",
-        f"  report:  {os.path.abspath(os.path.join(config.report_dir, 'report.md'))}",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -268,17 +193,23 @@ def main(argv=None):
         argv, beam_args = argv[:split], argv[split + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    quiet_startup(verbose)
     if args.command == "predict":
         from serving.client import predict_command
 
+        if not args.rest:  # gRPC requests are TensorFlow protos
+            import_tensorflow(verbose)
         return predict_command(args)
     try:
-        config = config_from_args(args)
+        # The same decisions for run and compile: both build the pipeline from this.
+        config = resolve_config(config_from_args(args))
     except ConfigError as error:
         parser.exit(2, f"pipeline_runner.py: invalid configuration: {error}\n")
     if args.command == "run":
-        return run(config, beam_args, verbose=args.verbose)
+        return run(config, beam_args, verbose=verbose)
     if args.command == "compile":
+        import_tensorflow(verbose)
         from pipeline import kubeflow
 
         return kubeflow.compile_command(config, args, beam_args)

@@ -22,8 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainer.environment import apply_keras_policy  # noqa: E402
+
+apply_keras_policy()
 
 
 def make_images(directory, count, height=375, width=500, seed=0):
@@ -52,6 +53,7 @@ def run(count, keep=None):
     from tfx.utils import proto_utils
 
     from components.image_folder_example_gen import ImageFolderExampleGen
+    from trainer.contract import INGEST_REPORT_FILE
 
     work = keep or tempfile.mkdtemp(prefix="bench_ingest_")
     images_dir = os.path.join(work, "images")
@@ -75,7 +77,7 @@ def run(count, keep=None):
     t0 = time.time()
     executor.Do({}, {"examples": [examples]}, props)
     seconds = time.time() - t0
-    with open(os.path.join(out_dir, "ingest_report.json")) as f:
+    with open(os.path.join(out_dir, INGEST_REPORT_FILE)) as f:
         report = json.load(f)
     out_bytes = sum(os.path.getsize(os.path.join(d, f))
                     for d, _, fs in os.walk(out_dir) for f in fs)

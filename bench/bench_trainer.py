@@ -35,9 +35,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from tests import tfx_fixtures  # noqa: E402
+from components import synthetic_examples  # noqa: E402
+from trainer import contract  # noqa: E402
 from trainer import run as trainer_run  # noqa: E402
-from trainer.config import TrainingConfig  # noqa: E402
+from trainer.config import ArmConfig, TrainingConfig  # noqa: E402
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -64,10 +65,10 @@ def write_jpegs(directory, count, seed=0):
     raw = []
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for i in range(count):
-            image = tfx_fixtures.make_image(rng, i % 2, 375, 500)
-            encoded = tfx_fixtures.encode(image, "jpeg")
+            image = synthetic_examples.make_image(rng, i % 2, 375, 500)
+            encoded = synthetic_examples.encode(image, "jpeg")
             raw.append((encoded, i % 2))
-            writer.write(tfx_fixtures.image_example(encoded, i % 2, "jpeg", 375, 500).SerializeToString())
+            writer.write(synthetic_examples.image_example(encoded, i % 2, "jpeg", 375, 500).SerializeToString())
     return raw
 
 
@@ -81,7 +82,7 @@ def transform_output(root, data_dir):
 
     config = config_lib.demo_profile(output_dir=root)
     components = create_components(config, example_gen=tfx.components.ImportExampleGen(input_base=data_dir))
-    names = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "Transform"]
+    names = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name="bench", pipeline_root=config.pipeline_root,
         components=[components[n] for n in names],
@@ -90,7 +91,7 @@ def transform_output(root, data_dir):
     def newest(path):
         return max((os.path.join(path, d) for d in os.listdir(path)), key=os.path.getmtime)
 
-    return (newest(os.path.join(config.pipeline_root, "Transform", "transform_graph")),
+    return (newest(os.path.join(config.pipeline_root, contract.TRANSFORM_ID, "transform_graph")),
             newest(os.path.join(config.pipeline_root, "ImportExampleGen", "examples")))
 
 
@@ -124,7 +125,7 @@ def seed_model(arm):
     backbone = keras.applications.DenseNet121(weights=None, include_top=True, classes=2, input_shape=(150, 150, 3))
     inputs = layers.Input((300, 300, 3))
     x = layers.Rescaling(1.0 / 255)(inputs)
-    x = learnable_resizer()(x) if arm == "learnable_resizer" else layers.Resizing(150, 150)(x)
+    x = learnable_resizer()(x) if arm == contract.CANDIDATE_ARM else layers.Resizing(150, 150)(x)
     model = keras.Model(inputs, backbone(x))
     model.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), optimizer="sgd",
                   metrics=["accuracy"])
@@ -142,7 +143,7 @@ def bench_seed_loop(raw, arm, batch_size, steps, warmup):
 
 
 def bench_ours(files, tft_output, arm, batch_size, steps, warmup, **config_changes):
-    config = TrainingConfig(arm=arm, batch_size=batch_size, steps_per_epoch=warmup + steps, epochs=1,
+    config = ArmConfig(arm=arm, batch_size=batch_size, steps_per_epoch=warmup + steps, epochs=1,
                             shuffle_buffer=256, **config_changes)
     strategy, precision = trainer_run.select_hardware(config.precision)
     model = trainer_run.build_and_compile(config, strategy)
@@ -200,7 +201,7 @@ def main():
     raw = write_jpegs(os.path.join(root, "data"), args.images)
     transform_dir, examples_dir = transform_output(root, os.path.join(root, "data"))
     tft_output = tft.TFTransformOutput(transform_dir)
-    files = [os.path.join(examples_dir, "Split-train", "*")]
+    files = [os.path.join(examples_dir, f"Split-{contract.TRAIN_SPLIT}", "*")]
 
     results = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -216,7 +217,7 @@ def main():
     }
     print(json.dumps(results["input"], indent=2), flush=True)
     for batch in [int(b) for b in args.batches.split(",")]:
-        for arm in ("learnable_resizer", "bilinear_baseline"):
+        for arm in contract.ARMS:
             ours = bench_ours(files, tft_output, arm, batch, args.steps, args.warmup)
             seed = bench_seed_loop(raw, arm, batch, args.steps, args.warmup)
             row = {"ours": ours, "seed_loop": seed, "ratio": ours / seed if ours and seed else None}
@@ -225,7 +226,7 @@ def main():
     if args.variants:
         for name, changes in (("mixed_bfloat16", dict(precision="mixed_bfloat16")),
                               ("xla", dict(jit_compile=True))):
-            for arm in ("learnable_resizer", "bilinear_baseline"):
+            for arm in contract.ARMS:
                 rate = bench_ours(files, tft_output, arm, 16, args.steps, args.warmup, **changes)
                 results["training_images_per_s"][f"{arm}@16+{name}"] = {"ours": rate}
                 print(f"{arm:>18} batch  16 {name}: {rate:6.2f} img/s", flush=True)

@@ -12,7 +12,8 @@ then call :func:`write_ingest_outputs`, which
 After the Beam pipeline has run, :func:`finish_examples_artifact` writes
 ``label_names.txt``, sets the artifact's properties (``split_names``,
 ``payload_format``, ``file_format``, custom ``label_names`` and counts), logs
-the totals and enforces ``max_bad_fraction``.
+the totals and enforces ``max_bad_fraction``
+(:func:`components.bad_images.check_bad_fraction`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import apache_beam as beam
 from absl import logging
 
-from components import image_records
-from components.labels import LABEL_NAMES_FILE, LABEL_NAMES_PROPERTY
+from components import example_records, image_records
+from components.bad_images import check_bad_fraction
+from trainer.contract import BAD_IMAGES_FILE, INGEST_REPORT_FILE, LABEL_NAMES_FILE, LABEL_NAMES_PROPERTY
 
-BAD_IMAGES_FILE = "bad_images.tsv"
-INGEST_REPORT_FILE = "ingest_report.json"
 RECORD_FILE_PREFIX = "data_tfrecord"
 BAD_IMAGES_HEADER = "split\toutcome\treason\tpath\tdetail"
 METRICS_NAMESPACE = "resizer_ingest"
@@ -89,7 +89,7 @@ class NormalizeDoFn(beam.DoFn):
                       _clean(result.detail)),
         )
         if result.ok:
-            example = image_records.make_example(
+            example = example_records.make_example(
                 result, item.path, item.label, item.label_name)
             yield item.split, example.SerializeToString(deterministic=True)
 
@@ -223,10 +223,6 @@ def write_label_names(examples_uri: str, label_names: Sequence[str]) -> None:
         f.write("".join(f"{name}\n" for name in label_names))
 
 
-class TooManyBadImagesError(RuntimeError):
-    """More than ``max_bad_fraction`` of the input files were skipped."""
-
-
 def finish_examples_artifact(
     component_name: str,
     examples,
@@ -268,31 +264,8 @@ def finish_examples_artifact(
     return report
 
 
-def check_bad_fraction(component_name: str, report: Dict[str, Any], max_bad_fraction: float,
-                       uri: str = "") -> None:
-    totals = report["totals"]
-    files_in = totals["files_in"]
-    if files_in == 0:
-        raise TooManyBadImagesError(f"{component_name}: no input files found")
-    if totals["records_out"] == 0:
-        raise TooManyBadImagesError(
-            f"{component_name}: none of the {files_in} input files gave a record; "
-            f"reasons: {_worst(totals['skipped_by_reason'])}")
-    fraction = totals["skipped"] / files_in
-    if fraction > max_bad_fraction:
-        raise TooManyBadImagesError(
-            f"{component_name}: {totals['skipped']} of {files_in} input files "
-            f"({fraction:.1%}) were skipped, above max_bad_fraction={max_bad_fraction}; "
-            f"worst reasons: {_worst(totals['skipped_by_reason'])}; "
-            f"see {os.path.join(uri, BAD_IMAGES_FILE)}")
-
-
-def _worst(by_reason: Dict[str, int], limit: int = 3) -> str:
-    top = sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return ", ".join(f"{reason}={n}" for reason, n in top) or "none"
-
-
 def validate_common(max_pixels: int, max_bad_fraction: float) -> None:
+    """The arguments both ExampleGens take, checked when the component is built."""
     if not isinstance(max_pixels, int) or max_pixels <= 0:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
     if not 0.0 <= float(max_bad_fraction) <= 1.0:

@@ -22,13 +22,20 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components import report_plots, tfma_results
-from components.paired_comparison import COMPARISON_FILE, PREDICTIONS_FILE, PairedComparisonArtifact
+from components.paired_comparison import PairedComparisonArtifact
+from trainer.contract import (
+    BASELINE_ARM as BASELINE,
+    CANDIDATE_ARM as CANDIDATE,
+    COMPARISON_FILE,
+    PREDICTIONS_FILE,
+    REPORT_HTML_FILE,
+    REPORT_MARKDOWN_FILE,
+    REPORT_SUMMARY_FILE,
+    RESIZER_PICTURE_FILE,
+    TRAINING_CURVES_FILE,
+    TRAINING_SUMMARY_FILE,
+)
 
-CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
-SUMMARY_FILE = "training_summary.json"
-PICTURE_FILE = "resizer_picture.png"
-CURVES_FILE = "training_curves.png"
-REPORT_FILES = ("report.md", "report.html", "summary.json")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
@@ -140,7 +147,7 @@ def render(summary: dict, template_name: str) -> str:
         order=order,
         same_order=bool(order.get(CANDIDATE)) and order.get(CANDIDATE) == order.get(BASELINE),
         predictions_file=PREDICTIONS_FILE,
-        curves_file=CURVES_FILE,
+        curves_file=TRAINING_CURVES_FILE,
         slices=slices,
         has_ci=any("ci95" in cell for _, entry in slices for cell in entry["metrics"].values()),
         confusion=summary.get("confusion_matrices") or {},
@@ -154,10 +161,11 @@ def render(summary: dict, template_name: str) -> str:
 def write_report(out_dir: str, summary: dict) -> None:
     """report.md, report.html, summary.json and the training curves into ``out_dir``."""
     histories = {arm: summary["training"].get(arm, {}).get("history", {}) for arm in (CANDIDATE, BASELINE)}
-    with tf.io.gfile.GFile(os.path.join(out_dir, CURVES_FILE), "wb") as f:
+    with tf.io.gfile.GFile(os.path.join(out_dir, TRAINING_CURVES_FILE), "wb") as f:
         f.write(report_plots.training_curves(histories))
-    files = {"report.md": render(summary, "report.md.j2"), "report.html": render(summary, "report.html.j2"),
-             "summary.json": json.dumps(summary, indent=2, default=str)}
+    files = {REPORT_MARKDOWN_FILE: render(summary, "report.md.j2"),
+             REPORT_HTML_FILE: render(summary, "report.html.j2"),
+             REPORT_SUMMARY_FILE: json.dumps(summary, indent=2, default=str)}
     for name, text in files.items():
         with tf.io.gfile.GFile(os.path.join(out_dir, name), "w") as f:
             f.write(text)
@@ -178,10 +186,10 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
 ):
     arms = {}
     for arm, model, run in ((CANDIDATE, candidate_model, candidate_run), (BASELINE, baseline_model, baseline_run)):
-        summary = _read_json(os.path.join(run.uri, SUMMARY_FILE))
-        picture = os.path.join(model.uri, PICTURE_FILE)
+        summary = _read_json(os.path.join(run.uri, TRAINING_SUMMARY_FILE))
+        picture = os.path.join(model.uri, RESIZER_PICTURE_FILE)
         if tf.io.gfile.exists(picture):
-            name = f"{arm}_{PICTURE_FILE}"
+            name = f"{arm}_{RESIZER_PICTURE_FILE}"
             tf.io.gfile.copy(picture, os.path.join(report.uri, name), overwrite=True)
             summary["picture_file"] = name
         arms[arm] = summary
@@ -201,4 +209,4 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
         tf.io.gfile.makedirs(report_dir)
         for name in tf.io.gfile.listdir(report.uri):
             tf.io.gfile.copy(os.path.join(report.uri, name), os.path.join(report_dir, name), overwrite=True)
-    logging.info("Comparison report: %s", os.path.join(report_dir or report.uri, "report.md"))
+    logging.info("Comparison report: %s", os.path.join(report_dir or report.uri, REPORT_MARKDOWN_FILE))

@@ -53,7 +53,7 @@ CLASS_NAMES = ("stripes_horizontal", "stripes_vertical")
 # Bumped whenever the images a (seed, per_class) pair produces change.
 GENERATOR_VERSION = 2
 DEFAULT_PER_CLASS = 140
-DEFAULT_SEED = 2024
+DEFAULT_SEED = 0
 TRANSFORM_SIDE = 300  # Transform's output side: the grid the stripes are drawn on
 SIDE_FACTORS = (1, 2)  # each image side is 300 or 600 px
 PNG_FRACTION = 0.15

@@ -6,7 +6,8 @@ executor:
 * labels are the sorted class-folder names (``label`` = index, ``label_name``
   = folder name);
 * each file goes to a split by SHA-256 of its path relative to ``input_base``
-  (``split_buckets``, default ``{"train": 8, "eval": 2}``), so the split of a
+  (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`,
+  ``{"train": 4, "eval": 1}``), so the split of a
   file never changes when other files are added or removed;
 * every file is validated and normalised by
   :mod:`components.image_records`; bad files are skipped and reported, never
@@ -37,11 +38,11 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import proto_utils
 
-from components import _ingest, image_records
+from components import _ingest, image_records, splits
+from trainer.contract import IMAGE_FOLDER_EXAMPLE_GEN_ID
 
 MAX_PIXELS_KEY = "max_pixels"
 MAX_BAD_FRACTION_KEY = "max_bad_fraction"
-DEFAULT_SPLIT_BUCKETS = {"train": 8, "eval": 2}
 INPUT_PATTERN = "*/*"
 
 
@@ -97,7 +98,7 @@ def plan_items(
     index = {name: i for i, name in enumerate(class_names)}
     plan = []
     for rel in rel_paths:
-        split = image_records.assign_split(rel, split_buckets)
+        split = splits.assign_split(rel, split_buckets)
         parts = rel.split("/")
         if any(part.startswith(".") for part in parts):
             plan.append((split, rel, -1, "", image_records.HIDDEN_FILE))
@@ -188,7 +189,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output_config = example_gen_pb2.Output()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
-        split_buckets = image_records.parse_split_buckets(
+        split_buckets = splits.parse_split_buckets(
             [(s.name, s.hash_buckets) for s in output_config.split_config.splits])
         split_names = [name for name, _ in split_buckets]
         max_pixels = int(exec_properties[MAX_PIXELS_KEY])
@@ -198,13 +199,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         class_names, rel_paths = list_image_folder(input_base)
         if not class_names:
-            raise ValueError(f"ImageFolderExampleGen: no class folders under {input_base!r}")
+            raise ValueError(f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: no class folders under {input_base!r}")
         plan = plan_items(rel_paths, class_names, split_buckets)
-        logging.info("ImageFolderExampleGen: %d files, classes %s, splits %s",
-                     len(plan), class_names, split_buckets)
+        logging.info("%s: %d files, classes %s, splits %s",
+                     IMAGE_FOLDER_EXAMPLE_GEN_ID, len(plan), class_names, split_buckets)
         _ingest.write_label_names(examples.uri, class_names)
         report_extra = {
-            "component": "ImageFolderExampleGen",
+            "component": IMAGE_FOLDER_EXAMPLE_GEN_ID,
             "source": input_base,
             "label_names": class_names,
             "split_buckets": dict(split_buckets),
@@ -219,7 +220,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             _ingest.write_ingest_outputs(items, examples.uri, split_names, max_pixels,
                                          report_extra)
-        _ingest.finish_examples_artifact("ImageFolderExampleGen", examples, split_names,
+        _ingest.finish_examples_artifact(IMAGE_FOLDER_EXAMPLE_GEN_ID, examples, split_names,
                                          class_names, max_bad_fraction)
 
 
@@ -234,7 +235,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
       input_base: the folder (local path or any ``tf.io.gfile`` URI).
       split_buckets: ordered ``{split name: hash buckets}``; a file goes to a
         split with probability buckets/sum(buckets), decided by SHA-256 of its
-        relative path.  Default ``{"train": 8, "eval": 2}``.
+        relative path.  Default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`.
       max_pixels: images with width*height above this are skipped
         (``too_many_pixels``).
       max_bad_fraction: the run fails (after writing its report) when more
@@ -250,9 +251,9 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str,
                  split_buckets: Optional[Dict[str, int]] = None,
                  max_pixels: int = image_records.DEFAULT_MAX_PIXELS,
-                 max_bad_fraction: float = 0.1):
-        buckets = image_records.parse_split_buckets(
-            DEFAULT_SPLIT_BUCKETS if split_buckets is None else split_buckets)
+                 max_bad_fraction: float = image_records.DEFAULT_MAX_BAD_FRACTION):
+        buckets = splits.parse_split_buckets(
+            splits.DEFAULT_SPLIT_BUCKETS if split_buckets is None else split_buckets)
         _ingest.validate_common(max_pixels, max_bad_fraction)
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=INPUT_PATTERN)])

@@ -1,21 +1,10 @@
 """Decode, validate and normalise one image file into the canonical record.
 
-Pure Python (Pillow + numpy); TensorFlow is imported lazily and only by
-:func:`make_example`.  Both ExampleGens (:mod:`components.image_folder_example_gen`
+Pure Python (Pillow + numpy).  Both ExampleGens (:mod:`components.image_folder_example_gen`
 and :mod:`components.tfds_example_gen`) call :func:`normalize_image` for every
 input image, so the outcome for a given file is the same whichever source it
-came from.
-
-Canonical record (one ``tf.train.Example`` per image)::
-
-    image/encoded   bytes   JPEG or PNG; decode with
-                            tf.io.decode_image(x, channels=3, expand_animations=False)
-    image/format    bytes   b"jpeg" or b"png"
-    image/height    int64   height of the stored (decoded, upright) image
-    image/width     int64   width  of the stored (decoded, upright) image
-    image/filename  bytes   path relative to the input root (or TFDS file name)
-    label           int64   0..num_classes-1
-    label_name      bytes   the class name
+came from; :mod:`components.example_records` turns the result into the
+canonical record.
 
 Policy (see components/README.md for the table):
 
@@ -44,11 +33,10 @@ Policy (see components/README.md for the table):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import re
 import warnings
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -91,8 +79,11 @@ ANIMATED = "animated"
 OTHER_FORMAT = "format"  # used as "format_bmp", "format_webp", ...
 OTHER_MODE = "mode"  # used as "mode_<pillow mode>"
 
-# 40 Mpx: a 7000x5700 photo passes, a decompression bomb does not.
-DEFAULT_MAX_PIXELS = 40_000_000
+# The pipeline's defaults too (pipeline/config.py reads them).
+# 50 Mpx: an 8000x6000 photo passes, a decompression bomb does not.
+DEFAULT_MAX_PIXELS = 50_000_000
+# The ExampleGens fail (after writing their report) above this fraction of skipped files.
+DEFAULT_MAX_BAD_FRACTION = 0.1
 
 # Pillow format names we accept.  MPO is the multi-picture JPEG some cameras
 # write; TF decodes its first picture like a JPEG.
@@ -278,91 +269,3 @@ def _decide(data: bytes, img: Image.Image, img_format: str) -> ImageResult:
         height=height,
         width=width,
     )
-
-
-# ---------------------------------------------------------------------------
-# Splits.
-
-
-def hash_bucket(key: str, num_buckets: int) -> int:
-    """Deterministic bucket of ``key`` (SHA-256 of its UTF-8 bytes)."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % num_buckets
-
-
-def assign_split(relative_path: str, split_buckets: Sequence[Tuple[str, int]]) -> str:
-    """Split name for ``relative_path`` given ordered ``(name, buckets)`` pairs.
-
-    The path is normalised to forward slashes, so the same tree gives the same
-    splits on every OS and every run (Python's ``hash`` is salted per process;
-    this is not).
-    """
-    total = sum(n for _, n in split_buckets)
-    bucket = hash_bucket(relative_path.replace("\\", "/"), total)
-    upper = 0
-    for name, n in split_buckets:
-        upper += n
-        if bucket < upper:
-            return name
-    raise AssertionError("unreachable")
-
-
-def parse_split_buckets(split_buckets: Dict[str, int] | Iterable[Tuple[str, int]]):
-    """Validates ``{"train": 8, "eval": 2}`` into an ordered list of pairs."""
-    items = list(split_buckets.items() if isinstance(split_buckets, dict) else split_buckets)
-    if not items:
-        raise ValueError("split_buckets must name at least one split")
-    seen = set()
-    for name, n in items:
-        if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
-            raise ValueError(f"bad split name {name!r} (letters, digits, '_')")
-        if name in seen:
-            raise ValueError(f"duplicate split name {name!r}")
-        seen.add(name)
-        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-            raise ValueError(f"split {name!r}: buckets must be a positive int, got {n!r}")
-    return [(str(name), int(n)) for name, n in items]
-
-
-# ---------------------------------------------------------------------------
-# tf.train.Example.
-
-
-def make_example(
-    result: ImageResult, filename: str, label: int, label_name: str
-):
-    """The canonical ``tf.train.Example`` for a non-skipped ``result``."""
-    if not result.ok:
-        raise ValueError(f"{filename}: skipped images have no record")
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-    def _bytes(value: bytes):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    def _int(value: int):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "image/encoded": _bytes(result.encoded),
-                "image/format": _bytes(result.image_format.encode("ascii")),
-                "image/height": _int(result.height),
-                "image/width": _int(result.width),
-                "image/filename": _bytes(filename.encode("utf-8")),
-                "label": _int(label),
-                "label_name": _bytes(label_name.encode("utf-8")),
-            }
-        )
-    )
-
-
-FEATURE_KEYS = (
-    "image/encoded",
-    "image/format",
-    "image/height",
-    "image/width",
-    "image/filename",
-    "label",
-    "label_name",
-)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from typing import List
 
-LABEL_NAMES_FILE = "label_names.txt"
-LABEL_NAMES_PROPERTY = "label_names"
+from trainer.contract import LABEL_NAMES_FILE
 
 
 def read_label_names(examples_uri: str) -> List[str]:

@@ -40,12 +40,20 @@ from tfx.utils import path_utils
 
 from components import comparison_stats
 from components.labels import read_label_names
+from trainer.contract import (
+    ACCURACY_METRIC,
+    BASELINE_ARM as BASELINE,
+    CANDIDATE_ARM as CANDIDATE,
+    COMPARISON_FILE,
+    EXAMPLES_INPUT,
+    FILENAME_KEY,
+    LABEL_KEY,
+    PREDICTIONS_FILE,
+    PROBABILITIES_OUTPUT,
+    SERVING_TF_EXAMPLE_SIGNATURE,
+    TEST_SPLIT,
+)
 
-CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
-PREDICTIONS_FILE = "predictions.csv"
-COMPARISON_FILE = "comparison.json"
-SIGNATURE = "serving_tf_example"
-ACCURACY_METRIC = "sparse_categorical_accuracy"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 
 
@@ -62,13 +70,13 @@ def read_split(examples_uri: str, split: str):
     if not files:
         raise FileNotFoundError(f"split {split!r}: no example files match {pattern}")
     spec = {
-        "label": tf.io.FixedLenFeature([], tf.int64),
-        "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+        LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+        FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
     records = []
     for serialized in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         parsed = tf.io.parse_single_example(serialized, spec)
-        records.append((parsed["image/filename"].numpy().decode("utf-8"), int(parsed["label"].numpy()),
+        records.append((parsed[FILENAME_KEY].numpy().decode("utf-8"), int(parsed[LABEL_KEY].numpy()),
                         serialized.numpy()))
     records.sort(key=lambda r: (r[0], r[2]))
     return [r[2] for r in records], np.array([r[1] for r in records], np.int64), [r[0] for r in records]
@@ -77,11 +85,11 @@ def read_split(examples_uri: str, split: str):
 def predict(model_uri: str, serialized: List[bytes], batch_size: int = 32) -> np.ndarray:
     """Class probabilities (N, K) from the model's ``serving_tf_example`` signature."""
     loaded = tf.saved_model.load(path_utils.serving_model_path(model_uri))
-    signature = loaded.signatures[SIGNATURE]
+    signature = loaded.signatures[SERVING_TF_EXAMPLE_SIGNATURE]
     outputs = []
     for start in range(0, len(serialized), batch_size):
         batch = tf.constant(serialized[start:start + batch_size])
-        outputs.append(signature(examples=batch)["probabilities"].numpy())
+        outputs.append(signature(**{EXAMPLES_INPUT: batch})[PROBABILITIES_OUTPUT].numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 
 
@@ -133,7 +141,7 @@ def PairedComparison(  # noqa: N802 (TFX component naming)
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     comparison: OutputArtifact[PairedComparisonArtifact],
-    split: Parameter[str] = "test",
+    split: Parameter[str] = TEST_SPLIT,
     accuracy_margin: Parameter[float] = 0.0,
     accuracy_floor: Parameter[float] = 0.0,
     significance_level: Parameter[float] = 0.0,

@@ -26,9 +26,11 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from trainer import contract
+
 DEFAULT_MIN_SIDE = 1
 DEFAULT_MAX_SIDE = 10_000
-SCHEMA_FILE = "schema.pbtxt"
+SCHEMA_FILE = contract.SCHEMA_FILE
 
 
 def curated_schema(label_names: Sequence[str], min_side: int = DEFAULT_MIN_SIDE,
@@ -51,22 +53,22 @@ def curated_schema(label_names: Sequence[str], min_side: int = DEFAULT_MIN_SIDE,
         f.shape.dim.add().size = 1
         return f
 
-    f = feature("image/encoded", schema_pb2.BYTES)
+    f = feature(contract.IMAGE_KEY, schema_pb2.BYTES)
     f.image_domain.SetInParent()
-    f = feature("image/format", schema_pb2.BYTES)
-    f.string_domain.name = "image/format"
+    f = feature(contract.IMAGE_FORMAT_KEY, schema_pb2.BYTES)
+    f.string_domain.name = contract.IMAGE_FORMAT_KEY
     f.string_domain.value.extend(["jpeg", "png"])
-    for name in ("image/height", "image/width"):
+    for name in (contract.IMAGE_HEIGHT_KEY, contract.IMAGE_WIDTH_KEY):
         f = feature(name, schema_pb2.INT)
         f.int_domain.min = int(min_side)
         f.int_domain.max = int(max_side)
-    feature("image/filename", schema_pb2.BYTES)
-    f = feature("label", schema_pb2.INT)
+    feature(contract.FILENAME_KEY, schema_pb2.BYTES)
+    f = feature(contract.LABEL_KEY, schema_pb2.INT)
     f.int_domain.min = 0
     f.int_domain.max = len(label_names) - 1
     f.int_domain.is_categorical = True
-    f = feature("label_name", schema_pb2.BYTES)
-    f.string_domain.name = "label_name"
+    f = feature(contract.LABEL_NAME_KEY, schema_pb2.BYTES)
+    f.string_domain.name = contract.LABEL_NAME_KEY
     f.string_domain.value.extend(list(label_names))
     return schema
 

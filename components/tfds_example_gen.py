@@ -7,7 +7,8 @@ slice) per work item, through TFDS's own builder and ``data_dir``:
   ``builder.download_and_prepare()`` (needs internet for the real
   cats_vs_dogs; a prepared ``data_dir`` works offline);
 * ``splits`` maps output split names to TFDS split strings, default
-  ``{"train": "train[:40%]", "eval": "train[40%:50%]"}``; any slicing TFDS
+  :data:`components.splits.DEFAULT_TFDS_SPLITS`
+  (``{"train": "train[:40%]", "eval": "train[40%:50%]"}``); any slicing TFDS
   accepts works (``{"train": "train[:90%]", "eval": "train[90%:95%]",
   "test": "train[95%:]"}``), with TFDS's own rounding (the split's
   ``file_instructions`` decide which examples are read);
@@ -36,9 +37,10 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components import _ingest, image_records
+from components.splits import DEFAULT_TFDS_DATASET, DEFAULT_TFDS_SPLITS, parse_tfds_splits
+from trainer.contract import TFDS_EXAMPLE_GEN_ID
 
-DEFAULT_DATASET = "cats_vs_dogs"
-DEFAULT_SPLITS = {"train": "train[:40%]", "eval": "train[40%:50%]"}
+# TFDS's own feature name (cats_vs_dogs has one), not the record's.
 FILENAME_FEATURE = "image/filename"
 
 DATASET_KEY = "dataset"
@@ -63,19 +65,6 @@ class TfdsExampleGenSpec(types.ComponentSpec):
     }
     INPUTS = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
-
-
-def parse_splits(splits: Dict[str, str] | str) -> List[tuple]:
-    """Validates ``{"train": "train[:40%]", ...}`` (or its JSON) into ordered pairs."""
-    if isinstance(splits, str):
-        splits = json.loads(splits)
-    if not isinstance(splits, dict) or not splits:
-        raise ValueError(f"splits must be a non-empty mapping, got {splits!r}")
-    image_records.parse_split_buckets({name: 1 for name in splits})  # name checks
-    for name, spec in splits.items():
-        if not isinstance(spec, str) or not spec.strip():
-            raise ValueError(f"split {name!r}: TFDS split must be a non-empty string")
-    return [(str(k), str(v)) for k, v in splits.items()]
 
 
 def _builder(dataset: str, data_dir: Optional[str]):
@@ -150,7 +139,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         dataset = exec_properties[DATASET_KEY]
-        splits = parse_splits(exec_properties[SPLITS_KEY])
+        splits = parse_tfds_splits(exec_properties[SPLITS_KEY])
         data_dir = exec_properties.get(DATA_DIR_KEY) or None
         image_key = exec_properties[IMAGE_KEY_KEY]
         label_key = exec_properties[LABEL_KEY_KEY]
@@ -166,11 +155,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         label_names = list(features[label_key].names)
         has_filename = FILENAME_FEATURE in features.keys()
         plan = plan_shards(builder, splits)
-        logging.info("TfdsExampleGen: %s (data_dir=%s), splits %s, %d shard reads",
-                     dataset, builder.data_dir, splits, len(plan))
+        logging.info("%s: %s (data_dir=%s), splits %s, %d shard reads",
+                     TFDS_EXAMPLE_GEN_ID, dataset, builder.data_dir, splits, len(plan))
         _ingest.write_label_names(examples.uri, label_names)
         report_extra = {
-            "component": "TfdsExampleGen",
+            "component": TFDS_EXAMPLE_GEN_ID,
             "source": f"tfds:{builder.info.full_name}",
             "label_names": label_names,
             "tfds_splits": dict(splits),
@@ -186,7 +175,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             _ingest.write_ingest_outputs(items, examples.uri, split_names, max_pixels,
                                          report_extra)
-        _ingest.finish_examples_artifact("TfdsExampleGen", examples, split_names,
+        _ingest.finish_examples_artifact(TFDS_EXAMPLE_GEN_ID, examples, split_names,
                                          label_names, max_bad_fraction)
 
 
@@ -196,7 +185,7 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
     Args:
       dataset: TFDS name (optionally ``name:version``), default cats_vs_dogs.
       splits: ordered ``{output split: TFDS split string}``, default
-        ``{"train": "train[:40%]", "eval": "train[40%:50%]"}``.
+        :data:`components.splits.DEFAULT_TFDS_SPLITS`.
       data_dir: TFDS data dir (None: TFDS's default, ``~/tensorflow_datasets``).
       max_pixels, max_bad_fraction: as for ImageFolderExampleGen.
       image_key, label_key: the dataset's image and ClassLabel feature names.
@@ -207,14 +196,14 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = TfdsExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, dataset: str = DEFAULT_DATASET,
+    def __init__(self, dataset: str = DEFAULT_TFDS_DATASET,
                  splits: Optional[Dict[str, str]] = None,
                  data_dir: Optional[str] = None,
                  max_pixels: int = image_records.DEFAULT_MAX_PIXELS,
-                 max_bad_fraction: float = 0.1,
+                 max_bad_fraction: float = image_records.DEFAULT_MAX_BAD_FRACTION,
                  image_key: str = "image",
                  label_key: str = "label"):
-        parsed = parse_splits(DEFAULT_SPLITS if splits is None else splits)
+        parsed = parse_tfds_splits(DEFAULT_TFDS_SPLITS if splits is None else splits)
         _ingest.validate_common(max_pixels, max_bad_fraction)
         spec = TfdsExampleGenSpec(
             dataset=dataset,
@@ -229,4 +218,4 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
         super().__init__(spec=spec)
 
 
-__all__ = ["TfdsExampleGen", "TfdsExampleGenSpec", "Executor", "parse_splits", "plan_shards"]
+__all__ = ["TfdsExampleGen", "TfdsExampleGenSpec", "Executor", "plan_shards"]

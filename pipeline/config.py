@@ -1,70 +1,111 @@
 """One typed configuration for the whole pipeline, with the ``demo`` and ``full`` profiles.
 
-Every field can be overridden by name (``--set training.epochs=3`` on the
-command line, or :func:`with_overrides`); values are parsed to the field's
-type and validated before anything runs, and an invalid one raises
-:class:`ConfigError` naming the field.
+Frozen pydantic models (see ``trainer/config.py`` for why pydantic): each
+field is declared once with its type, default, bounds and one-line help, and
+the command line offers each one (``--training.epochs 3`` or ``--set
+training.epochs=3``, :func:`with_overrides`).  Values are validated before
+anything runs; an invalid one raises :class:`ConfigError` naming the field.
+The JSON form (``config.to_dict()`` / ``PipelineConfig.from_dict``) is what
+the Kubeflow RuntimeConfig step receives.
+
+Adding a field is one line in its model; it then appears on the command line,
+in ``--help``, in the JSON round trip and in the validation.
 """
 
-import dataclasses
-import json
 import os
-import typing
-from typing import Dict, List, Optional, Tuple
+from typing import Annotated, Dict, List, Literal, Optional
 
-from trainer.config import ConfigError, TrainingConfig
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-DATA_SOURCES = ("image_folder", "tfds")
-RUNNERS = ("local", "beam")
+from components import demo_data, image_records, splits
+from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, json_object
+from trainer.contract import REQUIRED_SPLITS, SERVED_MODEL_NAME
 
+__all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILES", "TrainingConfig",
+           "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
 
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    source: str = "image_folder"
-    # image_folder: root/<class_name>/<files>; empty = generate the demo set under the output dir.
-    image_dir: str = ""
-    demo_images_per_class: int = 140
-    demo_seed: int = 0
-    split_buckets: Dict[str, int] = dataclasses.field(default_factory=lambda: {"train": 4, "eval": 1})
-    # tfds
-    tfds_name: str = "cats_vs_dogs"
-    tfds_data_dir: str = ""
-    tfds_splits: Dict[str, str] = dataclasses.field(
-        default_factory=lambda: {"train": "train[:40%]", "eval": "train[40%:50%]"}
-    )
-    # A curated schema (components/schema.py) for ImportSchemaGen; empty = infer with SchemaGen.
-    # The runner writes one when the class names are known (demo data, class_names set).
-    schema_file: str = ""
-    # bad input
-    max_pixels: int = 50_000_000
-    max_bad_fraction: float = 0.1
+DataSource = Literal["image_folder", "tfds"]
+Runner = Literal["local", "beam"]
+
+# A JSON object on the command line.
+SplitBuckets = Annotated[Dict[str, int], BeforeValidator(json_object)]
+TfdsSplits = Annotated[Dict[str, str], BeforeValidator(json_object)]
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    # The candidate's overall accuracy must beat the baseline's by this much...
-    accuracy_margin: float = 0.0
-    # ...and reach at least this.
-    accuracy_floor: float = 0.5
+def _set_by(option):
+    """Marks a field the user does not set as a field: ``option`` sets it (not offered as --FIELD or --set)."""
+    return {"set_by": option}
 
 
-@dataclasses.dataclass(frozen=True)
-class PipelineConfig:
-    profile: str = "demo"
-    pipeline_name: str = "resizer_tfx"
-    output_dir: str = "outputs/demo"
-    model_name: str = "learnable_resizer"
-    runner: str = "local"
-    enable_cache: bool = True
-    beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
-    evaluation: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+class DataConfig(ConfigModel):
+    """Where the images come from and how bad input is handled."""
 
-    def __post_init__(self):
-        self.validate()
+    source: DataSource = Field("image_folder", description="image_folder: a folder of class folders; tfds: TFDS")
+    image_dir: str = Field("", description="image_folder: the root/<class>/<files> folder; empty: the demo set")
+    demo_images_per_class: int = Field(demo_data.DEFAULT_PER_CLASS, ge=4, description="images per class, demo set")
+    demo_seed: int = Field(demo_data.DEFAULT_SEED, description="seed of the demo set (same seed, same files)")
+    split_buckets: SplitBuckets = Field(
+        default_factory=lambda: dict(splits.DEFAULT_SPLIT_BUCKETS),
+        description='image_folder: {split: hash buckets} as JSON, e.g. {"train": 4, "eval": 1}')
+    tfds_name: str = Field(splits.DEFAULT_TFDS_DATASET, min_length=1, description="tfds: the dataset name")
+    tfds_data_dir: str = Field("", description="tfds: the TFDS data dir; empty: TFDS's default")
+    tfds_splits: TfdsSplits = Field(
+        default_factory=lambda: dict(splits.DEFAULT_TFDS_SPLITS),
+        description='tfds: {split: TFDS split} as JSON, e.g. {"train": "train[:90%]", "eval": "train[90%:]"}')
+    schema_file: str = Field(
+        "", description="a schema for ImportSchemaGen; empty: the curated one when the class names are known, "
+                        "else SchemaGen infers one")
+    max_pixels: int = Field(image_records.DEFAULT_MAX_PIXELS, ge=1, description="skip images with more pixels")
+    max_bad_fraction: float = Field(
+        image_records.DEFAULT_MAX_BAD_FRACTION, ge=0, le=1,
+        description="fail the ExampleGen when more than this fraction of the files is skipped")
 
-    # Locations, all under output_dir unless the output dir is remote.
+    @field_validator("split_buckets")
+    @classmethod
+    def _valid_buckets(cls, value):
+        return dict(splits.parse_split_buckets(value))
+
+    @field_validator("tfds_splits")
+    @classmethod
+    def _valid_tfds_splits(cls, value):
+        return dict(splits.parse_tfds_splits(value))
+
+    @model_validator(mode="after")
+    def _required_splits(self):
+        field = "split_buckets" if self.source == "image_folder" else "tfds_splits"
+        names = getattr(self, field)
+        if not set(REQUIRED_SPLITS) <= set(names):
+            raise ConfigError(field, f"needs {' and '.join(map(repr, REQUIRED_SPLITS))}, got {names}")
+        return self
+
+
+class EvalConfig(ConfigModel):
+    """The Evaluator's gate: when the candidate is blessed and pushed."""
+
+    accuracy_margin: float = Field(
+        0.0, ge=-1, le=1, description="the candidate's accuracy must beat the baseline's by this much...")
+    accuracy_floor: float = Field(0.5, ge=0, le=1, description="...and reach at least this")
+
+
+class PipelineConfig(ConfigModel):
+    """The whole pipeline's configuration."""
+
+    profile: str = Field("demo", description="the profile this configuration started from",
+                         json_schema_extra=_set_by("--profile"))
+    pipeline_name: str = Field("resizer_tfx", pattern=r"^[A-Za-z0-9_-]+$",
+                               description="the TFX pipeline name (letters, digits, '_', '-')")
+    output_dir: str = Field("outputs/demo", min_length=1, description="everything the run writes goes under it")
+    model_name: str = Field(SERVED_MODEL_NAME, pattern=r"^[^/]+$", description="the name the pushed model is served as")
+    runner: Runner = Field("local", description="local: TFX's LocalDagRunner; beam: BeamDagRunner")
+    enable_cache: bool = Field(True, description="reuse the outputs of components whose inputs did not change")
+    beam_pipeline_args: Strings = Field(
+        ("--direct_running_mode=in_memory", "--direct_num_workers=1"),
+        description="Beam arguments of every component (a,b; more after --)")
+    data: DataConfig = Field(default_factory=DataConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
+
+    # Locations, all under output_dir.
     @property
     def pipeline_root(self):
         return os.path.join(self.output_dir, "pipeline_root")
@@ -86,186 +127,115 @@ class PipelineConfig:
         return os.path.join(self.output_dir, "demo_data")
 
     @property
+    def uses_demo_data(self):
+        """True when the images are the generated demo set (image_folder without an image_dir)."""
+        return self.data.source == "image_folder" and not self.data.image_dir
+
+    @property
     def image_dir(self):
         return self.data.image_dir or self.demo_data_dir
 
-    def validate(self):
-        if not self.pipeline_name or not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError("pipeline_name", f"use letters, digits, '_' or '-', got {self.pipeline_name!r}")
-        if not self.output_dir:
-            raise ConfigError("output_dir", "must not be empty")
-        if not self.model_name or "/" in self.model_name:
-            raise ConfigError("model_name", f"must be a plain name, got {self.model_name!r}")
-        if self.runner not in RUNNERS:
-            raise ConfigError("runner", f"{self.runner!r} is not one of {', '.join(RUNNERS)}")
-        data = self.data
-        if data.source not in DATA_SOURCES:
-            raise ConfigError("data.source", f"{data.source!r} is not one of {', '.join(DATA_SOURCES)}")
-        if data.source == "image_folder":
-            if not {"train", "eval"} <= set(data.split_buckets):
-                raise ConfigError("data.split_buckets", f"needs 'train' and 'eval', got {data.split_buckets}")
-            if any(not isinstance(v, int) or v < 1 for v in data.split_buckets.values()):
-                raise ConfigError("data.split_buckets", f"bucket counts must be positive ints, got {data.split_buckets}")
-        else:
-            if not {"train", "eval"} <= set(data.tfds_splits):
-                raise ConfigError("data.tfds_splits", f"needs 'train' and 'eval', got {data.tfds_splits}")
-        if data.demo_images_per_class < 4:
-            raise ConfigError("data.demo_images_per_class", f"must be >= 4, got {data.demo_images_per_class}")
-        if data.max_pixels < 1:
-            raise ConfigError("data.max_pixels", f"must be positive, got {data.max_pixels}")
-        if not 0 <= data.max_bad_fraction <= 1:
-            raise ConfigError("data.max_bad_fraction", f"must be in [0, 1], got {data.max_bad_fraction}")
-        ev = self.evaluation
-        if not -1 <= ev.accuracy_margin <= 1:
-            raise ConfigError("evaluation.accuracy_margin", f"must be in [-1, 1], got {ev.accuracy_margin}")
-        if not 0 <= ev.accuracy_floor <= 1:
-            raise ConfigError("evaluation.accuracy_floor", f"must be in [0, 1], got {ev.accuracy_floor}")
-        self.training.validate()
-        if self.training.arm != "learnable_resizer":
-            raise ConfigError("training.arm", "the pipeline trains both arms; leave it at learnable_resizer")
 
-    def to_dict(self):
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+# --- profiles -------------------------------------------------------------------------------------
+
+PROFILES: Dict[str, dict] = {
+    # Offline: the generated image folder, sized for 2 CPU cores in well under 15 minutes.
+    "demo": {
+        "profile": "demo",
+        "output_dir": "outputs/demo",
+        "training": {
+            "batch_size": 16,
+            "epochs": 6,
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            # Short runs: BatchNorm statistics must settle within a few dozen steps.
+            "batchnorm_momentum": 0.9,
+        },
+        "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.5},
+    },
+    # The seed's configuration on TFDS cats_vs_dogs (for a GPU machine with the data at hand).
+    "full": {
+        "profile": "full",
+        "output_dir": "outputs/full",
+        "beam_pipeline_args": ("--direct_running_mode=multi_processing", "--direct_num_workers=0"),
+        "data": {"source": "tfds"},
+        "training": {"epochs": 5, "class_names": ("cat", "dog")},
+        "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.6},
+    },
+}
+# --headline (full profile only): the published comparison, 90% of the data for 10 epochs.
+HEADLINE = {
+    "profile": "full-headline",
+    "data": {"tfds_splits": {"train": "train[:90%]", "eval": "train[90%:]"}},
+    "training": {"epochs": 10},
+}
 
 
-# --- profiles -------------------------------------------------------------
-
-def demo_profile(**overrides) -> PipelineConfig:
-    """Offline: the generated image folder, sized for 2 CPU cores in well under 15 minutes."""
-    return with_overrides(
-        PipelineConfig(
-            profile="demo",
-            output_dir="outputs/demo",
-            training=TrainingConfig(
-                batch_size=16,
-                epochs=6,
-                optimizer="adam",
-                learning_rate=1e-3,
-                # Short runs: BatchNorm statistics must settle within a few dozen steps.
-                batchnorm_momentum=0.9,
-            ),
-            evaluation=EvalConfig(accuracy_margin=0.0, accuracy_floor=0.5),
-        ),
-        overrides,
-    )
-
-
-def full_profile(headline=False, **overrides) -> PipelineConfig:
-    """The seed's configuration on TFDS cats_vs_dogs (for a GPU machine with the data at hand).
-
-    ``headline=True``: the published comparison, 90% of the data for 10 epochs.
-    """
-    splits = (
-        {"train": "train[:90%]", "eval": "train[90%:]"}
-        if headline
-        else {"train": "train[:40%]", "eval": "train[40%:50%]"}
-    )
-    return with_overrides(
-        PipelineConfig(
-            profile="full-headline" if headline else "full",
-            output_dir="outputs/full",
-            beam_pipeline_args=("--direct_running_mode=multi_processing", "--direct_num_workers=0"),
-            data=DataConfig(source="tfds", tfds_splits=splits),
-            training=TrainingConfig(epochs=10 if headline else 5, class_names=("cat", "dog")),
-            evaluation=EvalConfig(accuracy_margin=0.0, accuracy_floor=0.6),
-        ),
-        overrides,
-    )
-
-
-PROFILES = {"demo": demo_profile, "full": full_profile}
-
-
-def profile(name, headline=False, overrides=None) -> PipelineConfig:
-    if name not in PROFILES:
-        raise ConfigError("profile", f"{name!r} is not one of {', '.join(PROFILES)}")
-    if name == "full":
-        return full_profile(headline=headline, **dict(overrides or {}))
-    if headline:
-        raise ConfigError("headline", "only applies to the full profile")
-    return demo_profile(**dict(overrides or {}))
-
-
-# --- overrides --------------------------------------------------------------
-
-def _parse(field_path, annotation, text):
-    """Parses ``text`` (a command-line string or an already typed value) to ``annotation``."""
-    if not isinstance(text, str):
-        return text
-    origin = typing.get_origin(annotation)
-    try:
-        if annotation is bool:
-            lowered = text.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if annotation is int:
-            return int(text)
-        if annotation is float:
-            return float(text)
-        if annotation is str:
-            return text
-        if origin in (tuple, list, dict, typing.Union) or annotation in (tuple, list, dict):
-            value = json.loads(text) if text.strip()[:1] in "[{\"" or text.strip() in ("null",) else None
-            if value is None:
-                if origin is dict:
-                    raise ValueError(text)
-                # Comma-separated shorthand: 300,300 or cat,dog
-                items = [t.strip() for t in text.split(",") if t.strip()]
-                args = typing.get_args(annotation)
-                item_type = args[0] if args else str
-                value = [item_type(t) if item_type in (int, float) else t for t in items]
-            return tuple(value) if origin is tuple else value
-    except (ValueError, TypeError, json.JSONDecodeError):
-        pass
-    raise ConfigError(field_path, f"cannot parse {text!r} as {getattr(annotation, '__name__', annotation)}")
-
-
-def field_paths(config=None, prefix=""):
-    """Every overridable field: {'training.epochs': int, ...}."""
-    config = config or PipelineConfig()
-    hints = typing.get_type_hints(type(config))
-    out = {}
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        path = prefix + field.name
-        if dataclasses.is_dataclass(value):
-            out.update(field_paths(value, path + "."))
-        else:
-            out[path] = hints[field.name]
+def _merged(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes``, section by section (a dict-valued field is replaced whole)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = {**out.get(key, {}), **value} if key in ("data", "training", "evaluation") else value
     return out
 
 
-def with_overrides(config, overrides):
-    """A copy of ``config`` with ``{'training.epochs': '3', ...}`` applied and validated."""
+def profile(name, headline=False, overrides=None) -> PipelineConfig:
+    """The ``name`` profile with ``overrides`` ({'training.epochs': '3', ...}) applied and validated."""
+    if name not in PROFILES:
+        raise ConfigError("profile", f"{name!r} is not one of {', '.join(PROFILES)}")
+    if headline and name != "full":
+        raise ConfigError("headline", "only applies to the full profile")
+    values = _merged(PROFILES[name], HEADLINE) if headline else PROFILES[name]
+    return with_overrides(PipelineConfig.from_dict(values), overrides or {})
+
+
+def demo_profile(**overrides) -> PipelineConfig:
+    return profile("demo", overrides=overrides)
+
+
+def full_profile(headline=False, **overrides) -> PipelineConfig:
+    return profile("full", headline=headline, overrides=overrides)
+
+
+# --- overrides --------------------------------------------------------------------------------------
+
+def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> Dict[str, object]:
+    """Every field by dotted path: {'training.epochs': FieldInfo, ...} (only the settable ones by default)."""
+    out = {}
+    for name, info in model.model_fields.items():
+        if settable_only and "set_by" in (info.json_schema_extra or {}):
+            continue
+        if isinstance(info.annotation, type) and issubclass(info.annotation, ConfigModel):
+            out.update(field_paths(info.annotation, f"{prefix}{name}.", settable_only))
+        else:
+            out[prefix + name] = info
+    return out
+
+
+def with_overrides(config: PipelineConfig, overrides: Dict[str, object]) -> PipelineConfig:
+    """A copy of ``config`` with ``{'training.epochs': '3', ...}`` applied and validated.
+
+    Values may be typed or command-line strings (``"224,224"``, ``'{"train": 3, "eval": 1}'``).
+    """
     if not overrides:
         return config
-    nested: Dict[str, dict] = {}
-    top = {}
-    paths = field_paths(config)
-    for path, raw in overrides.items():
-        if path not in paths:
+    settable = field_paths(type(config))
+    values = config.model_dump()
+    for path, value in overrides.items():
+        if path not in settable:
+            every = field_paths(type(config), settable_only=False)
+            if path in every:
+                raise ConfigError(path, f"not a setting (chosen with {every[path].json_schema_extra['set_by']})")
             raise ConfigError(path, "unknown field (see --help for the list)")
-        value = _parse(path, paths[path], raw)
-        if "." in path:
-            section, name = path.split(".", 1)
-            nested.setdefault(section, {})[name] = value
-        else:
-            top[path] = value
-    try:
-        for section, changes in nested.items():
-            top[section] = dataclasses.replace(getattr(config, section), **changes)
-        return dataclasses.replace(config, **top)
-    except ConfigError as error:
-        section = next((s for s, c in nested.items() if error.field in c), None)
-        if section and not error.field.startswith(section + "."):
-            raise ConfigError(f"{section}.{error.field}", str(error).split(": ", 1)[-1]) from None
-        raise
+        *sections, name = path.split(".")
+        target = values
+        for section in sections:
+            target = target[section]
+        target[name] = value
+    return type(config).from_dict(values)
 
 
-def parse_assignments(assignments: Optional[List[str]]):
+def parse_assignments(assignments: Optional[List[str]]) -> Dict[str, str]:
     """['training.epochs=3', ...] -> {'training.epochs': '3', ...}."""
     out = {}
     for item in assignments or []:

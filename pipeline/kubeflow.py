@@ -4,11 +4,17 @@
         --pipeline-root gs://BUCKET/root --output-dir gs://BUCKET/resizer [config overrides]
 
 :func:`compile_pipeline` turns :func:`pipeline.pipeline.create_components`
-into a KFP ``PipelineJob`` JSON with TFX's ``KubeflowV2DagRunner``.  Every
+into a KFP ``PipelineJob`` JSON with TFX's ``KubeflowV2DagRunner``, from the
+same resolved configuration ``run`` uses (:mod:`pipeline.prepare`), so the
+compiled pipeline has the local pipeline's components and properties.  Every
 component runs in ``image`` (see ``Dockerfile``) with TFX's container
 entrypoint, ``python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor``;
-module code is referenced by dotted path (``trainer.run.run_fn``), so nothing
-is uploaded at compile time and compiling needs no network.
+module code is referenced by dotted path (``trainer.run.run_fn``), so no
+code is uploaded at compile time.  The files the pipeline reads from the
+output dir (the curated schema; the demo images when no ``data.image_dir`` is
+set) are written there by ``compile``, like ``run`` does; with
+``--skip-inputs`` (they are there already) compiling touches no filesystem
+and needs no network.
 
 Runtime parameters (change them per run without recompiling; the compiled
 defaults are the config's values):
@@ -56,36 +62,27 @@ from tfx.dsl.component.experimental.annotations import OutputDict, Parameter  # 
 from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 
 from pipeline import config as config_lib  # noqa: E402
+from trainer import contract  # noqa: E402
+from trainer.contract import ARMS, RUNTIME_CONFIG_ID  # noqa: E402
 
 KUBEFLOW_TFX_COMMAND = (
     "python",
     "-m",
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 )
-RUNTIME_CONFIG_ID = "RuntimeConfig"
 EPOCHS, ACCURACY_MARGIN, TFDS_SPLITS = "epochs", "accuracy_margin", "tfds_splits"
-CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
+EVAL_CONFIG_OUTPUT = "eval_config"
+
+
+def custom_config_output(arm: str) -> str:
+    """The RuntimeConfig output carrying the Trainer ``custom_config`` of ``arm``."""
+    return f"{arm}_custom_config"
+
 
 log = logging.getLogger(__name__)
 
 
 # --- the runtime-configuration step ------------------------------------------------
-
-def config_from_dict(values: dict) -> config_lib.PipelineConfig:
-    """Inverse of ``PipelineConfig.to_dict()`` (validated)."""
-    flat = {}
-
-    def walk(prefix, mapping):
-        for key, value in mapping.items():
-            path = prefix + key
-            if isinstance(value, dict) and not path.endswith(("split_buckets", "tfds_splits")):
-                walk(path + ".", value)
-            else:
-                flat[path] = tuple(value) if isinstance(value, list) else value
-
-    walk("", values)
-    return config_lib.with_overrides(config_lib.PipelineConfig(), flat)
-
 
 def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int,
                            accuracy_margin: float) -> Dict[str, str]:
@@ -95,15 +92,15 @@ def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: 
     from pipeline.pipeline import make_eval_config
 
     config = config_lib.with_overrides(
-        config_from_dict(json.loads(pipeline_config)),
+        config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)),
         {"training.epochs": int(epochs), "evaluation.accuracy_margin": float(accuracy_margin)},
     )
     out = {
-        f"{arm}_custom_config": json.dumps(config.training.replace(arm=arm).to_custom_config(code_fingerprint),
+        custom_config_output(arm): json.dumps(config.training.for_arm(arm).to_custom_config(code_fingerprint),
                                           sort_keys=True)
-        for arm in (CANDIDATE, BASELINE)
+        for arm in ARMS
     }
-    out["eval_config"] = json_format.MessageToJson(make_eval_config(config), sort_keys=True)
+    out[EVAL_CONFIG_OUTPUT] = json_format.MessageToJson(make_eval_config(config), sort_keys=True)
     return out
 
 
@@ -113,7 +110,7 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
     code_fingerprint: Parameter[str],
     epochs: Parameter[int],
     accuracy_margin: Parameter[float],
-) -> OutputDict(learnable_resizer_custom_config=str, bilinear_baseline_custom_config=str, eval_config=str):
+) -> OutputDict(**{custom_config_output(arm): str for arm in ARMS}, **{EVAL_CONFIG_OUTPUT: str}):
     """Applies the run's parameters to the compiled configuration (validated; a bad value fails here)."""
     return resolve_runtime_config(pipeline_config, code_fingerprint, epochs, accuracy_margin)
 
@@ -151,16 +148,16 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
         epochs=params[EPOCHS],
         accuracy_margin=params[ACCURACY_MARGIN],
     ).with_id(RUNTIME_CONFIG_ID)
-    for arm in (CANDIDATE, BASELINE):
-        trainer = components[f"Trainer_{arm}"]
+    for arm in ARMS:
+        trainer = components[contract.trainer_id(arm)]
         _set_exec_property(trainer, "custom_config",
-                           resolver.outputs[f"{arm}_custom_config"].future()[0].value)
+                           resolver.outputs[custom_config_output(arm)].future()[0].value)
         trainer.add_upstream_node(resolver)
-    evaluator = components["Evaluator"]
-    _set_exec_property(evaluator, "eval_config", resolver.outputs["eval_config"].future()[0].value)
+    evaluator = components[contract.EVALUATOR_ID]
+    _set_exec_property(evaluator, "eval_config", resolver.outputs[EVAL_CONFIG_OUTPUT].future()[0].value)
     evaluator.add_upstream_node(resolver)
     if TFDS_SPLITS in params and example_gen is None:
-        _set_exec_property(components["TfdsExampleGen"], "splits", params[TFDS_SPLITS])
+        _set_exec_property(components[contract.TFDS_EXAMPLE_GEN_ID], "splits", params[TFDS_SPLITS])
     out = {RUNTIME_CONFIG_ID: resolver}
     out.update(components)
     return out
@@ -170,9 +167,11 @@ def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequen
     """Config locations that a cluster would not see (local paths), for a warning."""
     named = {"pipeline root": pipeline_root, "output_dir": config.output_dir}
     if config.data.source == "image_folder":
-        named["data.image_dir"] = config.data.image_dir or "(empty: the demo set generated locally)"
+        named["data.image_dir"] = config.image_dir
     elif config.data.tfds_data_dir:
         named["data.tfds_data_dir"] = config.data.tfds_data_dir
+    if config.data.schema_file:
+        named["data.schema_file"] = config.data.schema_file
     return [f"{name}={value}" for name, value in named.items() if "://" not in value]
 
 
@@ -260,23 +259,18 @@ def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image:
 
 # --- command line -------------------------------------------------------------------
 
-def add_compile_arguments(parser):
-    """The ``compile`` sub-command's own options (config options are added by the runner)."""
-    parser.add_argument("--output", required=True, metavar="FILE",
-                        help="where to write the pipeline (.json: PipelineJob; .yaml: PipelineSpec)")
-    parser.add_argument("--image", required=True,
-                        help="container image every component runs in (built from Dockerfile)")
-    parser.add_argument("--pipeline-root", default=None, metavar="ROOT",
-                        help="artifact root, e.g. gs://BUCKET/root (default: <output-dir>/pipeline_root)")
-    parser.add_argument("--display-name", default=None, help="display name of the pipeline job")
-    return parser
-
-
 def compile_command(config: config_lib.PipelineConfig, args, beam_args: Sequence[str] = ()) -> int:
-    """``pipeline_runner.py compile``: ``args`` has output, image, pipeline_root (and optionally display_name).
+    """``pipeline_runner.py compile`` for a resolved ``config`` (:func:`pipeline.prepare.resolve_config`).
 
-    ``beam_args`` (after ``--``) are appended to ``config.beam_pipeline_args``.
+    ``args`` has output, image, pipeline_root (and optionally display_name,
+    skip_inputs); ``beam_args`` (after ``--``) are appended to
+    ``config.beam_pipeline_args``.  Unless ``skip_inputs``, the files the
+    pipeline reads from the output dir (curated schema, demo images) are
+    written there first.
     """
+    from pipeline.prepare import write_inputs
+
+    written = [] if getattr(args, "skip_inputs", False) else write_inputs(config)
     beam_pipeline_args = list(config.beam_pipeline_args) + list(beam_args)
     path = compile_pipeline(
         config, args.output, args.image,
@@ -289,5 +283,7 @@ def compile_command(config: config_lib.PipelineConfig, args, beam_args: Sequence
     print(f"  image:              {args.image}")
     print(f"  pipeline root:      {getattr(args, 'pipeline_root', None) or config.pipeline_root}")
     print(f"  caching:            {'on' if config.enable_cache else 'off'}")
+    for path in written:
+        print(f"  pipeline input:     {path}")
     print("  runtime parameters: " + ", ".join(f"{name}={p.default!r}" for name, p in params.items()))
     return 0

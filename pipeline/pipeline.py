@@ -6,7 +6,7 @@ Trainer (learnable resizer) and Trainer (bilinear baseline) -> Evaluator
 """
 
 import os
-from typing import Dict, Optional
+from typing import Dict
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -15,12 +15,9 @@ from components.comparison_report import ComparisonReport
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.tfds_example_gen import TfdsExampleGen
 from pipeline.config import PipelineConfig
+from trainer import contract
 from trainer.config import code_fingerprint
-
-PREPROCESSING_FN = "trainer.transform.preprocessing_fn"
-RUN_FN = "trainer.run.run_fn"
-CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
-ACCURACY = "sparse_categorical_accuracy"
+from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
 
 
 def make_example_gen(config: PipelineConfig):
@@ -47,17 +44,17 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     model_specs = [
         tfma.ModelSpec(
             name=name,
-            signature_name="serving_tf_example",
-            label_key="label",
-            prediction_key="probabilities",
+            signature_name=contract.SERVING_TF_EXAMPLE_SIGNATURE,
+            label_key=contract.LABEL_KEY,
+            prediction_key=contract.PROBABILITIES_OUTPUT,
             model_type="tf_generic",
-            is_baseline=(name == BASELINE),
+            is_baseline=(name == BASELINE_ARM),
         )
-        for name in (CANDIDATE, BASELINE)
+        for name in (CANDIDATE_ARM, BASELINE_ARM)
     ]
     overall = tfma.SlicingSpec()
     accuracy_gate = tfma.MetricConfig(
-        class_name="SparseCategoricalAccuracy",
+        class_name=contract.ACCURACY_METRIC_CLASS,
         per_slice_thresholds=[
             tfma.PerSliceMetricThreshold(
                 slicing_specs=[overall],
@@ -74,7 +71,7 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(training.num_classes))})
     return tfma.EvalConfig(
         model_specs=model_specs,
-        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=["label_name"])],
+        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[contract.LABEL_NAME_KEY])],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -140,7 +137,7 @@ def create_components(config: PipelineConfig, example_gen=None) -> Dict[str, obj
     transform = tfx.components.Transform(
         examples=examples,
         schema=schema,
-        preprocessing_fn=PREPROCESSING_FN,
+        preprocessing_fn=contract.PREPROCESSING_FN,
         # Decoded float images are ~1 MB each: the Trainer applies the graph instead.
         materialize=False,
         disable_statistics=True,
@@ -149,19 +146,19 @@ def create_components(config: PipelineConfig, example_gen=None) -> Dict[str, obj
 
     def trainer(arm):
         return tfx.components.Trainer(
-            run_fn=RUN_FN,
+            run_fn=contract.RUN_FN,
             examples=examples,
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
-            custom_config=config.training.replace(arm=arm).to_custom_config(fingerprint),
-        ).with_id(f"Trainer_{arm}")
+            custom_config=config.training.for_arm(arm).to_custom_config(fingerprint),
+        ).with_id(contract.trainer_id(arm))
 
-    candidate, baseline = trainer(CANDIDATE), trainer(BASELINE)
+    candidate, baseline = trainer(CANDIDATE_ARM), trainer(BASELINE_ARM)
     evaluator = tfx.components.Evaluator(
         examples=examples,
         model=candidate.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        example_splits=["eval"],
+        example_splits=[contract.EVAL_SPLIT],
         eval_config=make_eval_config(config),
     )
     pusher = tfx.components.Pusher(

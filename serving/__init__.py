@@ -3,7 +3,11 @@
 ``serving.models_config``  writes a TF Serving ``models.config`` for the Pusher's
                            ``<serving_dir>/<model_name>/<version>/`` layout.
 ``serving.client``         builds (and separately sends) gRPC ``PredictRequest``\\ s and
-                           REST ``:predict`` bodies; ``predict_command`` is the CLI.
+                           REST ``:predict`` bodies; ``predict_command`` is the CLI.  It gathers
+``serving.images``         local checks of the image files before anything is sent,
+``serving.grpc_api``       the gRPC API (port 8500),
+``serving.rest_api``       the REST API (port 8501),
+``serving.predictions``    and what either answers.
 
 See docs/deploy.md.
 """

@@ -1,162 +1,235 @@
-"""Typed configuration of the models and their training.
+"""Typed configuration of the models and their training, as frozen pydantic models.
 
-This is the one definition of every model/training field.  The pipeline
-configuration (``pipeline/config.py``) embeds it; the Trainer receives it as
-``custom_config`` (a plain dict, see :meth:`TrainingConfig.to_dict`) and turns
-it back into this dataclass with :meth:`TrainingConfig.from_dict`, which
-validates every field and names the bad one.
+Each field is declared once, with its type, default, bounds and a one-line
+help (``description``).  The pipeline configuration (``pipeline/config.py``)
+embeds :class:`TrainingConfig`; Transform gets it as ``custom_config`` and each
+Trainer an :class:`ArmConfig` (the same fields plus the arm the pipeline
+assigns it), both in their JSON form (:meth:`ConfigModel.to_dict`), read back
+with :meth:`ConfigModel.from_dict`.  An invalid value raises
+:class:`ConfigError` naming the field (``training.batch_size: must be >= 1, got 0``).
+
+Why pydantic: one library gives typed fields with bounds and help, validation
+errors located by field path, and the JSON round trip; simple-parsing would
+still need hand-written validation.
+
+This module must not import ``pipeline/`` or ``components/``: it runs inside
+TFX executors, Beam workers and Kubeflow containers.
 """
 
-import dataclasses
-from typing import Optional, Tuple
+import json
+from typing import Annotated, Any, Literal, Optional, Tuple, get_args
 
-ARMS = ("learnable_resizer", "bilinear_baseline")
-INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
-RESIZE_MODES = ("stretch", "pad")
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-OPTIMIZERS = ("sgd", "adam")
-IMAGE_CACHES = ("memory", "disk")
-CUSTOM_CONFIG_KEY = "training"
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from trainer import contract
+
+Arm = Literal[contract.CANDIDATE_ARM, contract.BASELINE_ARM]
+Interpolation = Literal["bilinear", "bicubic", "area", "nearest"]
+ResizeMode = Literal["stretch", "pad"]
+Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
+Optimizer = Literal["sgd", "adam"]
+ImageCache = Literal["memory", "disk"]
+
+ARMS = get_args(Arm)
+INTERPOLATIONS = get_args(Interpolation)
+RESIZE_MODES = get_args(ResizeMode)
+IMAGE_CACHES = get_args(ImageCache)
 
 
 class ConfigError(ValueError):
-    """An invalid configuration value; the message names the field."""
+    """An invalid configuration value; ``field`` is its dotted path (``training.epochs``)."""
 
     def __init__(self, field, message):
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
-def _size(field, value):
-    if isinstance(value, int):
-        value = (value, value)
-    try:
-        value = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(field, f"expected an int or (height, width), got {value!r}")
-    if len(value) != 2 or min(value) < 1:
-        raise ConfigError(field, f"expected two positive ints (height, width), got {value!r}")
+# --- pydantic errors -> ConfigError ---------------------------------------------------------------
+
+def _dotted(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+def _describe(error: dict) -> str:
+    """A short message in the project's words for one pydantic error."""
+    kind, ctx, got = error["type"], error.get("ctx") or {}, error.get("input")
+    bounds = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+              "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+    if kind in bounds:
+        sign, key = bounds[kind]
+        return f"must be {sign} {ctx[key]}, got {got!r}"
+    if kind == "literal_error":
+        return f"{got!r} is not one of {ctx['expected'].replace(' or ', ', ')}"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "is required"
+    if kind == "string_pattern_mismatch":
+        return f"{got!r} does not match {ctx['pattern']}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "value_error":
+        return str(ctx["error"])
+    expected = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(kind.split("_")[0])
+    if expected and kind.endswith(("_parsing", "_type", "_from_float")):
+        return f"must be {expected}, got {got!r}"
+    return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {got!r}"
+
+
+def config_error(error: ValidationError) -> ConfigError:
+    """The first of pydantic's errors as a :class:`ConfigError` with the field's dotted path."""
+    first = error.errors()[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ConfigError):  # raised by a cross-field check inside a (nested) model
+        field = _dotted(tuple(first["loc"]) + (cause.field,))
+        return ConfigError(field, cause.message)
+    return ConfigError(_dotted(first["loc"]) or "config", _describe(first))
+
+
+class ConfigModel(BaseModel):
+    """Frozen, no unknown fields, :class:`ConfigError` instead of pydantic's ValidationError."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    def __init__(self, **values):
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise config_error(error) from None
+
+    @classmethod
+    def from_dict(cls, values: Optional[dict]):
+        """Validates ``values`` (e.g. :meth:`to_dict`'s output, or JSON) into this model."""
+        try:
+            return cls.model_validate(dict(values or {}))
+        except ValidationError as error:
+            raise config_error(error) from None
+
+    def to_dict(self) -> dict:
+        """The JSON form: what ``custom_config`` and the Kubeflow RuntimeConfig step carry."""
+        return self.model_dump(mode="json")
+
+    def replace(self, **changes):
+        """A validated copy with ``changes``."""
+        return type(self).from_dict({**self.model_dump(), **changes})
+
+
+# --- field types that also read their command-line form ----------------------------------------
+
+def _listed(value: Any) -> Any:
+    """``"a,b"`` (command line) or a JSON list string -> a list; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"cannot parse {value!r} as a JSON list: {error}") from None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _size(value: Any) -> Any:
+    value = _listed(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
     return value
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
+def json_object(value: Any) -> Any:
+    """A JSON object string (command line) -> a dict; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"cannot parse {value!r} as a JSON object: {error}") from None
+
+
+# (height, width); "300,300" or 300 on the command line.
+Size = Annotated[Tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], BeforeValidator(_size)]
+# "a,b" or a JSON list on the command line.
+Strings = Annotated[Tuple[str, ...], BeforeValidator(_listed)]
+
+
+# --- the configuration ------------------------------------------------------------------------------
+
+class TrainingConfig(ConfigModel):
     """Model and training hyperparameters; defaults are the seed example's."""
 
-    arm: str = "learnable_resizer"
-    image_size: Tuple[int, int] = (300, 300)     # what Transform resizes to
-    target_size: Tuple[int, int] = (150, 150)    # what the backbone sees
-    filters: int = 16
-    num_res_blocks: int = 1
-    interpolation: str = "bilinear"
-    num_classes: int = 2
-    # Class names in label order; empty means "read them from the examples".
-    class_names: Tuple[str, ...] = ()
-    batch_size: int = 64
-    epochs: int = 5
-    # 0 means one pass over the training split per epoch.
-    steps_per_epoch: int = 0
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    momentum: float = 0.0
-    label_smoothing: float = 0.1
-    # Keras' default is 0.99; short runs need faster-moving statistics.
-    batchnorm_momentum: float = 0.99
-    seed: int = 42
-    precision: str = "auto"
-    jit_compile: bool = False
-    # TensorFlow op determinism: bit-identical reruns on GPUs too (CPU kernels already are).
-    deterministic: bool = False
-    # Where the decoded training images live: "memory", or "disk" (a memory-mapped temp file).
-    image_cache: str = "memory"
-    resize_mode: str = "stretch"
-    # Evaluation images drawn in the resizer picture.
-    picture_images: int = 6
+    image_size: Size = Field((300, 300), description="height,width Transform resizes every image to")
+    target_size: Size = Field((150, 150), description="height,width the backbone sees (the resizers' output)")
+    filters: int = Field(16, ge=1, description="channels inside the learnable resizer")
+    num_res_blocks: int = Field(1, ge=1, description="residual blocks in the learnable resizer")
+    interpolation: Interpolation = Field("bilinear", description="the learnable resizer's inner resize method")
+    num_classes: int = Field(2, ge=2, description="number of classes")
+    class_names: Strings = Field((), description="class names in label order (a,b); empty: read from the examples")
+    batch_size: int = Field(64, ge=1, description="images per training step")
+    epochs: int = Field(5, ge=1, description="training epochs")
+    steps_per_epoch: int = Field(0, ge=0, description="steps per epoch; 0: one pass over the training split")
+    optimizer: Optimizer = Field("sgd", description="the optimizer")
+    learning_rate: float = Field(0.01, gt=0, description="the optimizer's learning rate")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
+    label_smoothing: float = Field(0.1, ge=0, lt=1, description="label smoothing of the cross-entropy loss")
+    batchnorm_momentum: float = Field(
+        0.99, ge=0, lt=1, description="momentum of every BatchNorm layer (short runs need less than Keras' 0.99)")
+    seed: int = Field(42, description="seed of the initial weights and the data order (the same for both arms)")
+    precision: Precision = Field("auto", description="auto: mixed_float16 on GPUs, float32 on CPUs")
+    jit_compile: bool = Field(False, description="compile the training step with XLA")
+    deterministic: bool = Field(
+        False, description="TensorFlow op determinism: bit-identical reruns on GPUs too (CPU runs already are)")
+    image_cache: ImageCache = Field(
+        "memory", description="where decoded training images live: memory, or disk (a memory-mapped temp file)")
+    resize_mode: ResizeMode = Field(
+        "stretch", description="stretch: plain resize to image_size; pad: keep the aspect ratio, pad with black")
+    picture_images: int = Field(6, ge=0, description="evaluation images drawn in the resizer picture")
 
-    def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("image_size", _size("image_size", self.image_size))
-        set_("target_size", _size("target_size", self.target_size))
-        set_("class_names", tuple(str(n) for n in self.class_names))
-        self.validate()
-
-    def validate(self):
-        def choice(field, allowed):
-            value = getattr(self, field)
-            if value not in allowed:
-                raise ConfigError(field, f"{value!r} is not one of {', '.join(allowed)}")
-
-        def positive(field, minimum=1):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-                raise ConfigError(field, f"must be a number >= {minimum}, got {value!r}")
-
-        choice("arm", ARMS)
-        choice("interpolation", INTERPOLATIONS)
-        choice("resize_mode", RESIZE_MODES)
-        choice("precision", PRECISIONS)
-        choice("optimizer", OPTIMIZERS)
-        choice("image_cache", IMAGE_CACHES)
-        for field in ("filters", "num_res_blocks", "batch_size", "epochs"):
-            positive(field)
-        positive("num_classes", 2)
-        positive("steps_per_epoch", 0)
-        positive("picture_images", 0)
-        if not 0 < self.learning_rate:
-            raise ConfigError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError("momentum", f"must be in [0, 1), got {self.momentum!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
-        if not 0 <= self.batchnorm_momentum < 1:
-            raise ConfigError("batchnorm_momentum", f"must be in [0, 1), got {self.batchnorm_momentum!r}")
+    @model_validator(mode="after")
+    def _fields_agree(self):
         if min(self.target_size) < 32:
             raise ConfigError("target_size", f"DenseNet-121 needs at least 32x32, got {self.target_size}")
         if any(t > i for t, i in zip(self.target_size, self.image_size)):
-            raise ConfigError(
-                "target_size",
-                f"{self.target_size} is larger than image_size {self.image_size}: "
-                "the resizer downscales",
-            )
+            raise ConfigError("target_size", f"{self.target_size} is larger than image_size {self.image_size}: "
+                                             "the resizer downscales")
         if self.class_names and len(self.class_names) != self.num_classes:
-            raise ConfigError(
-                "class_names",
-                f"{len(self.class_names)} names for num_classes={self.num_classes}",
-            )
+            raise ConfigError("class_names", f"{len(self.class_names)} names for num_classes={self.num_classes}")
+        return self
 
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
+    def for_arm(self, arm: str) -> "ArmConfig":
+        """What the Trainer of ``arm`` runs with."""
+        return ArmConfig.from_dict({**self.model_dump(), "arm": arm})
 
-    def to_dict(self):
-        """A JSON-friendly dict (what TFX's ``custom_config`` carries)."""
-        out = dataclasses.asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
-
-    def to_custom_config(self, code_fingerprint=""):
-        """What the pipeline hands to Transform and Trainer as ``custom_config``.
+    def to_custom_config(self, code_fingerprint: str = "") -> dict:
+        """What the pipeline hands to Transform and a Trainer as ``custom_config``.
 
         ``code_fingerprint`` (a hash of the ``trainer`` package's sources) makes
         TFX's cache notice code changes: module functions are referenced by
         dotted path, so the path alone would not change.
         """
-        return {CUSTOM_CONFIG_KEY: self.to_dict(), "code_fingerprint": code_fingerprint}
+        return {contract.TRAINING_CONFIG_KEY: self.to_dict(), contract.CODE_FINGERPRINT_KEY: code_fingerprint}
+
+    def transform_custom_config(self, code_fingerprint: str = "") -> dict:
+        """Transform's ``custom_config``: only what ``preprocessing_fn`` reads.
+
+        So that changing a training setting (the seed of a sweep, epochs) keeps
+        Transform's cached output.
+        """
+        fields = {"image_size": list(self.image_size), "resize_mode": self.resize_mode}
+        return {contract.TRAINING_CONFIG_KEY: fields, contract.CODE_FINGERPRINT_KEY: code_fingerprint}
 
     @classmethod
     def from_custom_config(cls, custom_config: Optional[dict]):
-        custom_config = dict(custom_config or {})
-        return cls.from_dict(custom_config.get(CUSTOM_CONFIG_KEY, {}))
+        return cls.from_dict(dict(custom_config or {}).get(contract.TRAINING_CONFIG_KEY, {}))
 
-    @classmethod
-    def from_dict(cls, values: Optional[dict]):
-        values = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
-        return cls(**values)
+
+class ArmConfig(TrainingConfig):
+    """One Trainer's configuration: the training fields plus the arm the pipeline assigns (not a user setting)."""
+
+    arm: Arm = Field(description="the model this Trainer trains")
 
 
 def code_fingerprint(package_dir=None):

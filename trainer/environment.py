@@ -16,9 +16,24 @@ whichever entry point imports it first.
 Every entry point (``pipeline_runner.py``, the tests' ``conftest.py``, the
 container image, and the ``trainer`` package itself, which TFX executors and
 Beam workers import) calls :func:`apply_keras_policy`.
+
+The command line's first screen (:func:`quiet_startup`, then
+:func:`import_tensorflow`): TensorFlow's C++ logs at error level only; the
+three "Unable to register cuDNN/cuFFT/cuBLAS factory" errors that
+TensorFlow's CUDA build prints at import on every machine (two copies of each
+CUDA plugin register themselves) filtered out of stderr; the Google client
+libraries' FutureWarnings (Python version and dependency deprecations) and a
+few library log lines that repeat on every run (:data:`ROUTINE_LOG_LINES`)
+dropped.  None of these is anything the user can act on; warnings that are
+(bad images, a too-small data set) stay.  ``--verbose`` keeps all of it.
 """
 
+import logging
 import os
+import re
+import sys
+import tempfile
+import warnings
 
 KERAS_POLICY_ENV = {
     # tf.keras -> tf_keras everywhere, matching what TFT forces on import.
@@ -26,6 +41,30 @@ KERAS_POLICY_ENV = {
     # Keras 3 runs on TensorFlow (TFX exports TF SavedModels).
     "KERAS_BACKEND": "tensorflow",
 }
+# What TensorFlow prints at import that is no error of ours (C++ lines, written straight to stderr).
+TENSORFLOW_IMPORT_NOISE = re.compile(
+    r"Unable to register cu(DNN|FFT|BLAS) factory|All log messages before absl::InitializeLog\(\) is called"
+)
+# Modules whose FutureWarnings are ignored (regular expression on the warning's module).
+QUIET_FUTURE_WARNINGS_FROM = r"google(\.|$)"
+# Library log lines of every run, by logger: said once per component, none calls for action.
+ROUTINE_LOG_LINES = {
+    # TFX's resolver, for each input of each component.
+    "absl": re.compile(r"ArtifactQuery\.property_predicate is not supported"
+                       # TFT explaining its own choice of code path (our images need an analysis pass).
+                       r"|Not using the in-place Transform because"),
+    # Beam: a pure-Python CRC without the optional python-snappy (only slower).
+    "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
+}
+
+
+class _DropRoutineLines(logging.Filter):
+    def __init__(self, pattern):
+        super().__init__()
+        self.pattern = pattern
+
+    def filter(self, record):
+        return not self.pattern.search(record.getMessage())
 
 
 def apply_keras_policy(environ=None):
@@ -37,3 +76,51 @@ def apply_keras_policy(environ=None):
     # machines) drown the progress output; errors still show.  Users may override.
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return environ
+
+
+def quiet_startup(verbose=False, environ=None):
+    """A command's process settings, before TensorFlow is imported: the Keras policy and a quiet first screen.
+
+    ``verbose``: every TensorFlow C++ log line and every warning.
+    """
+    environ = apply_keras_policy(environ)
+    if verbose:
+        environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        return environ
+    warnings.filterwarnings("ignore", category=FutureWarning, module=QUIET_FUTURE_WARNINGS_FROM)
+    # absl must create its own logger class for "absl" before we look that logger up.
+    import absl.logging  # noqa: F401
+
+    for name, pattern in ROUTINE_LOG_LINES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropRoutineLines) for f in logger.filters):
+            logger.addFilter(_DropRoutineLines(pattern))
+    return environ
+
+
+def import_tensorflow(verbose=False):
+    """Imports TensorFlow; unless ``verbose``, without the import-time lines of :data:`TENSORFLOW_IMPORT_NOISE`.
+
+    They come from C++ straight to file descriptor 2, so that descriptor is
+    captured while TensorFlow loads; every other line is written back, in order.
+    """
+    if verbose or "tensorflow" in sys.modules:
+        import tensorflow
+
+        return tensorflow
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not TENSORFLOW_IMPORT_NOISE.search(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+    return tensorflow

@@ -16,11 +16,8 @@ INVALID_ARGUMENT error naming the problem; the server process carries on.
 
 import tensorflow as tf
 
-from trainer.preprocessing import IMAGE_KEY, TRANSFORMED_IMAGE_KEY
-
-SERVING_DEFAULT = "serving_default"
-SERVING_TF_EXAMPLE = "serving_tf_example"
-TRANSFORM_IMAGES = "transform_images"
+from trainer import contract
+from trainer.contract import IMAGE_KEY, TRANSFORMED_IMAGE_KEY
 
 
 class ServingModule(tf.Module):
@@ -50,29 +47,29 @@ class ServingModule(tf.Module):
         )
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
-            "probabilities": probabilities,
-            "class_id": class_id,
-            "class_name": tf.gather(self.class_names, class_id),
+            contract.PROBABILITIES_OUTPUT: probabilities,
+            contract.CLASS_ID_OUTPUT: class_id,
+            contract.CLASS_NAME_OUTPUT: tf.gather(self.class_names, class_id),
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.IMAGE_BYTES_INPUT)])
     def serve_image_bytes(self, image_bytes):
         return self._predict(self._transform(image_bytes))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.EXAMPLES_INPUT)])
     def serve_tf_examples(self, examples):
         features = tf.io.parse_example(examples, self._image_spec)
         return self._predict(self._transform(features[IMAGE_KEY]))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.IMAGE_BYTES_INPUT)])
     def transform_images(self, image_bytes):
         return {TRANSFORMED_IMAGE_KEY: self._transform(image_bytes)}
 
     def signatures(self):
         return {
-            SERVING_DEFAULT: self.serve_image_bytes.get_concrete_function(),
-            SERVING_TF_EXAMPLE: self.serve_tf_examples.get_concrete_function(),
-            TRANSFORM_IMAGES: self.transform_images.get_concrete_function(),
+            contract.SERVING_DEFAULT_SIGNATURE: self.serve_image_bytes.get_concrete_function(),
+            contract.SERVING_TF_EXAMPLE_SIGNATURE: self.serve_tf_examples.get_concrete_function(),
+            contract.TRANSFORM_IMAGES_SIGNATURE: self.transform_images.get_concrete_function(),
         }
 
 

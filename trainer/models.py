@@ -11,9 +11,13 @@ right after seeding, so its initial weights depend on the seed alone.
 import keras
 from keras import layers
 
-from trainer.config import ARMS, INTERPOLATIONS, ConfigError, TrainingConfig
+from trainer.config import ARMS, INTERPOLATIONS, ArmConfig, ConfigError, TrainingConfig
+from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
 
 _PACKAGE = "resizer_tfx"
+# Layer names of the two resizing stages (what get_downscaler looks for).
+LEARNABLE_RESIZER_LAYER = "learnable_resizer"
+BILINEAR_RESIZE_LAYER = "bilinear_resize"
 
 
 def _check_positive_int(field, value):
@@ -176,23 +180,23 @@ def build_backbone(config: TrainingConfig):
     return backbone
 
 
-def build_downscaler(config: TrainingConfig):
+def build_downscaler(config: ArmConfig):
     """The arm's resizing stage: the learnable resizer or a fixed bilinear resize."""
-    if config.arm == "learnable_resizer":
+    if config.arm == CANDIDATE_ARM:
         return LearnableResizer(
             target_size=config.target_size,
             filters=config.filters,
             num_res_blocks=config.num_res_blocks,
             interpolation=config.interpolation,
             batchnorm_momentum=config.batchnorm_momentum,
-            name="learnable_resizer",
+            name=LEARNABLE_RESIZER_LAYER,
         )
-    if config.arm == "bilinear_baseline":
-        return layers.Resizing(*config.target_size, interpolation="bilinear", name="bilinear_resize")
+    if config.arm == BASELINE_ARM:
+        return layers.Resizing(*config.target_size, interpolation="bilinear", name=BILINEAR_RESIZE_LAYER)
     raise ConfigError("arm", f"{config.arm!r} is not one of {', '.join(ARMS)}")
 
 
-def build_classifier(config: TrainingConfig):
+def build_classifier(config: ArmConfig):
     """``Rescaling(1/255) -> resizing stage -> DenseNet-121`` for ``config.arm``.
 
     Inputs: float images (B, *image_size, 3) in [0, 255].  Output: class
@@ -230,7 +234,7 @@ def compile_classifier(model, config: TrainingConfig):
 
 def get_downscaler(model):
     """The resizing stage of a classifier built by :func:`build_classifier`."""
-    for name in ("learnable_resizer", "bilinear_resize"):
+    for name in (LEARNABLE_RESIZER_LAYER, BILINEAR_RESIZE_LAYER):
         try:
             return model.get_layer(name)
         except ValueError:

@@ -1,52 +1,33 @@
-"""Image decoding and resizing to the model's input size, as a TF graph.
+"""The Transform module: ``preprocessing_fn`` for TFX's Transform component.
 
-Used by the Transform ``preprocessing_fn``; the Transform graph is in turn
-what the Trainer's input pipeline and every serving signature apply, so
-training and serving see exactly the same pixels.
+Images are decoded and resized to ``image_size`` (300x300 by default) by
+:mod:`trainer.image_decoding`.  The pipeline runs Transform with
+``materialize=False`` and statistics disabled: float 300x300x3 images would
+cost ~1 MB each on disk, so the Trainer applies this graph inside its input
+pipeline instead, and serving applies it too.
 """
 
 import tensorflow as tf
 
-from trainer.config import RESIZE_MODES
-
-IMAGE_KEY = "image/encoded"
-LABEL_KEY = "label"
-TRANSFORMED_IMAGE_KEY = "image"
-TRANSFORMED_LABEL_KEY = "label"
+from trainer import contract
+from trainer.config import TrainingConfig
+from trainer.image_decoding import decode_and_resize
 
 
-def _decode_one(image_bytes):
-    not_empty = tf.debugging.assert_positive(
-        tf.strings.length(image_bytes), message="image bytes are empty (expected an encoded JPEG/PNG/GIF/BMP)"
-    )
-    # The check must run before the decoder, which would fail first with a vaguer "Input is empty".
-    with tf.control_dependencies([not_empty]):
-        # Unknown formats raise "Unknown image file format. One of JPEG, PNG, GIF, BMP required."
-        image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False, dtype=tf.uint8)
-    image.set_shape([None, None, 3])
-    return image
+def _dense(tensor):
+    if isinstance(tensor, tf.SparseTensor):
+        tensor = tf.sparse.to_dense(tensor)
+    return tf.reshape(tensor, [-1])
 
 
-def decode_and_resize(image_bytes, image_size, resize_mode="stretch"):
-    """Encoded images (B,) -> float32 (B, height, width, 3) in [0, 255].
-
-    ``stretch`` is the seed example's plain bilinear resize; ``pad`` keeps the
-    aspect ratio and pads with black.  Each image may have its own size.
-    """
-    if resize_mode not in RESIZE_MODES:
-        raise ValueError(f"resize_mode: {resize_mode!r} is not one of {', '.join(RESIZE_MODES)}")
-    height, width = image_size
-
-    def one(encoded):
-        image = _decode_one(encoded)
-        if resize_mode == "pad":
-            return tf.image.resize_with_pad(image, height, width)
-        return tf.image.resize(image, (height, width))
-
-    image_bytes = tf.reshape(image_bytes, [-1])
-    return tf.map_fn(
-        one,
-        image_bytes,
-        fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32),
-        name="decode_and_resize",
-    )
+def preprocessing_fn(inputs, custom_config=None):
+    """Raw features -> {'image': float32 (B, H, W, 3) in [0, 255], 'label': int64 (B,)}."""
+    config = TrainingConfig.from_custom_config(custom_config)
+    outputs = {
+        contract.TRANSFORMED_IMAGE_KEY: decode_and_resize(
+            _dense(inputs[contract.IMAGE_KEY]), config.image_size, config.resize_mode
+        )
+    }
+    if contract.LABEL_KEY in inputs:
+        outputs[contract.TRANSFORMED_LABEL_KEY] = tf.cast(_dense(inputs[contract.LABEL_KEY]), tf.int64)
+    return outputs

@@ -1,7 +1,7 @@
 """The Trainer module: ``run_fn`` for TFX's Trainer component.
 
-One module trains either arm; ``custom_config['training']`` (a
-:class:`~trainer.config.TrainingConfig` dict) chooses which.  Both arms get
+One module trains either arm; ``custom_config['training']`` (an
+:class:`~trainer.config.ArmConfig` dict) chooses which.  Both arms get
 identical initial backbone weights (seeded), the same Transform graph, and
 the identical sequence of training batches (``trainer/data.py``: every image
 decoded once, then a seeded order that depends on the examples and the seed
@@ -28,13 +28,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer import data, models
-from trainer.config import ConfigError, TrainingConfig
+from trainer.config import ArmConfig, ConfigError, TrainingConfig
+from trainer.contract import LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
-
-LABEL_NAMES_FILE = "label_names.txt"
-SUMMARY_FILE = "training_summary.json"
-PICTURE_FILE = "resizer_picture.png"
 
 
 def select_hardware(precision):
@@ -102,13 +99,13 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def build_and_compile(config: TrainingConfig, strategy):
+def build_and_compile(config: ArmConfig, strategy):
     with strategy.scope():
         model = models.compile_classifier(models.build_classifier(config), config)
     return model
 
 
-def train(config: TrainingConfig, train_files, eval_files, tf_transform_output, log_dir=None):
+def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None):
     """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split)."""
     if config.deterministic:
         # Bit-identical reruns on GPUs too (CPU kernels here already are); costs speed on GPUs.
@@ -180,7 +177,7 @@ def _picture_images(split, config):
 
 def run_fn(fn_args):
     """TFX Trainer entry point."""
-    config = TrainingConfig.from_custom_config(fn_args.custom_config)
+    config = ArmConfig.from_custom_config(fn_args.custom_config)
     class_names = read_class_names(config, fn_args.train_files)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     model, summary, validation_split = train(
@@ -194,12 +191,12 @@ def run_fn(fn_args):
     if config.picture_images:
         images, labels = _picture_images(validation_split, config)
         picture = resizer_picture(model, images, class_names, labels)
-        picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), PICTURE_FILE)
+        picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), RESIZER_PICTURE_FILE)
         with tf.io.gfile.GFile(picture_path, "wb") as f:
             f.write(picture)
         summary["picture"] = picture_path
     validation_split.close()
 
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)

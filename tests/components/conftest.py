@@ -1,4 +1,4 @@
-"""Fixtures for the ingestion component tests (helpers: ingest_testlib.py)."""
+"""Fixtures of the ingestion component tests (helpers: tests/components/helpers.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ingest_testlib import TFDS_NUM_EXAMPLES, jpeg_bytes, run_executor
+from tests.components.helpers import TFDS_NUM_EXAMPLES, jpeg_bytes, run_executor
 
 
 @pytest.fixture(scope="session")

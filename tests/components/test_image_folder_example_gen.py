@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components import image_records as ir
-from components import read_label_names
-from ingest_testlib import (feature, png_bytes, read_bad_rows, read_records,
+from components import read_label_names, splits
+from components.example_records import FEATURE_KEYS
+from tests.components.helpers import (feature, png_bytes, read_bad_rows, read_records,
                                        read_report, run_executor)
+from trainer import contract
 
-SPLITS = [("train", 8), ("eval", 2)]
+# What the component uses when not told otherwise (the demo_run fixture).
+SPLITS = splits.parse_split_buckets(splits.DEFAULT_SPLIT_BUCKETS)
 
 
 def _all_expected(summary):
@@ -34,7 +36,7 @@ def test_component_api():
     assert c.exec_properties["max_pixels"] == 1000
     assert c.exec_properties["max_bad_fraction"] == 0.2
     assert split_buckets_of(c) == {"train": 9, "eval": 1}
-    assert split_buckets_of(ImageFolderExampleGen(input_base="/d")) == {"train": 8, "eval": 2}
+    assert split_buckets_of(ImageFolderExampleGen(input_base="/d")) == splits.DEFAULT_SPLIT_BUCKETS
     for bad in ({"split_buckets": {}}, {"max_pixels": 0}, {"max_bad_fraction": 1.5}):
         with pytest.raises(ValueError):
             ImageFolderExampleGen(input_base="/d", **bad)
@@ -46,11 +48,11 @@ def test_special_file_outcomes(demo_run):
     rows = {row["path"]: row for row in read_bad_rows(examples.uri)}
     expected = _all_expected(summary)
     records = {}
-    for split in ("train", "eval"):
+    for split in contract.REQUIRED_SPLITS:
         for ex in read_records(examples.uri, split):
-            records[feature(ex, "image/filename").decode()] = (split, ex)
+            records[feature(ex, contract.FILENAME_KEY).decode()] = (split, ex)
     for rel, (outcome, reason) in expected.items():
-        split = ir.assign_split(rel, SPLITS)
+        split = splits.assign_split(rel, SPLITS)
         if outcome == "kept":
             assert rel not in rows and rel in records, rel
         else:
@@ -70,12 +72,12 @@ def test_conservation_per_split(demo_run):
     on_disk = []
     for dirpath, _, files in os.walk(root):
         on_disk += [os.path.relpath(os.path.join(dirpath, f), root) for f in files]
-    per_split = collections.Counter(ir.assign_split(rel, SPLITS) for rel in on_disk)
+    per_split = collections.Counter(splits.assign_split(rel, SPLITS) for rel in on_disk)
     skipped = collections.Counter(
-        ir.assign_split(rel, SPLITS) for rel, (o, _) in _all_expected(summary).items()
+        splits.assign_split(rel, SPLITS) for rel, (o, _) in _all_expected(summary).items()
         if o == "skipped")
     total_records = 0
-    for split in ("train", "eval"):
+    for split in contract.REQUIRED_SPLITS:
         n_records = len(read_records(examples.uri, split))
         entry = report["splits"][split]
         assert entry["files_in"] == per_split[split]
@@ -94,33 +96,33 @@ def test_records_and_labels(demo_run):
 
     _, summary, examples = demo_run
     assert read_label_names(examples.uri) == ["stripes_horizontal", "stripes_vertical"]
-    assert json.loads(examples.get_string_custom_property("label_names")) == [
+    assert json.loads(examples.get_string_custom_property(contract.LABEL_NAMES_PROPERTY)) == [
         "stripes_horizontal", "stripes_vertical"]
-    assert examples.split_names == json.dumps(["train", "eval"])
+    assert examples.split_names == json.dumps(list(contract.REQUIRED_SPLITS))
     assert os.path.isdir(os.path.join(examples.uri, "Split-train"))
     names = []
-    for split in ("train", "eval"):
+    for split in contract.REQUIRED_SPLITS:
         for ex in read_records(examples.uri, split):
-            assert sorted(ex.features.feature.keys()) == sorted(ir.FEATURE_KEYS)
-            name = feature(ex, "image/filename").decode()
-            label_name = feature(ex, "label_name").decode()
+            assert sorted(ex.features.feature.keys()) == sorted(FEATURE_KEYS)
+            name = feature(ex, contract.FILENAME_KEY).decode()
+            label_name = feature(ex, contract.LABEL_NAME_KEY).decode()
             assert name.split("/")[0] == label_name
-            assert feature(ex, "label") == ["stripes_horizontal", "stripes_vertical"].index(label_name)
-            image = tf.io.decode_image(feature(ex, "image/encoded"), channels=3,
+            assert feature(ex, contract.LABEL_KEY) == ["stripes_horizontal", "stripes_vertical"].index(label_name)
+            image = tf.io.decode_image(feature(ex, contract.IMAGE_KEY), channels=3,
                                        expand_animations=False)
-            assert tuple(image.shape) == (feature(ex, "image/height"),
-                                          feature(ex, "image/width"), 3)
-            assert feature(ex, "image/format") in (b"jpeg", b"png")
+            assert tuple(image.shape) == (feature(ex, contract.IMAGE_HEIGHT_KEY),
+                                          feature(ex, contract.IMAGE_WIDTH_KEY), 3)
+            assert feature(ex, contract.IMAGE_FORMAT_KEY) in (b"jpeg", b"png")
             names.append(name)
     assert len(names) == len(set(names))
     # The regular images are stored byte for byte.
     root = demo_run[0]
     sample = [n for n in names if not os.path.basename(n).startswith("special_")][0]
-    for split in ("train", "eval"):
+    for split in contract.REQUIRED_SPLITS:
         for ex in read_records(examples.uri, split):
-            if feature(ex, "image/filename").decode() == sample:
+            if feature(ex, contract.FILENAME_KEY).decode() == sample:
                 with open(os.path.join(root, sample), "rb") as f:
-                    assert feature(ex, "image/encoded") == f.read()
+                    assert feature(ex, contract.IMAGE_KEY) == f.read()
 
 
 def test_same_input_gives_identical_outputs(demo_dir, demo_run, tmp_path):
@@ -130,10 +132,10 @@ def test_same_input_gives_identical_outputs(demo_dir, demo_run, tmp_path):
     first = demo_run[2].uri
     second = run_executor(ImageFolderExampleGen(input_base=root, max_bad_fraction=0.5),
                           str(tmp_path / "again")).uri
-    for name in ("bad_images.tsv", "ingest_report.json", "label_names.txt"):
+    for name in (contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE, contract.LABEL_NAMES_FILE):
         with open(os.path.join(first, name), "rb") as a, open(os.path.join(second, name), "rb") as b:
             assert a.read() == b.read(), name
-    for split in ("train", "eval"):
+    for split in contract.REQUIRED_SPLITS:
         a = [ex.SerializeToString(deterministic=True) for ex in read_records(first, split)]
         b = [ex.SerializeToString(deterministic=True) for ex in read_records(second, split)]
         assert sorted(a) == sorted(b)
@@ -147,7 +149,7 @@ def test_same_input_gives_identical_outputs(demo_dir, demo_run, tmp_path):
 
 
 def test_max_bad_fraction_fails_with_reasons(tmp_path):
-    from components._ingest import TooManyBadImagesError
+    from components.bad_images import TooManyBadImagesError
     from components.image_folder_example_gen import ImageFolderExampleGen
 
     root = tmp_path / "images"
@@ -184,13 +186,13 @@ def test_split_ratios_pipeline_1000_files(tmp_path):
         (root / cls).mkdir(parents=True)
     for i in range(1000):
         (root / ("x" if i % 2 else "y") / f"{i:04d}.png").write_bytes(tiny)
-    examples = run_executor(
-        ImageFolderExampleGen(input_base=str(root), split_buckets={"train": 8, "eval": 2}),
-        str(tmp_path / "out"))
+    buckets = {"train": 8, "eval": 2}
+    examples = run_executor(ImageFolderExampleGen(input_base=str(root), split_buckets=buckets),
+                            str(tmp_path / "out"))
     n_train = len(read_records(examples.uri, "train"))
     n_eval = len(read_records(examples.uri, "eval"))
     assert n_train + n_eval == 1000
     assert abs(n_train - 800) <= 50  # 4 binomial sd
     expected = collections.Counter(
-        ir.assign_split(f"{'x' if i % 2 else 'y'}/{i:04d}.png", SPLITS) for i in range(1000))
+        splits.assign_split(f"{'x' if i % 2 else 'y'}/{i:04d}.png", list(buckets.items())) for i in range(1000))
     assert (n_train, n_eval) == (expected["train"], expected["eval"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import io
 import struct
 import warnings
@@ -13,8 +12,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from components import image_records as ir
-
-from ingest_testlib import jpeg_bytes, png_bytes
+from tests.components.helpers import jpeg_bytes, png_bytes
 
 RNG = np.random.default_rng(1)
 RGB = RNG.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
@@ -220,60 +218,3 @@ def test_skip_details_are_deterministic():
     a = ir.normalize_image(b"not an image at all")
     b = ir.normalize_image(b"not an image at all")
     assert a == b and "0x" not in a.detail
-
-
-def test_make_example_fields():
-    result = ir.normalize_image(GOOD_JPEG)
-    example = ir.make_example(result, "cat/a.jpg", 1, "dog")
-    f = example.features.feature
-    assert sorted(f.keys()) == sorted(ir.FEATURE_KEYS)
-    assert f["image/encoded"].bytes_list.value[0] == GOOD_JPEG
-    assert f["image/format"].bytes_list.value[0] == b"jpeg"
-    assert f["image/height"].int64_list.value[0] == 24
-    assert f["image/width"].int64_list.value[0] == 32
-    assert f["image/filename"].bytes_list.value[0] == b"cat/a.jpg"
-    assert f["label"].int64_list.value[0] == 1
-    assert f["label_name"].bytes_list.value[0] == b"dog"
-    with pytest.raises(ValueError):
-        ir.make_example(ir.skipped(ir.CORRUPT), "x", 0, "cat")
-
-
-# ---------------------------------------------------------------------------
-# Split assignment.
-
-
-def test_split_ratios_on_1000_paths():
-    buckets = [("train", 8), ("eval", 2)]
-    counts = collections.Counter(
-        ir.assign_split(f"class_{i % 3}/img_{i:05d}.jpg", buckets) for i in range(1000))
-    # Binomial sd = sqrt(1000 * .8 * .2) = 12.6; allow 4 sd.
-    assert abs(counts["train"] - 800) <= 50, counts
-    assert counts["train"] + counts["eval"] == 1000
-    three = collections.Counter(
-        ir.assign_split(f"c/{i}.png", [("train", 90), ("eval", 5), ("test", 5)])
-        for i in range(1000))
-    assert abs(three["train"] - 900) <= 40 and three["eval"] > 20 and three["test"] > 20
-
-
-def test_split_is_stable_and_os_independent():
-    buckets = [("train", 8), ("eval", 2)]
-    # Pinned values: a change here would re-split every existing dataset.
-    assert [ir.hash_bucket(f"cat/{i:04d}.jpg", 10) for i in range(12)] == [
-        3, 1, 9, 7, 6, 3, 6, 1, 5, 4, 3, 1]
-    assert ir.hash_bucket("cat/0001.jpg", 1000003) == 756649
-    assert ir.assign_split("cat/0002.jpg", buckets) == "eval"  # bucket 9 of 10
-    assert ir.assign_split("cat/0000.jpg", buckets) == "train"  # bucket 3
-    assert ir.assign_split("cat\\0001.jpg", buckets) == ir.assign_split("cat/0001.jpg", buckets)
-    assert [ir.assign_split(f"x/{i}", buckets) for i in range(50)] == [
-        ir.assign_split(f"x/{i}", buckets) for i in range(50)]
-
-
-@pytest.mark.parametrize("bad", [{}, {"train": 0}, {"train": -1}, {"tr ain": 1},
-                                 {"train": 1.5}, {"": 1}, {"train": True}])
-def test_parse_split_buckets_rejects(bad):
-    with pytest.raises(ValueError):
-        ir.parse_split_buckets(bad)
-
-
-def test_parse_split_buckets_keeps_order():
-    assert ir.parse_split_buckets({"eval": 2, "train": 8}) == [("eval", 2), ("train", 8)]

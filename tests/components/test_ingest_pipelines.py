@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from ingest_testlib import read_records, read_report, run_executor
+from tests.components.helpers import read_records, read_report, run_executor
+from trainer import contract
 
 MULTIPROCESS_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -96,18 +97,18 @@ def test_pipeline_with_statistics_schema_and_validation(demo_dir, tfds_data_dir,
     _run(tmp_path, components)
 
     artifacts = _examples_artifacts(tmp_path)
-    for node, expected_labels in (("ImageFolderExampleGen", labels),
-                                  ("TfdsExampleGen", ["cat", "dog"])):
+    for node, expected_labels in ((contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, labels),
+                                  (contract.TFDS_EXAMPLE_GEN_ID, ["cat", "dog"])):
         artifact = artifacts[node]
-        assert json.loads(artifact.custom_properties["label_names"].string_value) == \
+        assert json.loads(artifact.custom_properties[contract.LABEL_NAMES_PROPERTY].string_value) == \
             expected_labels
         assert json.loads(artifact.properties["split_names"].string_value) == ["train", "eval"]
         assert artifact.custom_properties["num_records"].int_value > 0
-        assert os.path.exists(os.path.join(artifact.uri, "ingest_report.json"))
-    tfds_uri = artifacts["TfdsExampleGen"].uri
+        assert os.path.exists(os.path.join(artifact.uri, contract.INGEST_REPORT_FILE))
+    tfds_uri = artifacts[contract.TFDS_EXAMPLE_GEN_ID].uri
     assert (len(read_records(tfds_uri, "train")), len(read_records(tfds_uri, "eval"))) == (20, 5)
 
-    for split in ("train", "eval"):
+    for split in contract.REQUIRED_SPLITS:
         # Statistics were computed on the records (the split dirs are standard).
         assert glob.glob(str(tmp_path / "root" / "StatisticsGen_folder" / "statistics" / "*" /
                              f"Split-{split}" / "FeatureStats.pb"))
@@ -115,7 +116,7 @@ def test_pipeline_with_statistics_schema_and_validation(demo_dir, tfds_data_dir,
         assert not _anomalies(tmp_path, "ExampleValidator_curated", split).anomaly_info
         # ... and flags images outside the expected size range.
         strict = _anomalies(tmp_path, "ExampleValidator_strict", split).anomaly_info
-        assert {"image/height", "image/width"} & set(strict), dict(strict)
+        assert {contract.IMAGE_HEIGHT_KEY, contract.IMAGE_WIDTH_KEY} & set(strict), dict(strict)
         # The inferred schema validates its own training data.
         if split == "train":
             assert not _anomalies(tmp_path, "ExampleValidator_folder", split).anomaly_info
@@ -134,17 +135,17 @@ def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path)
     artifacts = _examples_artifacts(tmp_path)
     tfds_reference = run_executor(TfdsExampleGen(data_dir=tfds_data_dir),
                                   str(tmp_path / "tfds_in_process"))
-    for node, reference in (("ImageFolderExampleGen", demo_run[2].uri),
-                            ("TfdsExampleGen", tfds_reference.uri)):
+    for node, reference in ((contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, demo_run[2].uri),
+                            (contract.TFDS_EXAMPLE_GEN_ID, tfds_reference.uri)):
         uri = artifacts[node].uri
-        for split in ("train", "eval"):
+        for split in contract.REQUIRED_SPLITS:
             got = sorted(e.SerializeToString(deterministic=True) for e in read_records(uri, split))
             want = sorted(e.SerializeToString(deterministic=True)
                           for e in read_records(reference, split))
             assert got == want, (node, split)
         assert read_report(uri)["splits"] == read_report(reference)["splits"]
-        with open(os.path.join(uri, "bad_images.tsv")) as a, \
-                open(os.path.join(reference, "bad_images.tsv")) as b:
+        with open(os.path.join(uri, contract.BAD_IMAGES_FILE)) as a, \
+                open(os.path.join(reference, contract.BAD_IMAGES_FILE)) as b:
             assert a.read() == b.read()
 
 

@@ -8,38 +8,40 @@ import json
 import pytest
 
 from components import read_label_names
-from components.tfds_example_gen import DEFAULT_SPLITS, TfdsExampleGen, parse_splits
-from ingest_testlib import (TFDS_NUM_EXAMPLES, feature, read_bad_rows,
+from components.splits import DEFAULT_TFDS_DATASET, DEFAULT_TFDS_SPLITS
+from components.tfds_example_gen import TfdsExampleGen
+from tests.components.helpers import (TFDS_NUM_EXAMPLES, feature, read_bad_rows,
                                        read_records, read_report, run_executor)
+from trainer import contract
 
 
 def test_component_api():
     c = TfdsExampleGen(data_dir="/tmp/x")
     assert list(c.outputs) == ["examples"]
-    assert c.exec_properties["dataset"] == "cats_vs_dogs"
-    assert json.loads(c.exec_properties["splits"]) == DEFAULT_SPLITS
-    assert DEFAULT_SPLITS == {"train": "train[:40%]", "eval": "train[40%:50%]"}
-    for bad in ({}, {"train": ""}, {"bad name": "train"}, '["train"]'):
-        with pytest.raises((ValueError, TypeError)):
-            parse_splits(bad)
+    assert c.exec_properties["dataset"] == DEFAULT_TFDS_DATASET == "cats_vs_dogs"
+    assert json.loads(c.exec_properties["splits"]) == DEFAULT_TFDS_SPLITS
+    # The counts below (20 and 5 of 50) follow from these.
+    assert DEFAULT_TFDS_SPLITS == {"train": "train[:40%]", "eval": "train[40%:50%]"}
+    with pytest.raises(ValueError):
+        TfdsExampleGen(splits={"bad name": "train"})
 
 
 def _filenames(uri, split):
-    return [feature(ex, "image/filename").decode() for ex in read_records(uri, split)]
+    return [feature(ex, contract.FILENAME_KEY).decode() for ex in read_records(uri, split)]
 
 
 def test_default_slicing(tfds_data_dir, tmp_path):
     examples = run_executor(TfdsExampleGen(data_dir=tfds_data_dir), str(tmp_path / "ex"))
-    train, eval_ = _filenames(examples.uri, "train"), _filenames(examples.uri, "eval")
+    train, eval_ = (_filenames(examples.uri, split) for split in contract.REQUIRED_SPLITS)
     assert (len(train), len(eval_)) == (20, 5)
     assert not set(train) & set(eval_)
     assert read_label_names(examples.uri) == ["cat", "dog"]
-    assert json.loads(examples.get_string_custom_property("label_names")) == ["cat", "dog"]
-    assert examples.split_names == json.dumps(["train", "eval"])
+    assert json.loads(examples.get_string_custom_property(contract.LABEL_NAMES_PROPERTY)) == ["cat", "dog"]
+    assert examples.split_names == json.dumps(list(contract.REQUIRED_SPLITS))
     for ex in read_records(examples.uri, "train"):
-        name = feature(ex, "image/filename").decode()
-        assert feature(ex, "label_name").decode() == ("cat" if "/Cat/" in name else "dog")
-        assert feature(ex, "label") == (0 if "/Cat/" in name else 1)
+        name = feature(ex, contract.FILENAME_KEY).decode()
+        assert feature(ex, contract.LABEL_NAME_KEY).decode() == ("cat" if "/Cat/" in name else "dog")
+        assert feature(ex, contract.LABEL_KEY) == (0 if "/Cat/" in name else 1)
     report = read_report(examples.uri)
     assert report["splits"]["train"]["files_in"] == 20
     assert report["splits"]["eval"]["files_in"] == 5
@@ -81,6 +83,6 @@ def test_keeps_original_bytes(tfds_data_dir, tmp_path):
     records = read_records(examples.uri, "all")
     assert len(records) == 10
     for ex in records:
-        name = feature(ex, "image/filename").decode()
+        name = feature(ex, contract.FILENAME_KEY).decode()
         if name != "PetImages/Dog/7.jpg":
-            assert feature(ex, "image/encoded") == raw[name]
+            assert feature(ex, contract.IMAGE_KEY) == raw[name]

@@ -1,9 +1,14 @@
+"""The pipeline configuration: profiles, one set of defaults, command-line overrides, errors naming the field."""
+
+import json
 import os
 
 import pytest
 
 import pipeline_runner
+from components import demo_data, image_records, splits
 from pipeline import config as config_lib
+from trainer import contract
 from trainer.config import ConfigError
 
 
@@ -51,6 +56,9 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         (["--set", "training.epochz=3"], "training.epochz"),
         (["--runner", "kubeflow"], "runner"),
         (["--data.split_buckets", '{"train": 3}'], "data.split_buckets"),
+        (["--data.split_buckets", '{"train": 0, "eval": 1}'], "data.split_buckets"),
+        (["--training.batch_size", "0"], "training.batch_size: must be >= 1"),
+        (["--set", "profile=full"], "profile"),
     ],
 )
 def test_invalid_values_fail_before_anything_runs(tmp_path, capsys, argv, field):
@@ -63,10 +71,64 @@ def test_invalid_values_fail_before_anything_runs(tmp_path, capsys, argv, field)
     assert not os.path.exists(output_dir)
 
 
-def test_help_lists_every_field(capsys):
+def test_help_lists_every_field_with_its_help_and_default(capsys):
     with pytest.raises(SystemExit):
         pipeline_runner.main(["run", "--help"])
-    out = capsys.readouterr().out
-    for path in config_lib.field_paths():
-        if path not in ("profile", "output_dir"):
-            assert f"--{path}" in out
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for path, info in config_lib.field_paths().items():
+        if path == "output_dir":
+            assert "--output-dir" in out
+            continue
+        assert f"--{path} " in out
+        assert " ".join(info.description.split()) in out, path
+    assert "--training.epochs INT training epochs (default: 5; demo: 6)" in out
+    assert '--data.split_buckets JSON' in out and '(default: {"train": 4, "eval": 1})' in out
+    # Set by the pipeline, not by the user: not offered.
+    assert "--profile {demo,full}" in out
+    for not_offered in ("--training.arm", "--arm", "--profile PROFILE", "--output_dir"):
+        assert not_offered not in out
+
+
+def test_one_set_of_defaults():
+    """The config's defaults are the components' own (the values the pipeline runs with)."""
+    data = config_lib.PipelineConfig().data
+    assert data.max_pixels == image_records.DEFAULT_MAX_PIXELS == 50_000_000
+    assert data.max_bad_fraction == image_records.DEFAULT_MAX_BAD_FRACTION
+    assert data.split_buckets == splits.DEFAULT_SPLIT_BUCKETS == {"train": 4, "eval": 1}
+    assert data.tfds_splits == splits.DEFAULT_TFDS_SPLITS and data.tfds_name == splits.DEFAULT_TFDS_DATASET
+    assert data.demo_seed == demo_data.DEFAULT_SEED == 0
+    assert data.demo_images_per_class == demo_data.DEFAULT_PER_CLASS
+
+
+def test_json_round_trip_of_every_profile():
+    for name, headline in (("demo", False), ("full", False), ("full", True)):
+        config = config_lib.profile(name, headline=headline)
+        as_json = json.loads(json.dumps(config.to_dict()))
+        assert config_lib.PipelineConfig.from_dict(as_json) == config
+
+
+def test_arm_is_not_a_user_setting():
+    assert "training.arm" not in config_lib.field_paths()
+    with pytest.raises(ConfigError, match="training.arm: unknown field"):
+        config_lib.with_overrides(config_lib.profile("demo"), {"training.arm": contract.BASELINE_ARM})
+
+
+def test_a_new_field_is_one_line():
+    """A field declared in its model is validated, overridable by path, and round-trips (nothing else to edit)."""
+    from pydantic import Field
+
+    class Extended(config_lib.EvalConfig):
+        significance_level: float = Field(0.05, gt=0, lt=1, description="p-value below which the gap counts")
+
+    class ExtendedPipeline(config_lib.PipelineConfig):
+        evaluation: Extended = Field(default_factory=Extended)
+
+    paths = config_lib.field_paths(ExtendedPipeline)
+    assert paths["evaluation.significance_level"].description.startswith("p-value")
+    config = ExtendedPipeline.from_dict({"evaluation": {"significance_level": "0.01"}})
+    assert config.evaluation.significance_level == 0.01
+    assert ExtendedPipeline.from_dict(config.to_dict()) == config
+    overridden = config_lib.with_overrides(config, {"evaluation.significance_level": "0.2"})
+    assert overridden.evaluation.significance_level == 0.2
+    with pytest.raises(ConfigError, match="evaluation.significance_level: must be < 1"):
+        ExtendedPipeline.from_dict({"evaluation": {"significance_level": 1}})

@@ -10,6 +10,9 @@ import sys
 
 import pytest
 
+from trainer import contract
+from trainer.contract import ARMS, BASELINE_TRAINER_ID, CANDIDATE_TRAINER_ID, SERVED_MODEL_NAME
+
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,7 +51,7 @@ def progress(stdout):
 
 
 def versions(output_dir):
-    base = os.path.join(output_dir, "serving", "learnable_resizer")
+    base = os.path.join(output_dir, "serving", SERVED_MODEL_NAME)
     return sorted(os.listdir(base)) if os.path.isdir(base) else []
 
 
@@ -73,7 +76,7 @@ def killed_then_completed(tmp_path_factory):
     try:
         for line in proc.stdout:
             seen.append(line)
-            if "▶ Trainer_learnable_resizer" in line:
+            if f"▶ {CANDIDATE_TRAINER_ID}" in line:
                 proc.send_signal(signal.SIGKILL)
                 break
     finally:
@@ -81,7 +84,7 @@ def killed_then_completed(tmp_path_factory):
         stderr.close()
     with open(stderr.name) as f:
         errors = f.read()
-    assert any("✓ Trainer_bilinear_baseline" in line for line in seen), "".join(seen)[-2000:] + errors[-3000:]
+    assert any(f"✓ {BASELINE_TRAINER_ID}" in line for line in seen), "".join(seen)[-2000:] + errors[-3000:]
     second = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-1")
     return output_dir, second.stdout
 
@@ -89,58 +92,60 @@ def killed_then_completed(tmp_path_factory):
 def test_killed_run_resumes_without_redoing_finished_components(killed_then_completed):
     _, stdout = killed_then_completed
     state = progress(stdout)
-    for done in ("ImageFolderExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform",
-                 "Trainer_bilinear_baseline"):
+    for done in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.STATISTICS_GEN_ID, contract.IMPORT_SCHEMA_GEN_ID,
+                 contract.EXAMPLE_VALIDATOR_ID, contract.TRANSFORM_ID, BASELINE_TRAINER_ID):
         assert state[done] == "cached", (done, stdout[-3000:])
-    for redone in ("Trainer_learnable_resizer", "Evaluator", "Pusher", "ComparisonReport"):
+    for redone in (CANDIDATE_TRAINER_ID, contract.EVALUATOR_ID, contract.PUSHER_ID, contract.COMPARISON_REPORT_ID):
         assert state[redone] == "ran", (redone, stdout[-3000:])
 
 
 def test_run_writes_everything_under_the_output_dir(killed_then_completed):
     output_dir, stdout = killed_then_completed
-    for path in ("metadata.sqlite", "pipeline_root", "reports/report.md", "reports/report.html",
-                 "reports/learnable_resizer_resizer_picture.png", "demo_data"):
+    picture = f"{contract.CANDIDATE_ARM}_{contract.RESIZER_PICTURE_FILE}"
+    for path in ("metadata.sqlite", "pipeline_root", f"reports/{contract.REPORT_MARKDOWN_FILE}",
+                 f"reports/{contract.REPORT_HTML_FILE}", f"reports/{picture}", "demo_data", "schema"):
         assert os.path.exists(os.path.join(output_dir, path)), path
-    summary = json.load(open(os.path.join(output_dir, "reports", "summary.json")))
+    summary = json.load(open(os.path.join(output_dir, "reports", contract.REPORT_SUMMARY_FILE)))
     assert summary["blessed"] is True
-    for arm in ("learnable_resizer", "bilinear_baseline"):
+    for arm in ARMS:
         assert 0.0 <= summary["accuracy"][arm] <= 1.0
     assert "eval accuracy" in stdout and "blessed: yes" in stdout
-    report = open(os.path.join(output_dir, "reports", "report.md")).read()
-    for text in ("| sparse_categorical_accuracy |", "auc[stripes_vertical]", "Confusion matrix: learnable_resizer",
-                 "Confusion matrix: bilinear_baseline", "## Metrics: label_name=stripes_horizontal",
-                 "learnable_resizer_resizer_picture.png"):
+    report = open(os.path.join(output_dir, "reports", contract.REPORT_MARKDOWN_FILE)).read()
+    for text in (f"| {contract.ACCURACY_METRIC} |", "auc[stripes_vertical]",
+                 *(f"Confusion matrix: {arm}" for arm in ARMS),
+                 f"## Metrics: {contract.LABEL_NAME_KEY}=stripes_horizontal", picture):
         assert text in report, text
     [version] = versions(output_dir)
-    assert os.path.exists(os.path.join(output_dir, "serving", "learnable_resizer", version, "saved_model.pb"))
-    assert f"serving/learnable_resizer/{version}" in stdout
+    assert os.path.exists(os.path.join(output_dir, "serving", SERVED_MODEL_NAME, version, "saved_model.pb"))
+    assert f"serving/{SERVED_MODEL_NAME}/{version}" in stdout
 
 
 def test_second_run_is_served_from_cache(killed_then_completed):
     output_dir, _ = killed_then_completed
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-1").stdout
     state = progress(stdout)
-    assert all(v == "cached" for k, v in state.items() if k != "ComparisonReport"), state
+    assert all(v == "cached" for k, v in state.items() if k != contract.COMPARISON_REPORT_ID), state
     assert len(versions(output_dir)) == 1
 
 
 def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(killed_then_completed):
     output_dir, _ = killed_then_completed
     [first] = versions(output_dir)
-    first_digest = tree_digest(os.path.join(output_dir, "serving", "learnable_resizer", first))
+    first_digest = tree_digest(os.path.join(output_dir, "serving", SERVED_MODEL_NAME, first))
 
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "1.0").stdout
-    assert progress(stdout)["Evaluator"] == "ran"
+    assert progress(stdout)[contract.EVALUATOR_ID] == "ran"
     assert "blessed: no" in stdout and versions(output_dir) == [first]
 
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-0.5").stdout
     assert "blessed: yes" in stdout
     assert len(versions(output_dir)) == 2 and versions(output_dir)[0] == first
-    assert tree_digest(os.path.join(output_dir, "serving", "learnable_resizer", first)) == first_digest
+    assert tree_digest(os.path.join(output_dir, "serving", SERVED_MODEL_NAME, first)) == first_digest
 
 
 def test_beam_dag_runner_runs_the_whole_pipeline(tmp_path):
     proc = run_pipeline(tmp_path, "--runner", "beam", "--evaluation.accuracy_margin", "-1")
     state = progress(proc.stdout)
-    assert state.get("ComparisonReport") == "ran" and state.get("Pusher") == "ran", proc.stdout[-3000:]
+    assert state.get(contract.COMPARISON_REPORT_ID) == "ran" and state.get(contract.PUSHER_ID) == "ran", \
+        proc.stdout[-3000:]
     assert len(versions(tmp_path)) == 1

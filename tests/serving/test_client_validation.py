@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from serving import client
-from tests.serving.conftest import sample_images, write_files
+from tests.serving.helpers import sample_images, write_files
+from trainer import contract
 
 
 def test_load_images_reads_valid_files(tmp_path):
@@ -63,11 +64,11 @@ def test_grpc_request_shape():
     from tensorflow.core.framework import types_pb2
 
     images = sample_images(2)
-    request = client.build_grpc_request(images, "learnable_resizer", model_version=7)
-    assert request.model_spec.name == "learnable_resizer"
-    assert request.model_spec.signature_name == "serving_default"
+    request = client.build_grpc_request(images, contract.SERVED_MODEL_NAME, model_version=7)
+    assert request.model_spec.name == contract.SERVED_MODEL_NAME
+    assert request.model_spec.signature_name == contract.SERVING_DEFAULT_SIGNATURE
     assert request.model_spec.version.value == 7
-    tensor = request.inputs["image_bytes"]
+    tensor = request.inputs[contract.IMAGE_BYTES_INPUT]
     assert tensor.dtype == types_pb2.DT_STRING
     assert [d.size for d in tensor.tensor_shape.dim] == [2]
     assert list(tensor.string_val) == images
@@ -77,19 +78,19 @@ def test_rest_bodies_round_trip():
     images = sample_images(2)
     row = client.build_rest_body(images)
     assert row == {"instances": [{"b64": base64.b64encode(i).decode()} for i in images]}
-    assert client.decode_rest_body(json.dumps(row)) == {"image_bytes": images}
-    col = client.build_rest_body(images, signature_name="serving_default", columnar=True)
-    assert col["signature_name"] == "serving_default"
-    assert client.decode_rest_body(col) == {"image_bytes": images}
-    named = {"instances": [{"image_bytes": {"b64": base64.b64encode(i).decode()}} for i in images]}
-    assert client.decode_rest_body(named) == {"image_bytes": images}
+    assert client.decode_rest_body(json.dumps(row)) == {contract.IMAGE_BYTES_INPUT: images}
+    col = client.build_rest_body(images, signature_name=contract.SERVING_DEFAULT_SIGNATURE, columnar=True)
+    assert col["signature_name"] == contract.SERVING_DEFAULT_SIGNATURE
+    assert client.decode_rest_body(col) == {contract.IMAGE_BYTES_INPUT: images}
+    named = {"instances": [{contract.IMAGE_BYTES_INPUT: {"b64": base64.b64encode(i).decode()}} for i in images]}
+    assert client.decode_rest_body(named) == {contract.IMAGE_BYTES_INPUT: images}
 
 
 @pytest.mark.parametrize("body, message", [
     ({}, "exactly one of"),
     ({"instances": [], "inputs": {}}, "exactly one of"),
     ({"instances": []}, "empty batch"),
-    ({"inputs": {"image_bytes": []}}, "empty batch"),
+    ({"inputs": {contract.IMAGE_BYTES_INPUT: []}}, "empty batch"),
     ({"instances": [{"image": {"b64": "AAAA"}}]}, "unknown input 'image'"),
     ({"inputs": {"images": [{"b64": "AAAA"}]}}, "unknown input 'images'"),
     ({"instances": [{"b64": "not base64!!"}]}, "not valid base64"),
@@ -122,11 +123,13 @@ class FakeSession:
 def test_send_rest_url_and_server_error_message():
     session = FakeSession(FakeResponse(400, {"error": "Unknown image file format. One of JPEG, PNG, GIF, BMP required."}))
     with pytest.raises(client.ServingError, match="HTTP 400.*Unknown image file format") as info:
-        client.send_rest("localhost:8501", {"instances": [{"b64": "AAAA"}]}, "learnable_resizer", 3, session=session)
+        client.send_rest("localhost:8501", {"instances": [{"b64": "AAAA"}]}, contract.SERVED_MODEL_NAME, 3,
+                         session=session)
     assert info.value.code == "HTTP 400"
-    assert session.calls[0][0] == "http://localhost:8501/v1/models/learnable_resizer/versions/3:predict"
+    assert session.calls[0][0] == f"http://localhost:8501/v1/models/{contract.SERVED_MODEL_NAME}/versions/3:predict"
     ok = FakeSession(FakeResponse(200, {"predictions": [
-        {"probabilities": [0.25, 0.75], "class_id": 1, "class_name": "bright"}]}))
+        {contract.PROBABILITIES_OUTPUT: [0.25, 0.75], contract.CLASS_ID_OUTPUT: 1,
+         contract.CLASS_NAME_OUTPUT: "bright"}]}))
     predictions = client.parse_rest_response(client.send_rest("h:1", {"instances": []}, session=ok))
     assert predictions == [client.Prediction("bright", 1, 0.75, [0.25, 0.75])]
 
@@ -158,19 +161,19 @@ def test_models_config(tmp_path):
 
     serving = tmp_path / "serving"
     for version in (1700000000, 1700000500):
-        (serving / "learnable_resizer" / str(version)).mkdir(parents=True)
-        (serving / "learnable_resizer" / str(version) / "saved_model.pb").write_bytes(b"")
-    (serving / "learnable_resizer" / "tmp-123").mkdir()  # not a version
+        (serving / contract.SERVED_MODEL_NAME / str(version)).mkdir(parents=True)
+        (serving / contract.SERVED_MODEL_NAME / str(version) / "saved_model.pb").write_bytes(b"")
+    (serving / contract.SERVED_MODEL_NAME / "tmp-123").mkdir()  # not a version
     (serving / "empty_model").mkdir()
     path = models_config.write_models_config(str(serving), base_path_prefix="/models")
     parsed = text_format.Parse(open(path).read(), model_server_config_pb2.ModelServerConfig())
     [entry] = parsed.model_config_list.config
-    assert (entry.name, entry.base_path, entry.model_platform) == ("learnable_resizer", "/models/learnable_resizer",
-                                                                   "tensorflow")
+    assert (entry.name, entry.base_path, entry.model_platform) == (
+        contract.SERVED_MODEL_NAME, f"/models/{contract.SERVED_MODEL_NAME}", "tensorflow")
     assert entry.model_version_policy.latest.num_versions == 1
     pinned = models_config.write_models_config(str(serving), str(tmp_path / "p.config"), pin_versions=True)
     parsed = text_format.Parse(open(pinned).read(), model_server_config_pb2.ModelServerConfig())
-    assert parsed.model_config_list.config[0].base_path == str(serving / "learnable_resizer")
+    assert parsed.model_config_list.config[0].base_path == str(serving / contract.SERVED_MODEL_NAME)
     assert list(parsed.model_config_list.config[0].model_version_policy.specific.versions) == [1700000000, 1700000500]
     with pytest.raises(models_config.ModelsConfigError, match="no pushed SavedModel"):
         models_config.write_models_config(str(serving), model_names=["other"])

@@ -20,30 +20,32 @@ import numpy as np
 import pytest
 
 from serving import client
-from tests.serving.conftest import sample_images, write_files
+from tests.serving.helpers import sample_images, write_files
+from trainer import contract
 
 pytestmark = pytest.mark.slow
 
 
-def call_signature(loaded, images, signature="serving_default"):
+def call_signature(loaded, images, signature=contract.SERVING_DEFAULT_SIGNATURE):
     import tensorflow as tf
 
-    out = loaded.signatures[signature](image_bytes=tf.constant(images, dtype=tf.string))
+    out = loaded.signatures[signature](**{contract.IMAGE_BYTES_INPUT: tf.constant(images, dtype=tf.string)})
     return {k: v.numpy() for k, v in out.items()}
 
 
 def assert_same(got, want):
-    np.testing.assert_allclose(got["probabilities"], want["probabilities"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(got["class_id"], want["class_id"])
-    np.testing.assert_array_equal(got["class_name"], want["class_name"])
+    np.testing.assert_allclose(got[contract.PROBABILITIES_OUTPUT], want[contract.PROBABILITIES_OUTPUT],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[contract.CLASS_ID_OUTPUT], want[contract.CLASS_ID_OUTPUT])
+    np.testing.assert_array_equal(got[contract.CLASS_NAME_OUTPUT], want[contract.CLASS_NAME_OUTPUT])
 
 
 def test_signature_outputs(serving_model):
     _, loaded, config = serving_model
     out = call_signature(loaded, sample_images(3))
-    assert out["probabilities"].shape == (3, 2) and out["probabilities"].dtype == np.float32
-    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
-    assert set(out["class_name"].tolist()) <= {n.encode() for n in config.class_names}
+    assert out[contract.PROBABILITIES_OUTPUT].shape == (3, 2) and out[contract.PROBABILITIES_OUTPUT].dtype == np.float32
+    np.testing.assert_allclose(out[contract.PROBABILITIES_OUTPUT].sum(axis=1), 1.0, rtol=1e-5)
+    assert set(out[contract.CLASS_NAME_OUTPUT].tolist()) <= {n.encode() for n in config.class_names}
 
 
 def test_grpc_request_gives_the_signature_predictions(serving_model):
@@ -51,7 +53,7 @@ def test_grpc_request_gives_the_signature_predictions(serving_model):
 
     _, loaded, _ = serving_model
     images = sample_images(4)
-    request = client.build_grpc_request(images, "learnable_resizer")
+    request = client.build_grpc_request(images, contract.SERVED_MODEL_NAME)
     served = loaded.signatures[request.model_spec.signature_name](
         **{key: tf.constant(tf.make_ndarray(proto)) for key, proto in request.inputs.items()})
     assert_same({k: v.numpy() for k, v in served.items()}, call_signature(loaded, images))
@@ -60,9 +62,10 @@ def test_grpc_request_gives_the_signature_predictions(serving_model):
 def test_rest_body_gives_the_signature_predictions(serving_model):
     _, loaded, _ = serving_model
     images = sample_images(3)
-    for body in (client.build_rest_body(images), client.build_rest_body(images, "serving_default", columnar=True)):
+    columnar = client.build_rest_body(images, contract.SERVING_DEFAULT_SIGNATURE, columnar=True)
+    for body in (client.build_rest_body(images), columnar):
         decoded = client.decode_rest_body(json.loads(json.dumps(body)))
-        assert_same(call_signature(loaded, decoded["image_bytes"]), call_signature(loaded, images))
+        assert_same(call_signature(loaded, decoded[contract.IMAGE_BYTES_INPUT]), call_signature(loaded, images))
 
 
 @pytest.mark.parametrize("bad", [b"", b"definitely not an image", b"\xff\xd8\xff\xe0 truncated jpeg"])
@@ -77,8 +80,8 @@ def test_model_rejects_corrupt_bytes_with_invalid_argument(serving_model, bad):
 # --- a stand-in TF Serving ----------------------------------------------------------------------
 
 def _outputs_to_rows(out):
-    return [{"probabilities": p.tolist(), "class_id": int(c), "class_name": n.decode()}
-            for p, c, n in zip(out["probabilities"], out["class_id"], out["class_name"])]
+    keys = (contract.PROBABILITIES_OUTPUT, contract.CLASS_ID_OUTPUT, contract.CLASS_NAME_OUTPUT)
+    return [dict(zip(keys, (p.tolist(), int(c), n.decode()))) for p, c, n in zip(*(out[key] for key in keys))]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +94,7 @@ def fake_servers(serving_model):
 
     class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):  # noqa: N802
-            if request.model_spec.name != "learnable_resizer":
+            if request.model_spec.name != contract.SERVED_MODEL_NAME:
                 context.abort(grpc.StatusCode.NOT_FOUND,
                               f"Servable not found for request: Latest({request.model_spec.name})")
             if request.model_spec.signature_name not in loaded.signatures:
@@ -114,9 +117,9 @@ def fake_servers(serving_model):
         def do_POST(self):  # noqa: N802
             length = int(self.headers.get("Content-Length", 0))
             try:
-                if not self.path.startswith("/v1/models/learnable_resizer"):
+                if not self.path.startswith(f"/v1/models/{contract.SERVED_MODEL_NAME}"):
                     raise LookupError("Servable not found")
-                images = client.decode_rest_body(self.rfile.read(length))["image_bytes"]
+                images = client.decode_rest_body(self.rfile.read(length))[contract.IMAGE_BYTES_INPUT]
                 payload, status = {"predictions": _outputs_to_rows(call_signature(loaded, images))}, 200
             except LookupError as error:
                 payload, status = {"error": str(error)}, 404
@@ -149,10 +152,10 @@ def test_grpc_and_rest_end_to_end(fake_servers):
         client.parse_grpc_response(client.send_grpc(grpc_address, client.build_grpc_request(images))),
         client.parse_rest_response(client.send_rest(rest_address, client.build_rest_body(images))),
     ):
-        assert [p.class_name for p in predictions] == [w["class_name"] for w in want]
-        assert [p.class_id for p in predictions] == [w["class_id"] for w in want]
-        np.testing.assert_allclose([p.probabilities for p in predictions], [w["probabilities"] for w in want],
-                                   rtol=1e-5)
+        assert [p.class_name for p in predictions] == [w[contract.CLASS_NAME_OUTPUT] for w in want]
+        assert [p.class_id for p in predictions] == [w[contract.CLASS_ID_OUTPUT] for w in want]
+        np.testing.assert_allclose([p.probabilities for p in predictions],
+                                   [w[contract.PROBABILITIES_OUTPUT] for w in want], rtol=1e-5)
 
 
 def test_server_errors_carry_the_servers_message(fake_servers):
@@ -184,9 +187,9 @@ def test_predict_command(fake_servers, tmp_path, rest):
     assert client.predict_command(parser.parse_args(argv), out, err) == 0, err.getvalue()
     lines = [line.split("\t") for line in out.getvalue().splitlines()]
     assert [line[0] for line in lines] == paths
-    assert [line[1] for line in lines] == [w["class_name"] for w in want]
+    assert [line[1] for line in lines] == [w[contract.CLASS_NAME_OUTPUT] for w in want]
     assert [float(line[2]) for line in lines] == pytest.approx(
-        [w["probabilities"][w["class_id"]] for w in want], abs=1e-4)
+        [w[contract.PROBABILITIES_OUTPUT][w[contract.CLASS_ID_OUTPUT]] for w in want], abs=1e-4)
     # A server-side failure: exit status 1 and the server's message.
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"definitely not an image")

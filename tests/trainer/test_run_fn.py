@@ -8,9 +8,17 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from tests import tfx_fixtures
-from tests.trainer.conftest import latest, read_summary, run_until_trainers, small_config
-from trainer import export, models
+from components import synthetic_examples
+from tests.trainer.helpers import latest, read_summary, run_until_trainers, small_config
+from trainer import contract, export
+from trainer.contract import (
+    BASELINE_TRAINER_ID,
+    CANDIDATE_ARM,
+    CANDIDATE_TRAINER_ID,
+    SERVING_DEFAULT_SIGNATURE,
+    SERVING_TF_EXAMPLE_SIGNATURE,
+    TRANSFORM_IMAGES_SIGNATURE,
+)
 from trainer.run import train
 
 pytestmark = pytest.mark.slow
@@ -20,25 +28,31 @@ def serving_dir(trainer_dir):
     return os.path.join(latest(os.path.join(trainer_dir, "model", "*")), "Format-Serving")
 
 
+def serve(loaded, images, signature=SERVING_DEFAULT_SIGNATURE, input_name=contract.IMAGE_BYTES_INPUT):
+    """Calls a serving signature on a batch of strings (encoded images, or serialized examples)."""
+    return loaded.signatures[signature](**{input_name: tf.constant(images, tf.string)})
+
+
 def test_both_arms_train_and_export(trained_pipeline):
-    for arm in ("learnable_resizer", "bilinear_baseline"):
-        summary = read_summary(trained_pipeline[f"Trainer_{arm}"])
+    for arm in contract.ARMS:
+        summary = read_summary(trained_pipeline[contract.trainer_id(arm)])
         assert summary["arm"] == arm
-        assert summary["class_names"] == list(tfx_fixtures.CLASS_NAMES)
+        assert summary["class_names"] == list(synthetic_examples.CLASS_NAMES)
         assert len(summary["history"]["loss"]) == 1 and np.isfinite(summary["history"]["loss"][0])
         assert summary["train_images_per_second"][0] > 0
-        model_dir = serving_dir(trained_pipeline[f"Trainer_{arm}"])
+        model_dir = serving_dir(trained_pipeline[contract.trainer_id(arm)])
         loaded = tf.saved_model.load(model_dir)
-        assert set(loaded.signatures) == {"serving_default", "serving_tf_example", "transform_images"}
-        picture = os.path.join(os.path.dirname(model_dir), "resizer_picture.png")
+        assert set(loaded.signatures) == {SERVING_DEFAULT_SIGNATURE, SERVING_TF_EXAMPLE_SIGNATURE,
+                                          TRANSFORM_IMAGES_SIGNATURE}
+        picture = os.path.join(os.path.dirname(model_dir), contract.RESIZER_PICTURE_FILE)
         assert tf.io.decode_png(open(picture, "rb").read()).shape[0] > 3 * 64
-        run_dir = latest(os.path.join(trained_pipeline[f"Trainer_{arm}"], "model_run", "*"))
+        run_dir = latest(os.path.join(trained_pipeline[contract.trainer_id(arm)], "model_run", "*"))
         assert glob.glob(os.path.join(run_dir, "train", "events.out.tfevents.*")), "no TensorBoard logs"
 
 
 def test_arms_start_from_identical_backbone_weights(trained_pipeline):
-    learnable = read_summary(trained_pipeline["Trainer_learnable_resizer"])
-    bilinear = read_summary(trained_pipeline["Trainer_bilinear_baseline"])
+    learnable = read_summary(trained_pipeline[CANDIDATE_TRAINER_ID])
+    bilinear = read_summary(trained_pipeline[BASELINE_TRAINER_ID])
     assert learnable["initial_backbone_sha256"] == bilinear["initial_backbone_sha256"]
     assert learnable["parameters"] - bilinear["parameters"] == 12_163
 
@@ -49,28 +63,28 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
         str(tmp_path),
         dict(image_size=(300, 300), target_size=(150, 150), batch_size=2, steps_per_epoch=1,
              picture_images=0, seed=3),
-        arms=("learnable_resizer",),
+        arms=(CANDIDATE_ARM,),
         count=6,
     )
-    summary = read_summary(dirs["Trainer_learnable_resizer"])
+    summary = read_summary(dirs[CANDIDATE_TRAINER_ID])
     assert summary["parameters"] == 7_051_717
     assert summary["config"]["image_size"] == [300, 300] and summary["config"]["target_size"] == [150, 150]
     assert summary["images_per_epoch"] == 2 and np.isfinite(summary["history"]["loss"][0])
-    loaded = tf.saved_model.load(serving_dir(dirs["Trainer_learnable_resizer"]))
-    image = tfx_fixtures.encode(np.full((40, 70, 3), 90, np.uint8))
-    out = loaded.signatures["serving_default"](image_bytes=tf.constant([image]))
-    assert out["probabilities"].shape == (1, 2)
+    loaded = tf.saved_model.load(serving_dir(dirs[CANDIDATE_TRAINER_ID]))
+    image = synthetic_examples.encode(np.full((40, 70, 3), 90, np.uint8))
+    out = serve(loaded, [image])
+    assert out[contract.PROBABILITIES_OUTPUT].shape == (1, 2)
 
 
 @pytest.fixture(scope="module")
 def exported(trained_pipeline, tmp_path_factory):
     """An in-memory model trained in-process on the pipeline's Transform output, and its export."""
-    transform_dir = latest(os.path.join(trained_pipeline["Transform"], "transform_graph", "*"))
+    transform_dir = latest(os.path.join(trained_pipeline[contract.TRANSFORM_ID], "transform_graph", "*"))
     examples = latest(os.path.join(trained_pipeline["ImportExampleGen"], "examples", "*"))
     tf_transform_output = tft.TFTransformOutput(transform_dir)
-    config = small_config(str(tmp_path_factory.mktemp("unused"))).training
-    model, _ = train(config, [os.path.join(examples, "Split-train", "*")],
-                     [os.path.join(examples, "Split-eval", "*")], tf_transform_output)
+    config = small_config(str(tmp_path_factory.mktemp("unused"))).training.for_arm(CANDIDATE_ARM)
+    model, _ = train(config, [os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
+                     [os.path.join(examples, f"Split-{contract.EVAL_SPLIT}", "*")], tf_transform_output)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     export.export_serving_model(model, tf_transform_output, config.class_names, export_dir)
     return model, tf.saved_model.load(export_dir)
@@ -79,35 +93,34 @@ def exported(trained_pipeline, tmp_path_factory):
 def _images():
     rng = np.random.default_rng(5)
     return [
-        tfx_fixtures.encode(tfx_fixtures.make_image(rng, 0, 120, 90), "jpeg"),
-        tfx_fixtures.encode(tfx_fixtures.make_image(rng, 1, 33, 200), "png"),
+        synthetic_examples.encode(synthetic_examples.make_image(rng, 0, 120, 90), "jpeg"),
+        synthetic_examples.encode(synthetic_examples.make_image(rng, 1, 33, 200), "png"),
     ]
 
 
 def test_bytes_example_and_keras_predictions_agree(exported):
     model, loaded = exported
     images = _images()
-    from_bytes = loaded.signatures["serving_default"](image_bytes=tf.constant(images))
-    examples = [tfx_fixtures.image_example(b, 0).SerializeToString() for b in images]
-    from_examples = loaded.signatures["serving_tf_example"](examples=tf.constant(examples))
-    transformed = loaded.signatures["transform_images"](image_bytes=tf.constant(images))["image"]
+    from_bytes = serve(loaded, images)
+    examples = [synthetic_examples.image_example(b, 0).SerializeToString() for b in images]
+    from_examples = serve(loaded, examples, SERVING_TF_EXAMPLE_SIGNATURE, contract.EXAMPLES_INPUT)
+    transformed = serve(loaded, images, TRANSFORM_IMAGES_SIGNATURE)[contract.TRANSFORMED_IMAGE_KEY]
     from_keras = model(transformed, training=False).numpy()
-    np.testing.assert_allclose(from_bytes["probabilities"].numpy(), from_keras, atol=1e-5)
-    np.testing.assert_allclose(from_examples["probabilities"].numpy(), from_keras, atol=1e-5)
-    assert from_bytes["class_id"].numpy().tolist() == np.argmax(from_keras, -1).tolist()
-    names = [tfx_fixtures.CLASS_NAMES[i].encode() for i in np.argmax(from_keras, -1)]
-    assert from_bytes["class_name"].numpy().tolist() == names
+    np.testing.assert_allclose(from_bytes[contract.PROBABILITIES_OUTPUT].numpy(), from_keras, atol=1e-5)
+    np.testing.assert_allclose(from_examples[contract.PROBABILITIES_OUTPUT].numpy(), from_keras, atol=1e-5)
+    assert from_bytes[contract.CLASS_ID_OUTPUT].numpy().tolist() == np.argmax(from_keras, -1).tolist()
+    names = [synthetic_examples.CLASS_NAMES[i].encode() for i in np.argmax(from_keras, -1)]
+    assert from_bytes[contract.CLASS_NAME_OUTPUT].numpy().tolist() == names
 
 
 def test_serving_accepts_tiny_and_mixed_size_batches(exported):
     _, loaded = exported
-    serve = loaded.signatures["serving_default"]
-    one_pixel = tfx_fixtures.encode(np.full((1, 1, 3), 200, np.uint8), "png")
-    out = serve(image_bytes=tf.constant([one_pixel, *_images()]))
-    assert out["probabilities"].shape == (3, 2)
-    np.testing.assert_allclose(out["probabilities"].numpy().sum(-1), 1.0, atol=1e-5)
-    empty_batch = serve(image_bytes=tf.constant([], tf.string))
-    assert empty_batch["probabilities"].shape == (0, 2)
+    one_pixel = synthetic_examples.encode(np.full((1, 1, 3), 200, np.uint8), "png")
+    out = serve(loaded, [one_pixel, *_images()])
+    assert out[contract.PROBABILITIES_OUTPUT].shape == (3, 2)
+    np.testing.assert_allclose(out[contract.PROBABILITIES_OUTPUT].numpy().sum(-1), 1.0, atol=1e-5)
+    empty_batch = serve(loaded, [])
+    assert empty_batch[contract.PROBABILITIES_OUTPUT].shape == (0, 2)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +137,7 @@ def test_bad_serving_inputs_fail_with_a_clear_error(exported, payload, message):
     if payload == "truncated":
         payload = _images()[0][:200]
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        loaded.signatures["serving_default"](image_bytes=tf.constant([payload]))
+        serve(loaded, [payload])
     # The model keeps serving afterwards.
-    ok = loaded.signatures["serving_default"](image_bytes=tf.constant(_images()[:1]))
-    assert ok["probabilities"].shape == (1, 2)
+    ok = serve(loaded, _images()[:1])
+    assert ok[contract.PROBABILITIES_OUTPUT].shape == (1, 2)

@@ -8,8 +8,12 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+import pipeline_runner
 from pipeline import config as config_lib
 from pipeline import kubeflow
+from pipeline.prepare import resolve_config
+from trainer import contract
+from trainer.contract import ARMS, CANDIDATE_TRAINER_ID, RUNTIME_CONFIG_ID
 
 IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
 ROOT = "gs://bucket/resizer/root"
@@ -33,7 +37,7 @@ def compile_offline(config, path, **kwargs):
 
 @pytest.fixture(scope="module", params=["demo", "full"])
 def compiled(request, tmp_path_factory):
-    config = config_lib.profile(request.param, overrides={"output_dir": "gs://bucket/resizer"})
+    config = resolve_config(config_lib.profile(request.param, overrides={"output_dir": "gs://bucket/resizer"}))
     path = str(tmp_path_factory.mktemp("kfp") / f"{request.param}.json")
     written = compile_offline(config, path, beam_pipeline_args=["--direct_num_workers=3", "--extra=x"])
     assert written == os.path.abspath(path)
@@ -56,7 +60,7 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
     config, job = compiled
     spec = job["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]
-    expected = set(create_components(config)) | {kubeflow.RUNTIME_CONFIG_ID}
+    expected = set(create_components(config)) | {RUNTIME_CONFIG_ID}
     assert set(tasks) == expected
     executors = spec["deploymentSpec"]["executors"]
     for name in expected:
@@ -66,11 +70,10 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
         assert container["command"] == list(kubeflow.KUBEFLOW_TFX_COMMAND)
         assert "--direct_num_workers=3" in container["args"] and "--extra=x" in container["args"]
     # Module code by dotted path: nothing to upload, importable from the image.
-    trainer_args = executors["Trainer_learnable_resizer_executor"]["container"]["args"]
-    assert "run_fn" in json.dumps(spec["root"]["dag"]["tasks"]["Trainer_learnable_resizer"])
+    trainer_args = executors[f"{CANDIDATE_TRAINER_ID}_executor"]["container"]["args"]
     assert "tfx.components.trainer.executor.GenericExecutor" in trainer_args
-    assert "trainer.run.run_fn" in json.dumps(tasks["Trainer_learnable_resizer"])
-    assert "trainer.transform.preprocessing_fn" in json.dumps(tasks["Transform"])
+    assert contract.RUN_FN in json.dumps(tasks[CANDIDATE_TRAINER_ID])
+    assert contract.PREPROCESSING_FN in json.dumps(tasks[contract.TRANSFORM_ID])
 
 
 def test_caching_options_follow_the_config(compiled, tmp_path):
@@ -100,18 +103,19 @@ def test_runtime_parameters(compiled):
         assert params[name]["defaultValue"] == default
         assert job["runtimeConfig"]["parameterValues"][name] == default
     tasks = spec["root"]["dag"]["tasks"]
-    resolver = tasks[kubeflow.RUNTIME_CONFIG_ID]["inputs"]["parameters"]
+    resolver = tasks[RUNTIME_CONFIG_ID]["inputs"]["parameters"]
     assert resolver["epochs"] == {"componentInputParameter": "epochs"}
     assert resolver["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
-    for arm in ("learnable_resizer", "bilinear_baseline"):
-        custom = tasks[f"Trainer_{arm}"]["inputs"]["parameters"]["custom_config"]
+    for arm in ARMS:
+        custom = tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]
         assert custom["taskOutputParameter"] == {
-            "producerTask": f"{kubeflow.RUNTIME_CONFIG_ID}_task", "outputParameterKey": f"{arm}_custom_config"}
-        assert kubeflow.RUNTIME_CONFIG_ID in tasks[f"Trainer_{arm}"]["dependentTasks"]
-    eval_config = tasks["Evaluator"]["inputs"]["parameters"]["eval_config"]
-    assert eval_config["taskOutputParameter"]["outputParameterKey"] == "eval_config"
+            "producerTask": f"{RUNTIME_CONFIG_ID}_task", "outputParameterKey": kubeflow.custom_config_output(arm)}
+        assert RUNTIME_CONFIG_ID in tasks[contract.trainer_id(arm)]["dependentTasks"]
+    eval_config = tasks[contract.EVALUATOR_ID]["inputs"]["parameters"]["eval_config"]
+    assert eval_config["taskOutputParameter"]["outputParameterKey"] == kubeflow.EVAL_CONFIG_OUTPUT
     if config.data.source == "tfds":
-        assert tasks["TfdsExampleGen"]["inputs"]["parameters"]["splits"] == {"componentInputParameter": "tfds_splits"}
+        splits = tasks[contract.TFDS_EXAMPLE_GEN_ID]["inputs"]["parameters"]["splits"]
+        assert splits == {"componentInputParameter": "tfds_splits"}
 
 
 def test_yaml_output_is_a_pipeline_spec_with_defaults(tmp_path):
@@ -130,12 +134,12 @@ def test_resolve_runtime_config_applies_and_validates():
     from pipeline.pipeline import make_eval_config
 
     config = config_lib.profile("full")
-    assert kubeflow.config_from_dict(config.to_dict()) == config
+    assert config_lib.PipelineConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3, 0.05)
-    for arm in ("learnable_resizer", "bilinear_baseline"):
-        custom = json.loads(out[f"{arm}_custom_config"])
-        assert custom == config.training.replace(arm=arm, epochs=3).to_custom_config("fp")
-    parsed = json_format.Parse(out["eval_config"], tfma.EvalConfig())
+    for arm in ARMS:
+        custom = json.loads(out[kubeflow.custom_config_output(arm)])
+        assert custom == config.training.replace(epochs=3).for_arm(arm).to_custom_config("fp")
+    parsed = json_format.Parse(out[kubeflow.EVAL_CONFIG_OUTPUT], tfma.EvalConfig())
     want = make_eval_config(config_lib.with_overrides(config, {"evaluation.accuracy_margin": 0.05}))
     assert parsed == want
     with pytest.raises(config_lib.ConfigError, match="epochs"):
@@ -150,7 +154,7 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
 
     config, job = compiled
     spec = job["pipelineSpec"]
-    task = spec["root"]["dag"]["tasks"][kubeflow.RUNTIME_CONFIG_ID]
+    task = spec["root"]["dag"]["tasks"][RUNTIME_CONFIG_ID]
     component = spec["components"][task["componentRef"]["name"]]
     container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
     values = {k: v["runtimeValue"]["constant"] for k, v in task["inputs"]["parameters"].items()
@@ -173,32 +177,29 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
     kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags(args))
     with open(tmp_path / "executor_output.json") as f:
         produced = json.load(f)["parameterValues"]
-    custom = json.loads(produced["learnable_resizer_custom_config"])
-    assert custom["training"]["epochs"] == 2 and custom["training"]["arm"] == "learnable_resizer"
-    assert json.loads(produced["bilinear_baseline_custom_config"])["training"]["arm"] == "bilinear_baseline"
+    for arm in ARMS:
+        custom = json.loads(produced[kubeflow.custom_config_output(arm)])[contract.TRAINING_CONFIG_KEY]
+        assert custom["epochs"] == 2 and custom["arm"] == arm
     import tensorflow_model_analysis as tfma
 
-    eval_config = json_format.Parse(produced["eval_config"], tfma.EvalConfig())
+    eval_config = json_format.Parse(produced[kubeflow.EVAL_CONFIG_OUTPUT], tfma.EvalConfig())
     gates = [t.threshold for spec in eval_config.metrics_specs for m in spec.metrics
              for t in m.per_slice_thresholds]
     assert [g.change_threshold.absolute.value for g in gates] == [pytest.approx(0.03)]
 
 
 def test_compile_command_prints_summary(tmp_path, capsys, monkeypatch):
-    import argparse
-
-    parser = kubeflow.add_compile_arguments(argparse.ArgumentParser())
     out = tmp_path / "job.json"
-    args = parser.parse_args(["--output", str(out), "--image", IMAGE, "--pipeline-root", ROOT])
-    config = config_lib.profile("demo", overrides={"output_dir": "gs://bucket/resizer",
-                                                   "data.image_dir": "gs://bucket/images"})
+    argv = ["compile", "--output", str(out), "--image", IMAGE, "--pipeline-root", ROOT, "--skip-inputs",
+            "--output-dir", "gs://bucket/resizer", "--data.image_dir", "gs://bucket/images"]
     monkeypatch.setattr(socket.socket, "connect", _no_network)
-    assert kubeflow.compile_command(config, args, ["--runner=DataflowRunner"]) == 0
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+    assert pipeline_runner.main(argv + ["--", "--runner=DataflowRunner"]) == 0
     printed = capsys.readouterr().out
-    assert str(out) in printed and "epochs=6" in printed
+    assert str(out) in printed and "epochs=6" in printed and "pipeline input" not in printed
     with open(out) as f:
         job = json.load(f)
-    args_ = job["pipelineSpec"]["deploymentSpec"]["executors"]["Transform_executor"]["container"]["args"]
+    args_ = job["pipelineSpec"]["deploymentSpec"]["executors"][f"{contract.TRANSFORM_ID}_executor"]["container"]["args"]
     assert "--runner=DataflowRunner" in args_
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the ingestion tests (imported as a plain module)."""
+"""Helpers of the ingestion component tests: read an Examples artifact, run an executor, encode images."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Dict, List
 
 import numpy as np
 from PIL import Image
+
+from trainer import contract
 
 TFDS_NUM_EXAMPLES = 50
 
@@ -36,14 +38,14 @@ def feature(example, key):
 
 
 def read_bad_rows(examples_uri: str) -> List[Dict[str, str]]:
-    with open(os.path.join(examples_uri, "bad_images.tsv")) as f:
+    with open(os.path.join(examples_uri, contract.BAD_IMAGES_FILE)) as f:
         lines = f.read().splitlines()
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
 
 
 def read_report(examples_uri: str):
-    with open(os.path.join(examples_uri, "ingest_report.json")) as f:
+    with open(os.path.join(examples_uri, contract.INGEST_REPORT_FILE)) as f:
         return json.load(f)
 
 

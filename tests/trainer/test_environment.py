@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PROBE = r"""
 import json, os, sys
@@ -21,8 +21,9 @@ else:
 import numpy as np
 import tensorflow as tf
 import keras
-from trainer.config import TrainingConfig
-model = models.build_classifier(TrainingConfig(image_size=(64, 64), target_size=(32, 32), seed=5))
+from trainer.config import ArmConfig
+from trainer.contract import CANDIDATE_ARM
+model = models.build_classifier(ArmConfig(arm=CANDIDATE_ARM, image_size=(64, 64), target_size=(32, 32), seed=5))
 x = np.linspace(0, 255, 2 * 64 * 64 * 3, dtype="float32").reshape(2, 64, 64, 3)
 print(json.dumps({
     "env": os.environ.get("TF_USE_LEGACY_KERAS"),

@@ -1,9 +1,16 @@
-"""Small generated image data sets in TFX form, shared by the trainer and pipeline tests."""
+"""Small synthetic image data sets in TFX form (canonical records), for tests and benchmarks.
+
+Each image is noise around a brightness that depends on the label (dark or
+bright), so a model learns it in a few steps.  Unlike the demo image folder
+(:mod:`components.demo_data`) these are written straight as gzipped TFRecords
+of the canonical record, ready for ``ImportExampleGen``.
+"""
 
 import os
 
 import numpy as np
-import tensorflow as tf
+
+from components.example_records import image_example as canonical_example
 
 CLASS_NAMES = ("dark", "bright")
 
@@ -16,26 +23,22 @@ def make_image(rng, label, height, width):
 
 
 def encode(image, fmt="jpeg"):
+    import tensorflow as tf
+
     if fmt == "png":
         return tf.io.encode_png(image).numpy()
     return tf.io.encode_jpeg(image, quality=90).numpy()
 
 
 def image_example(encoded, label, fmt="jpeg", height=0, width=0, filename="", class_names=CLASS_NAMES):
-    feature = {
-        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-        "image/format": tf.train.Feature(bytes_list=tf.train.BytesList(value=[fmt.encode()])),
-        "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[height])),
-        "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[width])),
-        "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        "label_name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[class_names[label].encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+    """The canonical record of one encoded image of class ``label``."""
+    return canonical_example(encoded, fmt, height, width, filename, label, class_names[label])
 
 
 def write_tfrecord_dataset(directory, count, seed=0, sizes=((120, 90), (64, 160), (200, 200))):
     """``count`` examples of both classes, in varied sizes, as one gzipped TFRecord file."""
+    import tensorflow as tf
+
     rng = np.random.default_rng(seed)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "data.tfrecord.gz")

@@ -1,0 +1,104 @@
+"""What the pipeline runs with, decided once for every runner.
+
+``pipeline_runner.py run`` and ``compile`` both build the pipeline from
+:func:`resolve_config` (pure: no file is written), so the local pipeline and
+the compiled Kubeflow one have the same components with the same properties:
+
+* a local ``output_dir`` is made absolute, so artifact URIs and the pushed
+  location do not depend on the working directory;
+* images: an ``image_folder`` source without ``data.image_dir`` reads the
+  synthetic demo set, generated under ``<output_dir>/demo_data``;
+* schema: when the class names are known (``training.class_names``, or the
+  demo set's) and no ``data.schema_file`` is given, ImportSchemaGen imports
+  the curated schema (``components/schema.py``) from
+  ``<output_dir>/schema/schema.pbtxt``; otherwise SchemaGen infers one;
+* splits: ``data.split_buckets`` or ``data.tfds_splits``, as configured.
+
+:func:`write_inputs` then writes the files the resolved configuration refers
+to (the demo set, the curated schema), locally or on any filesystem
+``tf.io.gfile`` knows (``gs://...``).
+"""
+
+import json
+import os
+import tempfile
+from typing import List, Sequence
+
+from pipeline.config import PipelineConfig
+from trainer.contract import SCHEMA_FILE
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def curated_schema_path(config: PipelineConfig) -> str:
+    return os.path.join(config.output_dir, "schema", SCHEMA_FILE)
+
+
+def schema_class_names(config: PipelineConfig) -> Sequence[str]:
+    """The class names the curated schema is written for; empty when they are not known in advance."""
+    if config.training.class_names:
+        return tuple(config.training.class_names)
+    if config.uses_demo_data:
+        from components.demo_data import CLASS_NAMES
+
+        return tuple(CLASS_NAMES)
+    return ()
+
+
+def resolve_config(config: PipelineConfig) -> PipelineConfig:
+    """The configuration every runner builds the pipeline from (see the module docstring)."""
+    if not is_remote(config.output_dir):
+        config = config.replace(output_dir=os.path.abspath(config.output_dir))
+    if not config.data.schema_file and schema_class_names(config):
+        config = config.replace(data=config.data.replace(schema_file=curated_schema_path(config)))
+    return config
+
+
+def write_inputs(config: PipelineConfig) -> List[str]:
+    """Writes the demo set and the curated schema where a resolved ``config`` expects them; returns their paths."""
+    written = []
+    if config.uses_demo_data:
+        written.append(write_demo_data(config))
+    if config.data.schema_file == curated_schema_path(config):
+        from components.schema import write_curated_schema
+
+        written.append(write_curated_schema(os.path.dirname(config.data.schema_file), schema_class_names(config)))
+    return written
+
+
+def write_demo_data(config: PipelineConfig) -> str:
+    """Generates the demo image folder once; returns the path of its summary (the marker of a finished set)."""
+    import tensorflow as tf
+
+    from components.demo_data import make_demo_dataset
+
+    target = config.demo_data_dir
+    # Beside the image folder, not inside it (the ExampleGen would report it as a stray file).
+    marker = target.rstrip("/") + ".json"
+    if tf.io.gfile.exists(marker):
+        return marker
+    print(f"Generating the synthetic demo data set in {target} ...", flush=True)
+    data = config.data
+    if is_remote(target):
+        with tempfile.TemporaryDirectory() as local:
+            summary = make_demo_dataset(local, per_class=data.demo_images_per_class, seed=data.demo_seed)
+            _copy_tree(local, target)
+        summary["output_dir"] = target
+    else:
+        summary = make_demo_dataset(target, per_class=data.demo_images_per_class, seed=data.demo_seed)
+    with tf.io.gfile.GFile(marker, "w") as f:
+        f.write(json.dumps(summary, indent=2))
+    return marker
+
+
+def _copy_tree(local_dir: str, target: str) -> None:
+    import tensorflow as tf
+
+    for folder, _, files in os.walk(local_dir):
+        relative = os.path.relpath(folder, local_dir)
+        destination = target if relative == "." else f"{target.rstrip('/')}/{relative}"
+        tf.io.gfile.makedirs(destination)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(destination, name), overwrite=True)

@@ -1,0 +1,89 @@
+"""The command line's first screen: the project's own lines, not the libraries' start-up noise."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+from trainer import contract
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNNER = os.path.join(ROOT, "pipeline_runner.py")
+FIRST_LINES = 5
+
+# What a first screen showed before it was quieted, as seen on these machines.
+NOISE = re.compile(
+    r"Unable to register cu(DNN|FFT|BLAS) factory"  # TensorFlow's CUDA build at import
+    r"|FutureWarning|warnings\.warn\("  # Google client libraries
+    r"|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "  # TensorFlow C++ info / warning lines
+    r"|^[IW]\d{4} \d\d:\d\d:\d\d"  # the same through absl's C++ logging
+    r"|oneDNN custom operations|TensorRT|cuda drivers|absl::InitializeLog"
+    r"|ArtifactQuery\.property_predicate|python-snappy|in-place Transform"
+)
+
+
+def _environment():
+    """The user's environment, without what the tests' own process set up."""
+    removed = ("TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "PYTHONWARNINGS")
+    return {k: v for k, v in os.environ.items() if k not in removed}
+
+
+def first_lines(argv, limit=FIRST_LINES, timeout=300):
+    """The first ``limit`` lines of stdout and stderr together; the process is stopped after them."""
+    proc = subprocess.Popen([sys.executable, RUNNER, *argv], cwd=ROOT, env=_environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines, deadline = [], time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if len(lines) == limit or time.monotonic() > deadline:
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    return lines
+
+
+def assert_quiet(lines):
+    noisy = [line for line in lines if NOISE.search(line)]
+    assert not noisy, "\n".join(lines)
+
+
+def test_noise_pattern_matches_what_the_libraries_print():
+    """The check below would see each kind of line it is meant to keep out."""
+    seen_before = [
+        "2026-11-28 15:52:00.943366: E external/local_xla/xla/stream_executor/cuda/cuda_dnn.cc:10575] "
+        "Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN",
+        "/x/google/api_core/_python_version_support.py:246: FutureWarning: You are using a non-supported "
+        "Python version (3.10.13).",
+        "2026-11-28 15:52:33.028951: I external/local_tsl/tsl/cuda/cudart_stub.cc:32] Could not find cuda drivers",
+        "WARNING: ArtifactQuery.property_predicate is not supported.",
+    ]
+    assert all(NOISE.search(line) for line in seen_before)
+    assert not NOISE.search("[16:06:01] ▶ ImageFolderExampleGen ...")
+
+
+def test_help_starts_with_the_usage():
+    for command in ("run", "compile", "predict"):
+        lines = first_lines([command, "--help"])
+        assert lines[0].startswith(f"usage: pipeline_runner.py {command}"), lines
+        assert_quiet(lines)
+
+
+def test_a_tiny_run_starts_with_the_projects_own_lines(tmp_path):
+    lines = first_lines(["run", "--output-dir", str(tmp_path), "--data.demo_images_per_class", "4",
+                         "--data.max_bad_fraction", "0.9", "--training.image_size", "64,64",
+                         "--training.target_size", "32,32", "--training.epochs", "1"])
+    assert len(lines) == FIRST_LINES, lines
+    assert_quiet(lines)
+    assert lines[0].startswith("Generating the synthetic demo data set"), lines
+    assert lines[1].startswith("Running resizer_tfx (demo profile, local runner)"), lines
+    # A warning that matters stays: the demo set's deliberately bad files.
+    assert any("skipped" in line and contract.BAD_IMAGES_FILE in line for line in lines), lines
+
+
+def test_verbose_shows_tensorflow_start_up_lines(tmp_path):
+    lines = first_lines(["compile", "--verbose", "--output", str(tmp_path / "p.json"), "--image", "img",
+                         "--output-dir", str(tmp_path / "out"), "--skip-inputs"], limit=40)
+    assert any(NOISE.search(line) for line in lines), "\n".join(lines)

@@ -1,0 +1,76 @@
+"""Helpers of the trainer tests: a real TFX run up to both Trainers on a small synthetic data set."""
+
+import glob
+import json
+import os
+
+import numpy as np
+
+from components import synthetic_examples
+from trainer import contract
+
+SMALL_TRAINING = dict(
+    image_size=(64, 64),
+    target_size=(32, 32),
+    batch_size=4,
+    epochs=1,
+    class_names=synthetic_examples.CLASS_NAMES,
+    batchnorm_momentum=0.5,
+    picture_images=3,
+)
+
+
+def small_config(root, training_overrides=None):
+    """The demo profile with small training settings: what the tests' Trainers run."""
+    from pipeline import config as config_lib
+
+    overrides = {f"training.{k}": v for k, v in dict(SMALL_TRAINING, **(training_overrides or {})).items()}
+    return config_lib.with_overrides(config_lib.demo_profile(output_dir=root), overrides)
+
+
+def run_until_trainers(root, training_overrides=None, arms=contract.ARMS, count=24):
+    """Runs ImportExampleGen -> StatisticsGen -> SchemaGen -> Transform -> Trainer(s) with LocalDagRunner.
+
+    Returns {component id: output dir}.
+    """
+    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+
+    from pipeline.pipeline import create_components
+
+    data_dir = synthetic_examples.write_tfrecord_dataset(os.path.join(root, "data"), count)
+    config = small_config(root, training_overrides)
+    components = create_components(config, example_gen=tfx.components.ImportExampleGen(input_base=data_dir))
+    wanted = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
+    wanted += [contract.trainer_id(arm) for arm in arms]
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="trainer_test",
+        pipeline_root=config.pipeline_root,
+        components=[components[name] for name in wanted],
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(config.metadata_path),
+        enable_cache=True,
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return {name: os.path.join(config.pipeline_root, name) for name in wanted}
+
+
+def latest(pattern):
+    def version(path):
+        name = path.rstrip("/").split("/")[-1]
+        return int(name) if name.isdigit() else 0
+
+    matches = sorted(glob.glob(pattern), key=version)
+    assert matches, f"nothing matches {pattern}"
+    return matches[-1]
+
+
+def read_summary(trainer_dir):
+    with open(os.path.join(latest(os.path.join(trainer_dir, "model_run", "*")), contract.TRAINING_SUMMARY_FILE)) as f:
+        return json.load(f)
+
+
+def gradient(height, width):
+    """An RGB uint8 image: red grows left to right, green top to bottom."""
+    y, x = np.mgrid[0:height, 0:width]
+    channels = [x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), np.full_like(x, 128)]
+    return np.stack(channels, -1).astype(np.uint8)

@@ -1,0 +1,74 @@
+"""trainer.contract: dependency-free, and the one place its names are written out."""
+
+import ast
+import os
+import subprocess
+import sys
+
+from trainer import contract
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGES = ("pipeline", "components", "serving", "trainer", "bench", "tests")
+CONTRACT_FILE = os.path.join(ROOT, "trainer", "contract.py")
+
+# Names distinctive enough that a string literal equal to one is that name written out again.
+# (Short generic ones such as "label", "image", "train" are left out: they mean other things too.)
+DISTINCTIVE = [
+    contract.CANDIDATE_ARM, contract.BASELINE_ARM, contract.IMAGE_KEY, contract.FILENAME_KEY,
+    contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE, contract.TRAINING_SUMMARY_FILE,
+    contract.RESIZER_PICTURE_FILE, contract.SERVING_DEFAULT_SIGNATURE, contract.SERVING_TF_EXAMPLE_SIGNATURE,
+    contract.TRANSFORM_IMAGES_SIGNATURE, contract.ACCURACY_METRIC, contract.PREPROCESSING_FN, contract.RUN_FN,
+    contract.CANDIDATE_TRAINER_ID, contract.BASELINE_TRAINER_ID,
+]
+
+
+# Equal to a contract name by coincidence, with a different meaning.
+NOT_THE_CONTRACT = {
+    # TFDS's own feature name in cats_vs_dogs (what the TFDS ExampleGen reads, not what it writes).
+    ("components/tfds_example_gen.py", contract.FILENAME_KEY),
+    ("tests/components/conftest.py", contract.FILENAME_KEY),
+    ("tests/components/test_tfds_example_gen.py", contract.FILENAME_KEY),
+    # The Keras layer of the learnable resizer (saved models look it up by this name).
+    ("trainer/models.py", contract.CANDIDATE_ARM),
+}
+
+
+def python_files():
+    for package in PACKAGES:
+        for folder, _, files in os.walk(os.path.join(ROOT, package)):
+            for name in files:
+                if name.endswith(".py"):
+                    yield os.path.join(folder, name)
+    yield os.path.join(ROOT, "pipeline_runner.py")
+
+
+def test_imports_nothing():
+    tree = ast.parse(open(CONTRACT_FILE).read())
+    assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    # Importing it loads no TensorFlow (the trainer package's __init__ only sets environment variables).
+    probe = "import sys, trainer.contract; print('tensorflow' in sys.modules, 'pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_names_are_written_out_only_in_the_contract():
+    found = []
+    for path in python_files():
+        if path == CONTRACT_FILE:
+            continue
+        for node in ast.walk(ast.parse(open(path).read())):
+            relative = os.path.relpath(path, ROOT)
+            if isinstance(node, ast.Constant) and node.value in DISTINCTIVE and (
+                    (relative, node.value) not in NOT_THE_CONTRACT):
+                found.append(f"{relative}:{node.lineno}: {node.value!r}")
+    assert not found, "use trainer.contract instead:\n" + "\n".join(found)
+
+
+def test_names_are_distinct_where_they_must_be():
+    assert len(set(contract.ARMS)) == 2 and contract.SERVED_MODEL_NAME in contract.ARMS
+    assert len(set(contract.RECORD_FEATURE_KEYS)) == len(contract.RECORD_FEATURE_KEYS)
+    files = [contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE,
+             contract.TRAINING_SUMMARY_FILE, contract.RESIZER_PICTURE_FILE, contract.REPORT_MARKDOWN_FILE,
+             contract.REPORT_HTML_FILE, contract.REPORT_SUMMARY_FILE]
+    assert len(set(files)) == len(files)
+    assert contract.trainer_id(contract.CANDIDATE_ARM) == contract.CANDIDATE_TRAINER_ID

@@ -1,0 +1,122 @@
+"""The names every part of the project must agree on, defined once.
+
+Arm names, record feature keys, artifact file names, serving signatures and
+their tensors, the gated metric, split names and component ids are written
+by one package and read by another (the ExampleGens write what Transform and
+the Trainer read, the Trainer writes what the report and serving read...).
+Every package imports them from here, so renaming one is one edit.
+
+Pure Python with no imports: the ``trainer`` package runs inside TFX
+executors without ``pipeline/`` or ``components/``, and everything else may
+import this without loading TensorFlow.
+"""
+
+# --- the two arms of the comparison ---------------------------------------------------------
+
+CANDIDATE_ARM = "learnable_resizer"
+BASELINE_ARM = "bilinear_baseline"
+ARMS = (CANDIDATE_ARM, BASELINE_ARM)
+# The pushed model is the candidate; TF Serving serves it under this name by default.
+SERVED_MODEL_NAME = CANDIDATE_ARM
+
+# --- the canonical image record (one tf.train.Example per image) -----------------------------
+
+IMAGE_KEY = "image/encoded"
+IMAGE_FORMAT_KEY = "image/format"
+IMAGE_HEIGHT_KEY = "image/height"
+IMAGE_WIDTH_KEY = "image/width"
+FILENAME_KEY = "image/filename"
+LABEL_KEY = "label"
+LABEL_NAME_KEY = "label_name"
+RECORD_FEATURE_KEYS = (
+    IMAGE_KEY,
+    IMAGE_FORMAT_KEY,
+    IMAGE_HEIGHT_KEY,
+    IMAGE_WIDTH_KEY,
+    FILENAME_KEY,
+    LABEL_KEY,
+    LABEL_NAME_KEY,
+)
+
+# What preprocessing_fn outputs (the Transform graph's features).
+TRANSFORMED_IMAGE_KEY = "image"
+TRANSFORMED_LABEL_KEY = "label"
+
+# --- splits ------------------------------------------------------------------------------------
+
+TRAIN_SPLIT = "train"  # what the Trainers fit on
+VALIDATION_SPLIT = "validation"  # Keras validation, and anything used to tune
+TEST_SPLIT = "test"  # read only by the Evaluator and the gate
+REQUIRED_SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)
+
+# --- files inside artifacts ----------------------------------------------------------------
+
+LABEL_NAMES_FILE = "label_names.txt"  # Examples artifact: class names, one per line, in label order
+LABEL_NAMES_PROPERTY = "label_names"  # Examples artifact custom property: the same, as a JSON list
+BAD_IMAGES_FILE = "bad_images.tsv"  # Examples artifact: one line per converted or skipped file
+INGEST_REPORT_FILE = "ingest_report.json"  # Examples artifact: counts per split, outcome and reason
+TRAINING_SUMMARY_FILE = "training_summary.json"  # ModelRun artifact: config, history, images/s
+RESIZER_PICTURE_FILE = "resizer_picture.png"  # Model artifact, beside Format-Serving
+SCHEMA_FILE = "schema.pbtxt"  # the curated schema ImportSchemaGen reads
+
+# The comparison report (artifact and report_dir).
+REPORT_MARKDOWN_FILE = "report.md"
+REPORT_HTML_FILE = "report.html"
+REPORT_SUMMARY_FILE = "summary.json"
+TRAINING_CURVES_FILE = "training_curves.png"
+# The paired comparison (its artifact, and copied beside the report).
+PREDICTIONS_FILE = "predictions.csv"  # per example: file name, label, each arm's class and probabilities
+COMPARISON_FILE = "comparison.json"  # n, accuracies, intervals, McNemar p, blessed, rule
+# The seeds sweep (report_dir).
+SWEEP_MARKDOWN_FILE = "sweep.md"
+SWEEP_SUMMARY_FILE = "sweep.json"
+SWEEP_PLOT_FILE = "sweep.png"
+
+# --- the serving SavedModel --------------------------------------------------------------------
+
+SERVING_DEFAULT_SIGNATURE = "serving_default"  # image bytes in
+SERVING_TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Example in (Evaluator)
+TRANSFORM_IMAGES_SIGNATURE = "transform_images"  # image bytes in, the Transform output out
+IMAGE_BYTES_INPUT = "image_bytes"
+EXAMPLES_INPUT = "examples"
+PROBABILITIES_OUTPUT = "probabilities"
+CLASS_ID_OUTPUT = "class_id"
+CLASS_NAME_OUTPUT = "class_name"
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+# TFMA's name for the gated metric (class SparseCategoricalAccuracy).
+ACCURACY_METRIC = "sparse_categorical_accuracy"
+ACCURACY_METRIC_CLASS = "SparseCategoricalAccuracy"
+
+# --- the pipeline's module functions and configuration hand-over ------------------------------
+
+PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.run.run_fn"
+# custom_config of Transform and the Trainers: {TRAINING_CONFIG_KEY: {...}, CODE_FINGERPRINT_KEY: "..."}
+TRAINING_CONFIG_KEY = "training"
+CODE_FINGERPRINT_KEY = "code_fingerprint"
+
+# --- component ids -------------------------------------------------------------------------------
+
+IMAGE_FOLDER_EXAMPLE_GEN_ID = "ImageFolderExampleGen"
+TFDS_EXAMPLE_GEN_ID = "TfdsExampleGen"
+STATISTICS_GEN_ID = "StatisticsGen"
+SCHEMA_GEN_ID = "SchemaGen"
+IMPORT_SCHEMA_GEN_ID = "ImportSchemaGen"
+EXAMPLE_VALIDATOR_ID = "ExampleValidator"
+TRANSFORM_ID = "Transform"
+EVALUATOR_ID = "Evaluator"
+PAIRED_COMPARISON_ID = "PairedComparison"
+PUSHER_ID = "Pusher"
+COMPARISON_REPORT_ID = "ComparisonReport"
+RUNTIME_CONFIG_ID = "RuntimeConfig"  # Kubeflow only
+
+
+def trainer_id(arm: str) -> str:
+    """The Trainer component of ``arm``: ``Trainer_learnable_resizer``, ``Trainer_bilinear_baseline``."""
+    return f"Trainer_{arm}"
+
+
+CANDIDATE_TRAINER_ID = trainer_id(CANDIDATE_ARM)
+BASELINE_TRAINER_ID = trainer_id(BASELINE_ARM)
