@@ -3,6 +3,7 @@
 
     python pipeline_runner.py run --profile demo --output-dir outputs/demo
     python pipeline_runner.py run --profile full --training.epochs 3 -- --direct_num_workers=4
+    python pipeline_runner.py sweep --seeds 0,1,2              # the comparison over seeds, never pushing
     python pipeline_runner.py compile --profile full --output pipeline.json --image IMAGE --pipeline-root gs://B/root
     python pipeline_runner.py predict --server localhost:8500 cat.jpg dog.png
 
@@ -27,6 +28,7 @@ apply_keras_policy()  # before TensorFlow is imported anywhere
 from pipeline import config as config_lib  # noqa: E402
 from pipeline.prepare import resolve_config  # noqa: E402
 from pipeline.progress import closing_table, quiet_logs  # noqa: E402
+from trainer import contract  # noqa: E402
 from trainer.config import ConfigError  # noqa: E402
 
 # Fields with an option of their own.
@@ -92,6 +94,16 @@ def build_parser():
                               epilog="Arguments after -- are passed to Beam unchanged.")
     run.add_argument("--verbose", action="store_true", help="show TFX's INFO logs and TensorFlow's start-up lines")
     _add_config_options(run)
+
+    sweep = commands.add_parser("sweep", help="repeat the comparison over seeds (never pushes): sweep.md/json/png",
+                                usage=f"%(prog)s --seeds SEEDS {CONFIG_USAGE} [--verbose] [-- BEAM_ARGS ...]",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Ingestion and Transform run once (cached); both arms are retrained "
+                                       "for every seed.")
+    sweep.add_argument("--seeds", required=True,
+                       help="a comma-separated list (0,1,2) or a count N (the seeds 0..N-1)")
+    sweep.add_argument("--verbose", action="store_true", help="show TFX's INFO logs and TensorFlow's start-up lines")
+    _add_config_options(sweep)
 
     compile_ = commands.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2",
                                    usage=f"%(prog)s --output FILE --image IMAGE [--pipeline-root ROOT] "
@@ -182,6 +194,33 @@ def run(config, beam_args=(), verbose=False):
     return 0
 
 
+def sweep(config, seeds, beam_args=(), verbose=False):
+    """``pipeline_runner.py sweep``: the comparison for every seed, then the verdict across seeds."""
+    import_tensorflow(verbose)
+    from pipeline.prepare import write_inputs
+    from pipeline.progress import comparison_lines
+    from pipeline.sweep import run_sweep
+
+    os.makedirs(config.output_dir, exist_ok=True)
+    write_inputs(config)
+    reporter = quiet_logs(verbose)
+    config = config.replace(beam_pipeline_args=tuple(config.beam_pipeline_args) + tuple(beam_args))
+    runner = make_runner(config)
+    print(f"Sweeping seeds {', '.join(map(str, seeds))} ({config.profile} profile) into {config.output_dir}",
+          flush=True)
+    start = time.perf_counter()
+    summary = run_sweep(config, seeds, runner.run, reporter)
+    print(f"\nSweep of {len(seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min:")
+    for entry in summary["per_seed"]:
+        print(f"  seed {entry['seed']}:")
+        print("\n".join("  " + line for line in comparison_lines(entry)))
+    print(f"\n  {summary['verdict']}")
+    print(f"  report:  {os.path.join(config.report_dir, contract.SWEEP_MARKDOWN_FILE)}")
+    if summary.get("data_note"):
+        print(f"\n  NOTE: {summary['data_note']}")
+    return 0
+
+
 def main(argv=None):
     # Keras prints epochs to stdout: keep them flowing when stdout is a pipe or file.
     if hasattr(sys.stdout, "reconfigure"):
@@ -208,6 +247,14 @@ def main(argv=None):
         parser.exit(2, f"pipeline_runner.py: invalid configuration: {error}\n")
     if args.command == "run":
         return run(config, beam_args, verbose=verbose)
+    if args.command == "sweep":
+        from pipeline.sweep import parse_seeds
+
+        try:
+            seeds = parse_seeds(args.seeds)
+        except ValueError as error:
+            parser.exit(2, f"pipeline_runner.py: {error}\n")
+        return sweep(config, seeds, beam_args, verbose=verbose)
     if args.command == "compile":
         import_tensorflow(verbose)
         from pipeline import kubeflow

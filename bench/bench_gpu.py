@@ -19,7 +19,7 @@ allocator; a fresh process per variant keeps each peak its own).
 The input path is measured on its own with every CPU core: synthetic
 500x375 JPEGs (a typical cats_vs_dogs photo size) decoded and resized to
 300x300.  With TensorFlow present it is the Trainer's own Transform graph
-code (``trainer.preprocessing.decode_and_resize``) in a parallel tf.data
+code (``trainer.image_decoding.decode_and_resize``) in a parallel tf.data
 pipeline; without TensorFlow it is Pillow in a process pool (reported as such).
 
 Results: one JSON file (default ``bench/results/gpu.json``).
@@ -36,7 +36,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARMS = ("learnable_resizer", "bilinear_baseline")
+sys.path.insert(0, ROOT)
+
+from trainer.contract import ARMS  # noqa: E402  (pure Python: imports no TensorFlow, no Keras)
 SEED_SETTINGS = dict(image_size=300, target_size=150, batch_size=64)
 TINY_SETTINGS = dict(image_size=64, target_size=32, batch_size=4)
 
@@ -98,7 +100,6 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
     import keras  # before anything imports the trainer package, so the backend above holds
     import numpy as np
 
-    sys.path.insert(0, ROOT)
     from trainer import models
     from trainer.config import TrainingConfig
 
@@ -110,8 +111,8 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
     accelerator, peak_bytes = _accelerator(backend)
     progress(f"backend {backend} ready on {accelerator or 'CPU'}")
     size, target, batch = settings["image_size"], settings["target_size"], settings["batch_size"]
-    config = TrainingConfig(arm=arm, image_size=size, target_size=target, batch_size=batch,
-                            precision=precision, jit_compile=jit_compile)
+    config = TrainingConfig(image_size=size, target_size=target, batch_size=batch,
+                            precision=precision, jit_compile=jit_compile).for_arm(arm)
     keras.mixed_precision.set_global_policy(precision)
     build_start = time.perf_counter()
     model = models.compile_classifier(models.build_classifier(config), config)
@@ -201,8 +202,7 @@ def bench_input_path(images, size, batch_size, rounds=3):
     if _backend_available("tensorflow"):
         import tensorflow as tf
 
-        sys.path.insert(0, ROOT)
-        from trainer.preprocessing import decode_and_resize
+        from trainer.image_decoding import decode_and_resize
 
         dataset = (tf.data.Dataset.from_tensor_slices(jpegs).batch(batch_size)
                    .map(lambda b: decode_and_resize(b, (size, size)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -214,7 +214,7 @@ def bench_input_path(images, size, batch_size, rounds=3):
             start = time.perf_counter()
             count = sum(int(b.shape[0]) for b in dataset)
             rates.append(count / (time.perf_counter() - start))
-        method = "tf.data + trainer.preprocessing.decode_and_resize, AUTOTUNE parallel map"
+        method = "tf.data + trainer.image_decoding.decode_and_resize, AUTOTUNE parallel map"
     else:
         from concurrent.futures import ProcessPoolExecutor
 

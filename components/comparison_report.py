@@ -11,7 +11,7 @@ plot and the per-example predictions into its output artifact and, when
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict
 
 import jinja2
 import tensorflow as tf
@@ -180,7 +180,7 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
     baseline_model: InputArtifact[standard_artifacts.Model],
     baseline_run: InputArtifact[standard_artifacts.ModelRun],
     report: OutputArtifact[ComparisonReportArtifact],
-    pushed_model: Optional[InputArtifact[standard_artifacts.PushedModel]] = None,
+    pushed_model: InputArtifact[standard_artifacts.PushedModel] = None,
     report_dir: Parameter[str] = "",
     data_note: Parameter[str] = "",
 ):

@@ -9,8 +9,10 @@ matplotlib.use("Agg")  # files only, never a window
 
 from matplotlib import pyplot as plt  # noqa: E402
 
-ARM_COLOURS = {"learnable_resizer": "#d95f02", "bilinear_baseline": "#1b9e77"}
-ARM_LABELS = {"learnable_resizer": "learnable resizer", "bilinear_baseline": "bilinear baseline"}
+from trainer.contract import BASELINE_ARM, CANDIDATE_ARM  # noqa: E402
+
+ARM_COLOURS = {CANDIDATE_ARM: "#d95f02", BASELINE_ARM: "#1b9e77"}
+ARM_LABELS = {CANDIDATE_ARM: "learnable resizer", BASELINE_ARM: "bilinear baseline"}
 
 
 def _png(figure) -> bytes:
@@ -46,7 +48,7 @@ def sweep_plot(seeds: Sequence[int], comparisons: Sequence[dict]) -> bytes:
     """Per seed: both arms' test accuracy with 95 % Wilson intervals, and the paired difference with its interval."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     positions = list(range(len(seeds)))
-    for offset, (arm, key) in zip((-0.1, 0.1), (("learnable_resizer", "candidate"), ("bilinear_baseline", "baseline"))):
+    for offset, (arm, key) in zip((-0.1, 0.1), ((CANDIDATE_ARM, "candidate"), (BASELINE_ARM, "baseline"))):
         values = [c[key]["accuracy"] for c in comparisons]
         low = [v - c[key]["ci95"][0] for v, c in zip(values, comparisons)]
         high = [c[key]["ci95"][1] - v for v, c in zip(values, comparisons)]

@@ -11,9 +11,10 @@ from typing import Dict, List, Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 
-CANDIDATE, BASELINE = "learnable_resizer", "bilinear_baseline"
+from trainer.contract import ACCURACY_METRIC as ACCURACY
+from trainer.contract import CANDIDATE_ARM as CANDIDATE
+
 EXAMPLE_COUNT = "example_count"
-ACCURACY = "sparse_categorical_accuracy"
 ONE_CLASS_NOTE = "n/a (one class in slice)"
 NAN_NOTE = "n/a"
 

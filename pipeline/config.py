@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from components import demo_data, image_records, splits
 from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, json_object
-from trainer.contract import REQUIRED_SPLITS, SERVED_MODEL_NAME
+from trainer.contract import REQUIRED_SPLITS, SERVED_MODEL_NAME, TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
 
 __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILES", "TrainingConfig",
            "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
@@ -46,12 +46,13 @@ class DataConfig(ConfigModel):
     demo_seed: int = Field(demo_data.DEFAULT_SEED, description="seed of the demo set (same seed, same files)")
     split_buckets: SplitBuckets = Field(
         default_factory=lambda: dict(splits.DEFAULT_SPLIT_BUCKETS),
-        description='image_folder: {split: hash buckets} as JSON, e.g. {"train": 4, "eval": 1}')
+        description='image_folder: {split: hash buckets} as JSON, e.g. {"train": 8, "validation": 1, "test": 1}')
     tfds_name: str = Field(splits.DEFAULT_TFDS_DATASET, min_length=1, description="tfds: the dataset name")
     tfds_data_dir: str = Field("", description="tfds: the TFDS data dir; empty: TFDS's default")
     tfds_splits: TfdsSplits = Field(
         default_factory=lambda: dict(splits.DEFAULT_TFDS_SPLITS),
-        description='tfds: {split: TFDS split} as JSON, e.g. {"train": "train[:90%]", "eval": "train[90%:]"}')
+        description='tfds: {split: TFDS split} as JSON, e.g. {"train": "train[:90%]", '
+                    '"validation": "train[90%:95%]", "test": "train[95%:]"}')
     schema_file: str = Field(
         "", description="a schema for ImportSchemaGen; empty: the curated one when the class names are known, "
                         "else SchemaGen infers one")
@@ -74,17 +75,26 @@ class DataConfig(ConfigModel):
     def _required_splits(self):
         field = "split_buckets" if self.source == "image_folder" else "tfds_splits"
         names = getattr(self, field)
-        if not set(REQUIRED_SPLITS) <= set(names):
-            raise ConfigError(field, f"needs {' and '.join(map(repr, REQUIRED_SPLITS))}, got {names}")
-        return self
+        if set(names) == set(REQUIRED_SPLITS):
+            return self
+        wanted = ", ".join(map(repr, REQUIRED_SPLITS))
+        if "eval" in names:
+            raise ConfigError(field, f"{names} has the old two-split form: 'eval' is now two splits, 'validation' "
+                                     f"(Keras validation, anything tuned on it) and 'test' (read only by the "
+                                     f"Evaluator and the gate); give exactly {wanted}")
+        raise ConfigError(field, f"needs exactly the splits {wanted}, got {sorted(names)}")
 
 
 class EvalConfig(ConfigModel):
-    """The Evaluator's gate: when the candidate is blessed and pushed."""
+    """The gate: when the candidate is blessed and pushed (judged on the test split)."""
 
     accuracy_margin: float = Field(
-        0.0, ge=-1, le=1, description="the candidate's accuracy must beat the baseline's by this much...")
+        0.0, ge=-1, le=1,
+        description="the candidate's test accuracy must beat the baseline's by more than this (a tie never does)")
     accuracy_floor: float = Field(0.5, ge=0, le=1, description="...and reach at least this")
+    significance_level: float = Field(
+        0.05, ge=0, lt=1,
+        description="...and the exact McNemar test must reject 'no difference' at this level (0: no test)")
 
 
 class PipelineConfig(ConfigModel):
@@ -143,6 +153,9 @@ PROFILES: Dict[str, dict] = {
     "demo": {
         "profile": "demo",
         "output_dir": "outputs/demo",
+        # A third of the images for the test split: the gate's paired test needs n.
+        "data": {"demo_images_per_class": 160,
+                 "split_buckets": {TRAIN_SPLIT: 6, VALIDATION_SPLIT: 1, TEST_SPLIT: 3}},
         "training": {
             "batch_size": 16,
             "epochs": 6,
@@ -151,7 +164,7 @@ PROFILES: Dict[str, dict] = {
             # Short runs: BatchNorm statistics must settle within a few dozen steps.
             "batchnorm_momentum": 0.9,
         },
-        "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.5},
+        "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.5, "significance_level": 0.05},
     },
     # The seed's configuration on TFDS cats_vs_dogs (for a GPU machine with the data at hand).
     "full": {
@@ -160,13 +173,13 @@ PROFILES: Dict[str, dict] = {
         "beam_pipeline_args": ("--direct_running_mode=multi_processing", "--direct_num_workers=0"),
         "data": {"source": "tfds"},
         "training": {"epochs": 5, "class_names": ("cat", "dog")},
-        "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.6},
+        "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.6, "significance_level": 0.05},
     },
 }
 # --headline (full profile only): the published comparison, 90% of the data for 10 epochs.
 HEADLINE = {
     "profile": "full-headline",
-    "data": {"tfds_splits": {"train": "train[:90%]", "eval": "train[90%:]"}},
+    "data": {"tfds_splits": splits.HEADLINE_TFDS_SPLITS},
     "training": {"epochs": 10},
 }
 
@@ -215,7 +228,7 @@ def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> Dict[str
 def with_overrides(config: PipelineConfig, overrides: Dict[str, object]) -> PipelineConfig:
     """A copy of ``config`` with ``{'training.epochs': '3', ...}`` applied and validated.
 
-    Values may be typed or command-line strings (``"224,224"``, ``'{"train": 3, "eval": 1}'``).
+    Values may be typed or command-line strings (``"224,224"``, ``'{"train": 8, "validation": 1, "test": 1}'``).
     """
     if not overrides:
         return config

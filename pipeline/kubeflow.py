@@ -22,10 +22,11 @@ defaults are the config's values):
 ``epochs`` (int)
     ``training.epochs`` of both Trainers.
 ``accuracy_margin`` (float)
-    ``evaluation.accuracy_margin``: how much the candidate's accuracy must
-    beat the baseline's for the model to be blessed and pushed.
+    ``evaluation.accuracy_margin``: the candidate's test accuracy must beat
+    the baseline's by more than this for the model to be blessed and pushed.
 ``tfds_splits`` (str, JSON object; ``data.source=tfds`` only)
-    ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "eval": "train[90%:]"}``.
+    ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "validation":
+    "train[90%:95%]", "test": "train[95%:]"}``.
 
 Why ``epochs`` and ``accuracy_margin`` go through an extra step: Kubeflow v2
 (and TFX's compiler for it) can only substitute a runtime parameter for a
@@ -37,8 +38,8 @@ re-validates the configuration with them (a bad value fails that step, naming
 the field, before anything trains) and outputs the two ``custom_config``
 strings and the ``eval_config`` JSON; the Trainers and the Evaluator read
 those as dynamic execution properties (``channel.future()[0].value``).
-``tfds_splits`` is already a plain JSON-string property, so the parameter is
-wired in directly.  The image-folder ExampleGen's ``split_buckets`` live in
+``tfds_splits`` and the PairedComparison's ``accuracy_margin`` are plain
+properties, so those parameters are wired in directly.  The image-folder ExampleGen's ``split_buckets`` live in
 its ``output_config`` proto, which TFX's v2 ExampleGen driver reads at compile
 time, so they are not a runtime parameter.
 
@@ -156,6 +157,8 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
     evaluator = components[contract.EVALUATOR_ID]
     _set_exec_property(evaluator, "eval_config", resolver.outputs[EVAL_CONFIG_OUTPUT].future()[0].value)
     evaluator.add_upstream_node(resolver)
+    # A plain float property: the runtime parameter goes in directly.
+    _set_exec_property(components[contract.PAIRED_COMPARISON_ID], "accuracy_margin", params[ACCURACY_MARGIN])
     if TFDS_SPLITS in params and example_gen is None:
         _set_exec_property(components[contract.TFDS_EXAMPLE_GEN_ID], "splits", params[TFDS_SPLITS])
     out = {RUNTIME_CONFIG_ID: resolver}

@@ -72,15 +72,24 @@ def write_demo_data(config: PipelineConfig) -> str:
     """Generates the demo image folder once; returns the path of its summary (the marker of a finished set)."""
     import tensorflow as tf
 
-    from components.demo_data import make_demo_dataset
+    from components.demo_data import CLASS_NAMES, GENERATOR_VERSION, make_demo_dataset
 
     target = config.demo_data_dir
     # Beside the image folder, not inside it (the ExampleGen would report it as a stray file).
     marker = target.rstrip("/") + ".json"
-    if tf.io.gfile.exists(marker):
-        return marker
-    print(f"Generating the synthetic demo data set in {target} ...", flush=True)
     data = config.data
+    wanted = {"regular_images": {name: data.demo_images_per_class for name in CLASS_NAMES},
+              "seed": data.demo_seed, "generator_version": GENERATOR_VERSION}
+    if tf.io.gfile.exists(marker):
+        with tf.io.gfile.GFile(marker) as f:
+            existing = json.load(f)
+        if all(existing.get(key) == value for key, value in wanted.items()):
+            return marker
+        # Another size, seed or generator: start afresh rather than mix two sets.
+        print(f"The demo set in {target} was made with other settings; generating it again.", flush=True)
+        if tf.io.gfile.exists(target):
+            tf.io.gfile.rmtree(target)
+    print(f"Generating the synthetic demo data set in {target} ...", flush=True)
     if is_remote(target):
         with tempfile.TemporaryDirectory() as local:
             summary = make_demo_dataset(local, per_class=data.demo_images_per_class, seed=data.demo_seed)

@@ -15,6 +15,15 @@ import time
 from trainer import contract
 
 
+_OUR_COMPONENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "components") + os.sep
+
+
+def _shown_info(pathname: str) -> bool:
+    """INFO lines worth a progress line: any Trainer's (ours and TFX's executor: arm, hardware, export path)
+    and our own components' (ingestion counts, the paired verdict)."""
+    return os.sep + "trainer" + os.sep in pathname or pathname.startswith(_OUR_COMPONENTS)
+
+
 class ProgressReporter(std_logging.Handler):
     """Turns TFX's component log lines into short progress lines and wall times."""
 
@@ -28,6 +37,8 @@ class ProgressReporter(std_logging.Handler):
         self.seconds = {}
         self.cached = set()
         self._current = None
+        # Put before every line, e.g. "seed 1 (2/3) " during a sweep.
+        self.prefix = ""
 
     def emit(self, record):
         if record.msg in self.RUNNING:
@@ -42,12 +53,11 @@ class ProgressReporter(std_logging.Handler):
             self._print(f"✓ {node} {self.seconds[node]:.1f} s{note}")
         elif record.msg.startswith("A cached execution") and self._current:
             self.cached.add(self._current)
-        elif record.levelno < std_logging.WARNING and os.sep + "trainer" + os.sep in (record.pathname or ""):
-            # Trainer lines (ours and TFX's trainer executor): arm, hardware, export path.
+        elif record.levelno < std_logging.WARNING and _shown_info(record.pathname or ""):
             self._print("  " + record.getMessage())
 
     def _print(self, text):
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {self.prefix}{text}", file=self.stream, flush=True)
 
 
 def quiet_logs(verbose):
@@ -67,42 +77,59 @@ def quiet_logs(verbose):
     return reporter
 
 
-def closing_table(config, seconds, cached, total):
+def closing_table(config, seconds, cached, total, report_dir=None):
+    """Component times, then the verdict: both arms on the test split with n, intervals, McNemar and the rule."""
+    report_dir = report_dir or config.report_dir
     lines = ["", "Component wall times:"]
     for node, value in seconds.items():
         lines.append(f"  {node:<32} {value:7.1f} s{'  (cached)' if node in cached else ''}")
     lines.append(f"  {'total':<32} {total:7.1f} s")
-    summary_path = os.path.join(config.report_dir, contract.REPORT_SUMMARY_FILE)
+    summary_path = os.path.join(report_dir, contract.REPORT_SUMMARY_FILE)
     if not os.path.exists(summary_path):
         lines.append(f"No comparison report at {summary_path}.")
         return "\n".join(lines)
     with open(summary_path) as f:
         summary = json.load(f)
-    acc = summary["accuracy"]
+    lines += [""] + comparison_lines(summary)
+    training = summary.get("training", {})
 
     def fmt(v):
         return "n/a" if v is None else f"{v:.4f}"
 
-    candidate, baseline = contract.ARMS
-    lines += [
-        "",
-        f"                     {candidate:>17}  {baseline:>17}  difference",
-        f"  eval accuracy       {fmt(acc.get(candidate)):>17}  {fmt(acc.get(baseline)):>17}"
-        f"  {fmt(acc.get('diff')):>10}",
-    ]
-    training = summary.get("training", {})
-    for label, key in (("final train loss", "loss"), ("Keras val accuracy", "val_accuracy")):
+    for label, key in (("final train loss", "loss"), ("validation accuracy", "val_accuracy")):
         cells = []
         for arm in contract.ARMS:
             history = training.get(arm, {}).get("history", {}).get(key) or [None]
             cells.append(fmt(history[-1]))
-        lines.append(f"  {label:<19} {cells[0]:>17}  {cells[1]:>17}")
-    pushed = summary.get("pushed", {})
+        lines.append(f"  {label:<22} {cells[0]:>17}  {cells[1]:>17}")
+    pushed = summary.get("pushed") or {}
     lines += [
         "",
-        f"  blessed: {'yes' if summary.get('blessed') else 'no'} "
-        f"(margin >= {config.evaluation.accuracy_margin}, floor >= {config.evaluation.accuracy_floor})",
-        f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)'}",
-        f"  report:  {os.path.abspath(os.path.join(config.report_dir, contract.REPORT_MARKDOWN_FILE))}",
+        f"  {summary.get('rule')}",
+        f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)' if 'pushed' in pushed else 'no Pusher in this run'}",
+        f"  report:  {os.path.abspath(os.path.join(report_dir, contract.REPORT_MARKDOWN_FILE))}",
     ]
+    if summary.get("data_note"):
+        lines += ["", f"  NOTE: {summary['data_note']}"]
     return "\n".join(lines)
+
+
+def comparison_lines(summary: dict) -> list:
+    """The paired comparison as a small table (also used by the sweep)."""
+    c = summary.get("comparison") or {}
+    if not c.get("n"):
+        return ["  no paired comparison in the report"]
+
+    def acc(side):
+        low, high = side["ci95"]
+        return f"{side['accuracy']:.4f} [{low:.3f}, {high:.3f}]"
+
+    low, high = c["difference_ci95"]
+    candidate, baseline = contract.ARMS
+    return [
+        f"  {c['split']} split, n = {c['n']:<8} {candidate:>17}  {baseline:>17}  difference (95% CI)",
+        f"  {'accuracy (95% CI)':<22} {acc(c['candidate']):>17}  {acc(c['baseline']):>17}"
+        f"  {c['difference']:+.4f} [{low:+.3f}, {high:+.3f}]",
+        f"  {'only this one right':<22} {c['discordant']['only_candidate_right']:>17}"
+        f"  {c['discordant']['only_baseline_right']:>17}  McNemar p = {c['mcnemar_p']:.3g}",
+    ]

@@ -218,7 +218,9 @@ class TrainingConfig(ConfigModel):
         So that changing a training setting (the seed of a sweep, epochs) keeps
         Transform's cached output.
         """
-        fields = {"image_size": list(self.image_size), "resize_mode": self.resize_mode}
+        # target_size only so the partial config validates (it must not exceed image_size).
+        fields = {"image_size": list(self.image_size), "target_size": list(self.target_size),
+                  "resize_mode": self.resize_mode}
         return {contract.TRAINING_CONFIG_KEY: fields, contract.CODE_FINGERPRINT_KEY: code_fingerprint}
 
     @classmethod

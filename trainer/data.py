@@ -28,9 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from trainer.config import IMAGE_CACHES
-from trainer.preprocessing import IMAGE_KEY, LABEL_KEY, TRANSFORMED_IMAGE_KEY
+from trainer.contract import FILENAME_KEY, IMAGE_KEY, LABEL_KEY, TRANSFORMED_IMAGE_KEY
 
-FILENAME_KEY = "image/filename"
 _DECODE_BATCH = 32
 
 
@@ -140,9 +139,16 @@ def example_order(num_examples: int, seed: int, total: int) -> np.ndarray:
 
 
 class OrderRecorder:
-    """SHA-256 over the keys of the examples in the order they were handed to training."""
+    """SHA-256 over the keys of the examples in the order they were handed to training.
+
+    Every new pass of the dataset restarts the record: Keras may open the
+    dataset once to peek at a batch (distributed builds) before training reads it.
+    """
 
     def __init__(self):
+        self.restart()
+
+    def restart(self):
         self._digest = hashlib.sha256()
         self.examples = 0
 
@@ -164,18 +170,21 @@ def order_sha256(keys: Sequence[str], indices: Sequence[int]) -> str:
 
 def _batches(split: DecodedSplit, indices: np.ndarray, batch_size: int,
              recorder: Optional[OrderRecorder]) -> Iterator:
+    if recorder is not None:
+        recorder.restart()
     for start in range(0, len(indices), batch_size):
         chosen = indices[start:start + batch_size]
         if recorder is not None:
             recorder.update([split.keys[i] for i in chosen])
-        # Sorted reads are kinder to a memory-mapped cache; the batch keeps its order.
         yield split.images[chosen], split.labels[chosen]
 
 
-def _dataset(generator, split: DecodedSplit, num_classes: int) -> tf.data.Dataset:
+def _dataset(generator, split: DecodedSplit, num_classes: int, num_batches: int) -> tf.data.Dataset:
     height, width = split.images.shape[1:3]
     signature = (tf.TensorSpec((None, height, width, 3), tf.uint8), tf.TensorSpec((None,), tf.int64))
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
+    # A known length: Keras stops at the end instead of running into it (and warning about it).
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
     # The batch dimension stays unknown, so a short last batch never retraces the step.
     return dataset.map(
         lambda images, labels: (tf.cast(images, tf.float32), tf.one_hot(labels, num_classes)),
@@ -187,10 +196,11 @@ def training_dataset(split: DecodedSplit, batch_size: int, seed: int, steps: int
                      num_classes: int, recorder: Optional[OrderRecorder] = None) -> tf.data.Dataset:
     """Exactly ``steps * epochs`` full batches from the seeded stream, recorded as they are consumed."""
     indices = example_order(len(split), seed, steps * epochs * batch_size)
-    return _dataset(lambda: _batches(split, indices, batch_size, recorder), split, num_classes)
+    return _dataset(lambda: _batches(split, indices, batch_size, recorder), split, num_classes, steps * epochs)
 
 
 def evaluation_dataset(split: DecodedSplit, batch_size: int, num_classes: int) -> tf.data.Dataset:
     """The split once, in canonical order (the last batch may be short)."""
     indices = np.arange(len(split))
-    return _dataset(lambda: _batches(split, indices, batch_size, None), split, num_classes)
+    return _dataset(lambda: _batches(split, indices, batch_size, None), split, num_classes,
+                    math.ceil(len(split) / batch_size))

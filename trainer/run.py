@@ -122,10 +122,17 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         config.arm, strategy.num_replicas_in_sync, precision, len(train_split), config.batch_size,
         config.epochs, steps, len(train_split), len(validation_split), decode_seconds,
     )
+    if not len(train_split):
+        raise ValueError(f"{config.arm}: the training split has no examples ({list(train_files)})")
     recorder = data.OrderRecorder()
     train_ds = data.training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
                                      config.num_classes, recorder)
-    validation_ds = data.evaluation_dataset(validation_split, config.batch_size, config.num_classes)
+    validation_ds = None
+    if len(validation_split):
+        validation_ds = data.evaluation_dataset(validation_split, config.batch_size, config.num_classes)
+    else:
+        logging.warning("%s: the validation split is empty (%s); training without validation",
+                        config.arm, list(eval_files))
     model = build_and_compile(config, strategy)
     initial_backbone = weights_sha256(models.get_backbone(model))
     timer = EpochTimer()

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from trainer.contract import ARMS, BASELINE_ARM, CANDIDATE_ARM
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -24,11 +26,11 @@ def test_gpu_bench_tiny_mode_writes_every_figure(tmp_path):
     assert results["input_path"]["images_per_second"] > 0
     assert "decode_and_resize" in results["input_path"]["method"]
     by_arm = {v["arm"]: v for v in results["variants"]}
-    assert set(by_arm) == {"learnable_resizer", "bilinear_baseline"}
+    assert set(by_arm) == set(ARMS)
     for variant in by_arm.values():
         assert variant["precision"] == "mixed_float16" and variant["timed_steps"] == 2
         assert variant["images_per_second"] > 0 and variant["step_ms_p90"] >= variant["step_ms_median"] > 0
         assert variant["loss_finite"]
     # The resizer's weights: 12,163 parameters more than the bilinear arm (the seed's resizer, 16 filters).
-    assert by_arm["learnable_resizer"]["parameters"] - by_arm["bilinear_baseline"]["parameters"] == 12_163
+    assert by_arm[CANDIDATE_ARM]["parameters"] - by_arm[BASELINE_ARM]["parameters"] == 12_163
     assert results["bilinear_over_learnable_speed"]["mixed_float16"] > 0

@@ -76,8 +76,9 @@ def test_class_cue_survives_transform_and_dies_at_150(tmp_path):
     import tensorflow as tf
 
     from trainer.config import TrainingConfig
+    from trainer.contract import BASELINE_ARM
     from trainer.models import build_downscaler
-    from trainer.preprocessing import decode_and_resize
+    from trainer.image_decoding import decode_and_resize
 
     make_demo_dataset(str(tmp_path), per_class=12, seed=5, specials=False)
     encoded, labels = [], []
@@ -87,7 +88,7 @@ def test_class_cue_survives_transform_and_dies_at_150(tmp_path):
             labels.append(label)
     labels = np.array(labels)
     full = decode_and_resize(tf.constant(encoded), (300, 300)).numpy()
-    baseline_resize = build_downscaler(TrainingConfig(arm="bilinear_baseline"))
+    baseline_resize = build_downscaler(TrainingConfig().for_arm(BASELINE_ARM))
     small = baseline_resize(tf.constant(full / 255.0)).numpy() * 255.0
     assert small.shape == (len(labels), 150, 150, 3)
 

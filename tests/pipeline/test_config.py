@@ -15,7 +15,10 @@ from trainer.config import ConfigError
 def test_full_profile_is_the_seed_configuration():
     config = config_lib.profile("full")
     assert config.data.source == "tfds" and config.data.tfds_name == "cats_vs_dogs"
-    assert config.data.tfds_splits == {"train": "train[:40%]", "eval": "train[40%:50%]"}
+    # The seed's 40 % / 10 %, plus a test slice nothing else reads.
+    assert config.data.tfds_splits == {"train": "train[:40%]", "validation": "train[40%:50%]",
+                                       "test": "train[50%:60%]"}
+    assert config.evaluation.significance_level == 0.05
     training = config.training
     assert (training.image_size, training.target_size) == ((300, 300), (150, 150))
     assert (training.batch_size, training.epochs, training.optimizer) == (64, 5, "sgd")
@@ -24,7 +27,9 @@ def test_full_profile_is_the_seed_configuration():
 
 def test_headline_switch():
     config = config_lib.profile("full", headline=True)
-    assert config.data.tfds_splits["train"] == "train[:90%]" and config.training.epochs == 10
+    assert config.data.tfds_splits == {"train": "train[:90%]", "validation": "train[90%:95%]",
+                                       "test": "train[95%:]"}
+    assert config.training.epochs == 10
     with pytest.raises(ConfigError, match="headline"):
         config_lib.profile("demo", headline=True)
 
@@ -32,15 +37,17 @@ def test_headline_switch():
 def test_command_line_overrides_every_kind_of_field(tmp_path):
     args = pipeline_runner.build_parser().parse_args([
         "run", "--output-dir", str(tmp_path), "--training.epochs", "2", "--training.image_size", "224,224",
-        "--training.target_size", "112,112", "--data.split_buckets", '{"train": 3, "eval": 1}',
+        "--training.target_size", "112,112", "--data.split_buckets", '{"train": 3, "validation": 1, "test": 2}',
         "--enable_cache", "false", "--set", "evaluation.accuracy_margin=0.05",
+        "--evaluation.significance_level", "0.01", "--training.deterministic", "true",
         "--training.class_names", "cat,dog",
     ])
     config = pipeline_runner.config_from_args(args)
     assert config.output_dir == str(tmp_path)
     assert config.training.epochs == 2 and config.training.image_size == (224, 224)
-    assert config.data.split_buckets == {"train": 3, "eval": 1}
+    assert config.data.split_buckets == {"train": 3, "validation": 1, "test": 2}
     assert config.enable_cache is False and config.evaluation.accuracy_margin == 0.05
+    assert config.evaluation.significance_level == 0.01 and config.training.deterministic is True
     assert config.training.class_names == ("cat", "dog")
 
 
@@ -56,7 +63,10 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         (["--set", "training.epochz=3"], "training.epochz"),
         (["--runner", "kubeflow"], "runner"),
         (["--data.split_buckets", '{"train": 3}'], "data.split_buckets"),
-        (["--data.split_buckets", '{"train": 0, "eval": 1}'], "data.split_buckets"),
+        (["--data.split_buckets", '{"train": 0, "validation": 1, "test": 1}'], "data.split_buckets"),
+        (["--data.split_buckets", '{"train": 8, "validation": 1, "test": 1, "extra": 1}'], "data.split_buckets"),
+        (["--evaluation.significance_level", "1"], "evaluation.significance_level"),
+        (["--training.image_cache", "gpu"], "training.image_cache"),
         (["--training.batch_size", "0"], "training.batch_size: must be >= 1"),
         (["--set", "profile=full"], "profile"),
     ],
@@ -82,7 +92,8 @@ def test_help_lists_every_field_with_its_help_and_default(capsys):
         assert f"--{path} " in out
         assert " ".join(info.description.split()) in out, path
     assert "--training.epochs INT training epochs (default: 5; demo: 6)" in out
-    assert '--data.split_buckets JSON' in out and '(default: {"train": 4, "eval": 1})' in out
+    assert '--data.split_buckets JSON' in out
+    assert '(default: {"train": 8, "validation": 1, "test": 1}; demo: {"train": 6, "validation": 1, "test": 3})' in out
     # Set by the pipeline, not by the user: not offered.
     assert "--profile {demo,full}" in out
     for not_offered in ("--training.arm", "--arm", "--profile PROFILE", "--output_dir"):
@@ -94,7 +105,7 @@ def test_one_set_of_defaults():
     data = config_lib.PipelineConfig().data
     assert data.max_pixels == image_records.DEFAULT_MAX_PIXELS == 50_000_000
     assert data.max_bad_fraction == image_records.DEFAULT_MAX_BAD_FRACTION
-    assert data.split_buckets == splits.DEFAULT_SPLIT_BUCKETS == {"train": 4, "eval": 1}
+    assert data.split_buckets == splits.DEFAULT_SPLIT_BUCKETS == {"train": 8, "validation": 1, "test": 1}
     assert data.tfds_splits == splits.DEFAULT_TFDS_SPLITS and data.tfds_name == splits.DEFAULT_TFDS_DATASET
     assert data.demo_seed == demo_data.DEFAULT_SEED == 0
     assert data.demo_images_per_class == demo_data.DEFAULT_PER_CLASS
@@ -113,22 +124,34 @@ def test_arm_is_not_a_user_setting():
         config_lib.with_overrides(config_lib.profile("demo"), {"training.arm": contract.BASELINE_ARM})
 
 
+@pytest.mark.parametrize("field, value", [
+    ("data.split_buckets", '{"train": 4, "eval": 1}'),
+    ("data.tfds_splits", '{"train": "train[:90%]", "eval": "train[90%:]"}'),
+])
+def test_old_two_split_configs_fail_naming_the_field(field, value):
+    overrides = {field: value}
+    if field == "data.tfds_splits":
+        overrides["data.source"] = "tfds"
+    with pytest.raises(ConfigError, match=rf"{field}: .*old two-split form.*'validation'.*'test'"):
+        config_lib.profile("demo", overrides=overrides)
+
+
 def test_a_new_field_is_one_line():
     """A field declared in its model is validated, overridable by path, and round-trips (nothing else to edit)."""
     from pydantic import Field
 
     class Extended(config_lib.EvalConfig):
-        significance_level: float = Field(0.05, gt=0, lt=1, description="p-value below which the gap counts")
+        calibration_tolerance: float = Field(0.05, gt=0, lt=1, description="largest calibration error allowed")
 
     class ExtendedPipeline(config_lib.PipelineConfig):
         evaluation: Extended = Field(default_factory=Extended)
 
     paths = config_lib.field_paths(ExtendedPipeline)
-    assert paths["evaluation.significance_level"].description.startswith("p-value")
-    config = ExtendedPipeline.from_dict({"evaluation": {"significance_level": "0.01"}})
-    assert config.evaluation.significance_level == 0.01
+    assert paths["evaluation.calibration_tolerance"].description.startswith("largest calibration")
+    config = ExtendedPipeline.from_dict({"evaluation": {"calibration_tolerance": "0.01"}})
+    assert config.evaluation.calibration_tolerance == 0.01
     assert ExtendedPipeline.from_dict(config.to_dict()) == config
-    overridden = config_lib.with_overrides(config, {"evaluation.significance_level": "0.2"})
-    assert overridden.evaluation.significance_level == 0.2
-    with pytest.raises(ConfigError, match="evaluation.significance_level: must be < 1"):
-        ExtendedPipeline.from_dict({"evaluation": {"significance_level": 1}})
+    overridden = config_lib.with_overrides(config, {"evaluation.calibration_tolerance": "0.2"})
+    assert overridden.evaluation.calibration_tolerance == 0.2
+    with pytest.raises(ConfigError, match="evaluation.calibration_tolerance: must be < 1"):
+        ExtendedPipeline.from_dict({"evaluation": {"calibration_tolerance": 1}})

@@ -40,7 +40,7 @@ def run_until_trainers(root, training_overrides=None, arms=contract.ARMS, count=
 
     data_dir = synthetic_examples.write_tfrecord_dataset(os.path.join(root, "data"), count)
     config = small_config(root, training_overrides)
-    components = create_components(config, example_gen=tfx.components.ImportExampleGen(input_base=data_dir))
+    components = create_components(config, example_gen=import_example_gen(data_dir))
     wanted = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
     wanted += [contract.trainer_id(arm) for arm in arms]
     pipeline = tfx.dsl.Pipeline(
@@ -52,6 +52,16 @@ def run_until_trainers(root, training_overrides=None, arms=contract.ARMS, count=
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
     return {name: os.path.join(config.pipeline_root, name) for name in wanted}
+
+
+def import_example_gen(data_dir, buckets=((contract.TRAIN_SPLIT, 4), (contract.VALIDATION_SPLIT, 1),
+                                            (contract.TEST_SPLIT, 1))):
+    """TFX's ImportExampleGen with the pipeline's three splits (hash buckets)."""
+    from tfx import v1 as tfx
+
+    splits = [tfx.proto.SplitConfig.Split(name=name, hash_buckets=n) for name, n in buckets]
+    return tfx.components.ImportExampleGen(
+        input_base=data_dir, output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=splits)))
 
 
 def latest(pattern):

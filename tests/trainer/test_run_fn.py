@@ -64,12 +64,13 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
         dict(image_size=(300, 300), target_size=(150, 150), batch_size=2, steps_per_epoch=1,
              picture_images=0, seed=3),
         arms=(CANDIDATE_ARM,),
-        count=6,
+        count=12,
     )
     summary = read_summary(dirs[CANDIDATE_TRAINER_ID])
     assert summary["parameters"] == 7_051_717
     assert summary["config"]["image_size"] == [300, 300] and summary["config"]["target_size"] == [150, 150]
-    assert summary["images_per_epoch"] == 2 and np.isfinite(summary["history"]["loss"][0])
+    assert summary["images_per_epoch"] == 2 and summary["images_consumed"] == 2
+    assert np.isfinite(summary["history"]["loss"][0])
     loaded = tf.saved_model.load(serving_dir(dirs[CANDIDATE_TRAINER_ID]))
     image = synthetic_examples.encode(np.full((40, 70, 3), 90, np.uint8))
     out = serve(loaded, [image])
@@ -83,8 +84,8 @@ def exported(trained_pipeline, tmp_path_factory):
     examples = latest(os.path.join(trained_pipeline["ImportExampleGen"], "examples", "*"))
     tf_transform_output = tft.TFTransformOutput(transform_dir)
     config = small_config(str(tmp_path_factory.mktemp("unused"))).training.for_arm(CANDIDATE_ARM)
-    model, _ = train(config, [os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
-                     [os.path.join(examples, f"Split-{contract.EVAL_SPLIT}", "*")], tf_transform_output)
+    model, _, _ = train(config, [os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
+                        [os.path.join(examples, f"Split-{contract.VALIDATION_SPLIT}", "*")], tf_transform_output)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     export.export_serving_model(model, tf_transform_output, config.class_names, export_dir)
     return model, tf.saved_model.load(export_dir)

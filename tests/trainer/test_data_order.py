@@ -1,0 +1,80 @@
+"""Both arms consume the identical sequence of training examples, in one process or in several,
+and a deterministic rerun predicts bit for bit the same."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components.paired_comparison import predict, read_split
+from tests.trainer.helpers import latest, read_summary, small_config
+from trainer import contract, data
+from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def artifacts(trained_pipeline):
+    examples = latest(os.path.join(trained_pipeline["ImportExampleGen"], "examples", "*"))
+    transform = latest(os.path.join(trained_pipeline[contract.TRANSFORM_ID], "transform_graph", "*"))
+    return examples, transform
+
+
+def expected_order_sha256(examples, transform, training):
+    """Recomputed from the examples and the seed alone: the canonical order, then the seeded permutations."""
+    split = data.decode_split([os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
+                              tft.TFTransformOutput(transform), training.image_size)
+    steps = data.steps_per_epoch(len(split), training.batch_size, training.steps_per_epoch)
+    total = steps * training.epochs * training.batch_size
+    return data.order_sha256(split.keys, data.example_order(len(split), training.seed, total)), total
+
+
+def test_both_arms_consume_the_same_sequence_in_one_process(trained_pipeline, tmp_path):
+    learnable = read_summary(trained_pipeline[contract.CANDIDATE_TRAINER_ID])
+    bilinear = read_summary(trained_pipeline[contract.BASELINE_TRAINER_ID])
+    training = small_config(str(tmp_path)).training
+    sha, total = expected_order_sha256(*artifacts(trained_pipeline), training)
+    assert learnable["data_order_sha256"] == bilinear["data_order_sha256"] == sha
+    assert learnable["images_consumed"] == bilinear["images_consumed"] == total
+
+
+def train_in_subprocess(examples, transform, out, training):
+    custom_config = training.to_custom_config()
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.trainer.train_one_arm", "--examples", examples, "--transform", transform,
+         "--out", out, "--config", json.dumps(custom_config)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    with open(os.path.join(out, "model_run", contract.TRAINING_SUMMARY_FILE)) as f:
+        return json.load(f)
+
+
+def test_separate_processes_same_sequence_and_deterministic_reruns(trained_pipeline, tmp_path):
+    """Kubeflow runs each Trainer in its own container; a deterministic rerun gives identical predictions."""
+    examples, transform = artifacts(trained_pipeline)
+    base = small_config(str(tmp_path), {"deterministic": True, "picture_images": 0}).training
+    runs = {
+        "learnable": (CANDIDATE_ARM, str(tmp_path / "learnable")),
+        "bilinear": (BASELINE_ARM, str(tmp_path / "bilinear")),
+        "learnable_again": (CANDIDATE_ARM, str(tmp_path / "learnable_again")),
+    }
+    summaries = {name: train_in_subprocess(examples, transform, out, base.for_arm(arm))
+                 for name, (arm, out) in runs.items()}
+    in_pipeline = read_summary(trained_pipeline[contract.CANDIDATE_TRAINER_ID])["data_order_sha256"]
+    assert {s["data_order_sha256"] for s in summaries.values()} == {in_pipeline}
+    assert all(s["config"]["deterministic"] for s in summaries.values())
+
+    serialized, _, _ = read_split(examples, contract.TEST_SPLIT)
+    assert serialized, "the test split is empty"
+    first = predict(os.path.join(runs["learnable"][1], "model"), serialized)
+    again = predict(os.path.join(runs["learnable_again"][1], "model"), serialized)
+    np.testing.assert_array_equal(first, again)  # bit for bit
+    assert first.shape == (len(serialized), 2) and np.all(np.isfinite(first))

@@ -1,0 +1,39 @@
+"""Trains one arm with ``trainer.run.run_fn`` in a process of its own (as a Kubeflow task would).
+
+    python -m tests.trainer.train_one_arm --examples DIR --transform DIR --out DIR --config JSON
+"""
+
+import argparse
+import json
+import os
+import types
+
+from trainer.environment import apply_keras_policy
+
+apply_keras_policy()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--examples", required=True, help="the Examples artifact (Split-* folders)")
+    parser.add_argument("--transform", required=True, help="the Transform graph artifact")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config", required=True, help="the Trainer's custom_config as JSON")
+    args = parser.parse_args()
+
+    from trainer import contract
+    from trainer.run import run_fn
+
+    fn_args = types.SimpleNamespace(
+        custom_config=json.loads(args.config),
+        train_files=[os.path.join(args.examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
+        eval_files=[os.path.join(args.examples, f"Split-{contract.VALIDATION_SPLIT}", "*")],
+        transform_output=args.transform,
+        serving_model_dir=os.path.join(args.out, "model", "Format-Serving"),
+        model_run_dir=os.path.join(args.out, "model_run"),
+    )
+    run_fn(fn_args)
+
+
+if __name__ == "__main__":
+    main()
