@@ -146,7 +146,7 @@ def bench_ours(files, tft_output, arm, batch_size, steps, warmup, **config_chang
     config = ArmConfig(arm=arm, batch_size=batch_size, steps_per_epoch=warmup + steps, epochs=1,
                             shuffle_buffer=256, **config_changes)
     strategy, precision = trainer_run.select_hardware(config.precision)
-    model = trainer_run.build_and_compile(config, strategy)
+    model, _ = trainer_run.build_and_compile(config, strategy)
     dataset = trainer_run.make_dataset(files, tft_output, config, training=True)
     timer = StepTimer()
     model.fit(dataset, epochs=1, steps_per_epoch=config.steps_per_epoch, callbacks=[timer], verbose=0)

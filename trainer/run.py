@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import data, models
+from trainer import backbones, data, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE
 from trainer.export import export_serving_model
@@ -100,9 +100,11 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def build_and_compile(config: ArmConfig, strategy):
+    """(compiled classifier, its backbone): the backbone is built first, so the seed alone sets its weights."""
     with strategy.scope():
-        model = models.compile_classifier(models.build_classifier(config), config)
-    return model
+        backbone = backbones.build_backbone(config)
+        model = models.compile_classifier(models.build_classifier(config, backbone), config)
+    return model, backbone
 
 
 def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None):
@@ -133,8 +135,8 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
     else:
         logging.warning("%s: the validation split is empty (%s); training without validation",
                         config.arm, list(eval_files))
-    model = build_and_compile(config, strategy)
-    initial_backbone = weights_sha256(models.get_backbone(model))
+    model, backbone = build_and_compile(config, strategy)
+    initial_backbone = weights_sha256(backbone)
     timer = EpochTimer()
     callbacks = [timer]
     if log_dir:
