@@ -14,6 +14,7 @@ the initial backbone weights, and ``data_order_sha256``: a SHA-256 over the
 file names of the training examples in the order they were consumed).
 """
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -76,6 +77,21 @@ def weights_sha256(layer):
     return digest.hexdigest()
 
 
+class PhaseTimer:
+    """Wall seconds per phase of a Trainer (``with timer.phase("export"): ...``), for the summary."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Wall time per epoch, and the part of it spent on validation."""
 
@@ -105,16 +121,17 @@ def build_and_compile(config: ArmConfig, strategy):
     return model
 
 
-def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None):
+def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None, timer=None):
     """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split)."""
+    timer = timer or PhaseTimer()
     if config.deterministic:
         # Bit-identical reruns on GPUs too (CPU kernels here already are); costs speed on GPUs.
         tf.config.experimental.enable_op_determinism()
     strategy, precision = select_hardware(config.precision)
-    decode_start = time.perf_counter()
-    train_split = data.decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
-    validation_split = data.decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
-    decode_seconds = time.perf_counter() - decode_start
+    with timer.phase("decode"):
+        train_split = data.decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
+        validation_split = data.decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
+    decode_seconds = timer.seconds["decode"]
     steps = data.steps_per_epoch(len(train_split), config.batch_size, config.steps_per_epoch)
     logging.info(
         "Training %s: %d replica(s), precision %s, %d examples, batch %d, %d epoch(s) of %d steps; "
@@ -133,23 +150,25 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
     else:
         logging.warning("%s: the validation split is empty (%s); training without validation",
                         config.arm, list(eval_files))
-    model = build_and_compile(config, strategy)
-    initial_backbone = weights_sha256(models.get_backbone(model))
-    timer = EpochTimer()
-    callbacks = [timer]
+    with timer.phase("build"):
+        model = build_and_compile(config, strategy)
+        initial_backbone = weights_sha256(models.get_backbone(model))
+    epochs = EpochTimer()
+    callbacks = [epochs]
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
-    history = model.fit(
-        train_ds,
-        validation_data=validation_ds,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        verbose=2,
-    )
+    with timer.phase("fit"):
+        history = model.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2,
+        )
     train_split.close()
     images_per_epoch = steps * config.batch_size
-    train_seconds = [total - val for total, val in zip(timer.seconds, timer.validation_seconds)]
+    train_seconds = [total - val for total, val in zip(epochs.seconds, epochs.validation_seconds)]
     summary = {
         "arm": config.arm,
         "config": config.to_dict(),
@@ -166,8 +185,9 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         "images_consumed": recorder.examples,
         "data_order_sha256": recorder.hexdigest(),
         "decode_seconds": decode_seconds,
-        "epoch_seconds": timer.seconds,
-        "validation_seconds": timer.validation_seconds,
+        "epoch_seconds": epochs.seconds,
+        "validation_seconds": epochs.validation_seconds,
+        "phase_seconds": timer.seconds,
         # The first epoch includes tracing; later epochs show the steady rate.
         "train_images_per_second": [images_per_epoch / s for s in train_seconds],
     }
@@ -184,25 +204,31 @@ def _picture_images(split, config):
 
 def run_fn(fn_args):
     """TFX Trainer entry point."""
+    start = time.perf_counter()
+    timer = PhaseTimer()
     config = ArmConfig.from_custom_config(fn_args.custom_config)
     class_names = read_class_names(config, fn_args.train_files)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     model, summary, validation_split = train(
-        config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=fn_args.model_run_dir
+        config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=fn_args.model_run_dir,
+        timer=timer,
     )
     summary["class_names"] = class_names
 
-    export_serving_model(model, tf_transform_output, class_names, fn_args.serving_model_dir)
+    with timer.phase("export"):
+        export_serving_model(model, tf_transform_output, class_names, fn_args.serving_model_dir)
     logging.info("Exported %s to %s", config.arm, fn_args.serving_model_dir)
 
     if config.picture_images:
-        images, labels = _picture_images(validation_split, config)
-        picture = resizer_picture(model, images, class_names, labels)
-        picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), RESIZER_PICTURE_FILE)
-        with tf.io.gfile.GFile(picture_path, "wb") as f:
-            f.write(picture)
+        with timer.phase("picture"):
+            images, labels = _picture_images(validation_split, config)
+            picture = resizer_picture(model, images, class_names, labels)
+            picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), RESIZER_PICTURE_FILE)
+            with tf.io.gfile.GFile(picture_path, "wb") as f:
+                f.write(picture)
         summary["picture"] = picture_path
     validation_split.close()
+    summary["run_fn_seconds"] = time.perf_counter() - start
 
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
