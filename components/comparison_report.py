@@ -42,8 +42,8 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"
 class ComparisonReportArtifact(types.Artifact):
     """A directory holding report.md, report.html, summary.json, the plots, pictures and predictions."""
 
-    # Kubeflow V2 requires "<namespace>.<TypeName>".
-    TYPE_NAME = "resizer_tfx.ComparisonReport"
+    # Kubeflow's "<namespace>.<Type>", and importable by that name (components/__init__.py).
+    TYPE_NAME = "components.ComparisonReportArtifact"
 
 
 def _read_json(path):
@@ -184,6 +184,8 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
     report_dir: Parameter[str] = "",
     data_note: Parameter[str] = "",
 ):
+    # Kubeflow's launcher creates only an output's parent directory (object stores need none).
+    tf.io.gfile.makedirs(report.uri)
     arms = {}
     for arm, model, run in ((CANDIDATE, candidate_model, candidate_run), (BASELINE, baseline_model, baseline_run)):
         summary = _read_json(os.path.join(run.uri, TRAINING_SUMMARY_FILE))

@@ -60,7 +60,8 @@ BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 class PairedComparisonArtifact(types.Artifact):
     """A directory with predictions.csv (per example, both arms) and comparison.json."""
 
-    TYPE_NAME = "resizer_tfx.PairedComparison"
+    # Kubeflow's "<namespace>.<Type>", and importable by that name (components/__init__.py).
+    TYPE_NAME = "components.PairedComparisonArtifact"
 
 
 def read_split(examples_uri: str, split: str):
@@ -171,6 +172,9 @@ def PairedComparison(  # noqa: N802 (TFX component naming)
         class_names = read_label_names(examples.uri)
     except FileNotFoundError:
         class_names = [str(i) for i in range(probabilities[CANDIDATE].shape[-1])]
+    # Kubeflow's launcher creates only an output's parent directory (object stores need none).
+    for directory in (comparison.uri, blessing.uri):
+        tf.io.gfile.makedirs(directory)
     with tf.io.gfile.GFile(os.path.join(comparison.uri, PREDICTIONS_FILE), "w") as f:
         f.write(predictions_csv(filenames, labels, class_names, probabilities))
     with tf.io.gfile.GFile(os.path.join(comparison.uri, COMPARISON_FILE), "w") as f:

@@ -43,6 +43,10 @@ properties, so those parameters are wired in directly.  The image-folder Example
 its ``output_config`` proto, which TFX's v2 ExampleGen driver reads at compile
 time, so they are not a runtime parameter.
 
+The JSON is TFX's compiler output finished by :mod:`pipeline.kubeflow_spec`
+(parameter defaults, producer task names KFP resolves, artifact types TFX's
+container can rebuild).
+
 Caching: each task's ``cachingOptions.enableCache`` follows
 ``config.enable_cache`` (``--enable_cache false`` compiles it off; KFP's
 own submit-time ``enable_caching`` overrides it).
@@ -63,6 +67,7 @@ from tfx.dsl.component.experimental.annotations import OutputDict, Parameter  # 
 from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 
 from pipeline import config as config_lib  # noqa: E402
+from pipeline.kubeflow_spec import finish_pipeline_job, write_pipeline_file  # noqa: E402
 from trainer import contract  # noqa: E402
 from trainer.contract import ARMS, RUNTIME_CONFIG_ID  # noqa: E402
 
@@ -200,35 +205,6 @@ def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: O
     )
 
 
-def add_parameter_defaults(pipeline_spec: dict, defaults: Dict[str, object]) -> dict:
-    """Writes each runtime parameter's default into the root's ``inputDefinitions``.
-
-    TFX's compiler puts defaults only into the PipelineJob's ``runtimeConfig``,
-    which a ``.yaml`` PipelineSpec (what the KFP 2 UI/client upload) does not
-    carry; with ``defaultValue`` there, a run needs no parameter values at all.
-    """
-    parameters = pipeline_spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
-    for name, value in defaults.items():
-        spec = parameters.setdefault(name, {})
-        spec["defaultValue"] = value
-        spec["isOptional"] = True
-    return pipeline_spec
-
-
-def write_pipeline_file(job: dict, path: str) -> str:
-    """``.yaml``/``.yml``: the PipelineSpec (KFP 2 client/UI); otherwise the PipelineJob JSON (Vertex AI)."""
-    import yaml
-
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        if path.endswith((".yaml", ".yml")):
-            f.write(f"# PIPELINE DEFINITION\n# Name: {job['pipelineSpec']['pipelineInfo']['name']}\n")
-            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
-        else:
-            json.dump(job, f, indent=2, sort_keys=True)
-    return path
-
-
 def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image: str,
                      pipeline_root: Optional[str] = None, beam_pipeline_args: Optional[Iterable[str]] = None,
                      example_gen=None, display_name: Optional[str] = None) -> str:
@@ -254,7 +230,8 @@ def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image:
     )
     defaults = {name: p.default for name, p in runtime_parameters(config).items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    add_parameter_defaults(job["pipelineSpec"], defaults)
+    # TFX's output, with the producer references KFP needs and the artifact types checked (kubeflow_spec.py).
+    finish_pipeline_job(job, defaults)
     output_file = os.path.abspath(output_file)
     write_pipeline_file(job, output_file)
     return output_file

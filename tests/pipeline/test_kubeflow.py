@@ -1,7 +1,6 @@
 """Compiling the pipeline for Kubeflow v2: the JSON, its runtime parameters, caching, no network."""
 
 import json
-import os
 import socket
 
 import pytest
@@ -11,38 +10,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 import pipeline_runner
 from pipeline import config as config_lib
 from pipeline import kubeflow
-from pipeline.prepare import resolve_config
+from tests.pipeline.helpers import IMAGE, ROOT, compile_offline, no_network
 from trainer import contract
 from trainer.contract import ARMS, CANDIDATE_TRAINER_ID, RUNTIME_CONFIG_ID
-
-IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
-ROOT = "gs://bucket/resizer/root"
-
-
-class NetworkUsed(AssertionError):
-    pass
-
-
-def _no_network(*args, **kwargs):
-    raise NetworkUsed(f"compiling tried to open a connection: {args[1:] if len(args) > 1 else args}")
-
-
-def compile_offline(config, path, **kwargs):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket.socket, "connect_ex", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        return kubeflow.compile_pipeline(config, path, IMAGE, pipeline_root=ROOT, **kwargs)
-
-
-@pytest.fixture(scope="module", params=["demo", "full"])
-def compiled(request, tmp_path_factory):
-    config = resolve_config(config_lib.profile(request.param, overrides={"output_dir": "gs://bucket/resizer"}))
-    path = str(tmp_path_factory.mktemp("kfp") / f"{request.param}.json")
-    written = compile_offline(config, path, beam_pipeline_args=["--direct_num_workers=3", "--extra=x"])
-    assert written == os.path.abspath(path)
-    with open(written) as f:
-        return config, json.load(f)
 
 
 def test_parses_as_pipeline_job_and_spec(compiled):
@@ -109,7 +79,7 @@ def test_runtime_parameters(compiled):
     for arm in ARMS:
         custom = tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]
         assert custom["taskOutputParameter"] == {
-            "producerTask": f"{RUNTIME_CONFIG_ID}_task", "outputParameterKey": kubeflow.custom_config_output(arm)}
+            "producerTask": RUNTIME_CONFIG_ID, "outputParameterKey": kubeflow.custom_config_output(arm)}
         assert RUNTIME_CONFIG_ID in tasks[contract.trainer_id(arm)]["dependentTasks"]
     eval_config = tasks[contract.EVALUATOR_ID]["inputs"]["parameters"]["eval_config"]
     assert eval_config["taskOutputParameter"]["outputParameterKey"] == kubeflow.EVAL_CONFIG_OUTPUT
@@ -192,8 +162,8 @@ def test_compile_command_prints_summary(tmp_path, capsys, monkeypatch):
     out = tmp_path / "job.json"
     argv = ["compile", "--output", str(out), "--image", IMAGE, "--pipeline-root", ROOT, "--skip-inputs",
             "--output-dir", "gs://bucket/resizer", "--data.image_dir", "gs://bucket/images"]
-    monkeypatch.setattr(socket.socket, "connect", _no_network)
-    monkeypatch.setattr(socket, "create_connection", _no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     assert pipeline_runner.main(argv + ["--", "--runner=DataflowRunner"]) == 0
     printed = capsys.readouterr().out
     assert str(out) in printed and "epochs=6" in printed and "pipeline input" not in printed

@@ -11,10 +11,10 @@ from pipeline import config as config_lib
 from pipeline import kubeflow
 from pipeline.prepare import curated_schema_path, resolve_config, write_inputs
 from pipeline.progress import ProgressReporter
+from tests.pipeline.helpers import IMAGE
 from trainer import contract
 from trainer.contract import ARMS, RUNTIME_CONFIG_ID
 
-IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
 SMALL = ["--data.demo_images_per_class", "4"]
 
 
