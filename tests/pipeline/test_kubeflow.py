@@ -75,14 +75,16 @@ def test_runtime_parameters(compiled):
     tasks = spec["root"]["dag"]["tasks"]
     resolver = tasks[RUNTIME_CONFIG_ID]["inputs"]["parameters"]
     assert resolver["epochs"] == {"componentInputParameter": "epochs"}
-    assert resolver["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
+    assert "accuracy_margin" not in resolver
+    gate = tasks[contract.PAIRED_COMPARISON_ID]["inputs"]["parameters"]
+    assert gate["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
     for arm in ARMS:
         custom = tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]
         assert custom["taskOutputParameter"] == {
             "producerTask": RUNTIME_CONFIG_ID, "outputParameterKey": kubeflow.custom_config_output(arm)}
         assert RUNTIME_CONFIG_ID in tasks[contract.trainer_id(arm)]["dependentTasks"]
-    eval_config = tasks[contract.EVALUATOR_ID]["inputs"]["parameters"]["eval_config"]
-    assert eval_config["taskOutputParameter"]["outputParameterKey"] == kubeflow.EVAL_CONFIG_OUTPUT
+    # The Evaluator has no thresholds, so nothing of it depends on the run's parameters.
+    assert "runtimeValue" in tasks[contract.EVALUATOR_ID]["inputs"]["parameters"]["eval_config"]
     if config.data.source == "tfds":
         splits = tasks[contract.TFDS_EXAMPLE_GEN_ID]["inputs"]["parameters"]["splits"]
         assert splits == {"componentInputParameter": "tfds_splits"}
@@ -99,23 +101,15 @@ def test_yaml_output_is_a_pipeline_spec_with_defaults(tmp_path):
 
 
 def test_resolve_runtime_config_applies_and_validates():
-    import tensorflow_model_analysis as tfma
-
-    from pipeline.pipeline import make_eval_config
-
     config = config_lib.profile("full")
     assert config_lib.PipelineConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3, 0.05)
+    out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3)
+    assert set(out) == {kubeflow.custom_config_output(arm) for arm in ARMS}
     for arm in ARMS:
         custom = json.loads(out[kubeflow.custom_config_output(arm)])
         assert custom == config.training.replace(epochs=3).for_arm(arm).to_custom_config("fp")
-    parsed = json_format.Parse(out[kubeflow.EVAL_CONFIG_OUTPUT], tfma.EvalConfig())
-    want = make_eval_config(config_lib.with_overrides(config, {"evaluation.accuracy_margin": 0.05}))
-    assert parsed == want
     with pytest.raises(config_lib.ConfigError, match="epochs"):
-        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 0, 0.0)
-    with pytest.raises(config_lib.ConfigError, match="evaluation.accuracy_margin"):
-        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 2, 3.0)
+        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 0)
 
 
 def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path):
@@ -129,7 +123,7 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
     container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
     values = {k: v["runtimeValue"]["constant"] for k, v in task["inputs"]["parameters"].items()
               if "runtimeValue" in v}
-    values.update(epochs=2, accuracy_margin=0.03)  # what the run's parameters would be
+    values.update(epochs=2)  # what the run's parameter would be
     outputs = component["outputDefinitions"]
     executor_input = {
         "inputs": {"parameterValues": values},
@@ -150,12 +144,6 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
     for arm in ARMS:
         custom = json.loads(produced[kubeflow.custom_config_output(arm)])[contract.TRAINING_CONFIG_KEY]
         assert custom["epochs"] == 2 and custom["arm"] == arm
-    import tensorflow_model_analysis as tfma
-
-    eval_config = json_format.Parse(produced[kubeflow.EVAL_CONFIG_OUTPUT], tfma.EvalConfig())
-    gates = [t.threshold for spec in eval_config.metrics_specs for m in spec.metrics
-             for t in m.per_slice_thresholds]
-    assert [g.change_threshold.absolute.value for g in gates] == [pytest.approx(0.03)]
 
 
 def test_compile_command_prints_summary(tmp_path, capsys, monkeypatch):
