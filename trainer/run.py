@@ -19,6 +19,8 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
+import tempfile
 import time
 
 from absl import logging
@@ -28,25 +30,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import data, models
+from trainer import data, distribution, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
-
-
-def select_hardware(precision):
-    """(strategy, policy name): every visible GPU with mixed_float16, else the CPU.
-
-    ``precision='auto'`` means mixed_float16 on GPUs and float32 on CPUs;
-    ``mixed_bfloat16`` is an explicit choice for CPUs with bf16 units.
-    """
-    gpus = tf.config.list_physical_devices("GPU")
-    if precision == "auto":
-        precision = "mixed_float16" if gpus else "float32"
-    keras.mixed_precision.set_global_policy(precision)
-    strategy = tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
-    return strategy, precision
 
 
 def read_class_names(config: TrainingConfig, train_files):
@@ -115,19 +103,49 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def build_and_compile(config: ArmConfig, strategy):
-    with strategy.scope():
-        model = models.compile_classifier(models.build_classifier(config), config)
+def build_and_compile(config: ArmConfig, placement: distribution.Placement):
+    with placement.strategy.scope():
+        model = models.build_classifier(config)
+        if placement.multi_worker:
+            # Batch statistics over the global batch, as on one machine.
+            distribution.synchronize_batchnorm(model)
+        model = models.compile_classifier(model, config)
     return model
 
 
-def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None, timer=None):
+def _datasets(placement, train_split, validation_split, config, steps, recorder):
+    """(training, validation or None) datasets; with several workers each takes its share of every batch."""
+    def training(shard=(0, 1)):
+        return data.training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
+                                     config.num_classes, recorder, shard)
+
+    def validation(shard=(0, 1)):
+        return data.evaluation_dataset(validation_split, config.batch_size, config.num_classes, shard)
+
+    if not placement.multi_worker:
+        return training(), validation() if len(validation_split) else None
+
+    def sharded(make):
+        def per_worker(context):
+            return make((context.input_pipeline_id, context.num_input_pipelines))
+        return placement.strategy.distribute_datasets_from_function(per_worker)
+
+    usable_validation = len(validation_split) >= placement.num_workers
+    return sharded(training), sharded(validation) if usable_validation else None
+
+
+def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None, timer=None,
+          placement=None):
     """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split)."""
     timer = timer or PhaseTimer()
+    placement = placement or distribution.select_placement(config.precision)
+    strategy, precision = placement.strategy, placement.precision
+    if config.batch_size % placement.num_workers:
+        raise ConfigError("batch_size", f"{config.batch_size} does not split evenly over "
+                                        f"{placement.num_workers} workers")
     if config.deterministic:
         # Bit-identical reruns on GPUs too (CPU kernels here already are); costs speed on GPUs.
         tf.config.experimental.enable_op_determinism()
-    strategy, precision = select_hardware(config.precision)
     with timer.phase("decode"):
         train_split = data.decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
         validation_split = data.decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
@@ -142,16 +160,12 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
     if not len(train_split):
         raise ValueError(f"{config.arm}: the training split has no examples ({list(train_files)})")
     recorder = data.OrderRecorder()
-    train_ds = data.training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
-                                     config.num_classes, recorder)
-    validation_ds = None
-    if len(validation_split):
-        validation_ds = data.evaluation_dataset(validation_split, config.batch_size, config.num_classes)
-    else:
-        logging.warning("%s: the validation split is empty (%s); training without validation",
-                        config.arm, list(eval_files))
+    train_ds, validation_ds = _datasets(placement, train_split, validation_split, config, steps, recorder)
+    if validation_ds is None:
+        logging.warning("%s: too few validation examples (%d in %s); training without validation",
+                        config.arm, len(validation_split), list(eval_files))
     with timer.phase("build"):
-        model = build_and_compile(config, strategy)
+        model = build_and_compile(config, placement)
         initial_backbone = weights_sha256(models.get_backbone(model))
     epochs = EpochTimer()
     callbacks = [epochs]
@@ -175,6 +189,7 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         "config": config.to_dict(),
         "precision": precision,
         "replicas": strategy.num_replicas_in_sync,
+        "workers": placement.num_workers,
         "devices": [d.name for d in tf.config.list_logical_devices()],
         "parameters": int(model.count_params()),
         "initial_backbone_sha256": initial_backbone,
@@ -208,29 +223,40 @@ def run_fn(fn_args):
     start = time.perf_counter()
     timer = PhaseTimer()
     config = ArmConfig.from_custom_config(fn_args.custom_config)
+    # First: a multi-worker strategy must configure TensorFlow before anything else runs.
+    placement = distribution.select_placement(config.precision)
     class_names = read_class_names(config, fn_args.train_files)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    serving_model_dir, model_run_dir = fn_args.serving_model_dir, fn_args.model_run_dir
+    scratch = None
+    if not placement.is_chief:
+        # Every worker saves (saving reads variables collectively); only the chief's copy is kept.
+        scratch = tempfile.mkdtemp(prefix=f"worker{placement.worker_index}_")
+        serving_model_dir = os.path.join(scratch, "model", os.path.basename(serving_model_dir))
+        model_run_dir = os.path.join(scratch, "model_run")
     model, summary, validation_split = train(
-        config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=fn_args.model_run_dir,
-        timer=timer,
+        config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=model_run_dir,
+        timer=timer, placement=placement,
     )
     summary["class_names"] = class_names
 
     with timer.phase("export"):
-        export_serving_model(model, tf_transform_output, class_names, fn_args.serving_model_dir)
-    logging.info("Exported %s to %s", config.arm, fn_args.serving_model_dir)
+        export_serving_model(model, tf_transform_output, class_names, serving_model_dir)
+    logging.info("Exported %s to %s", config.arm, serving_model_dir)
 
-    if config.picture_images:
+    if config.picture_images and placement.is_chief:
         with timer.phase("picture"):
             images, labels = _picture_images(validation_split, config)
             picture = resizer_picture(model, images, class_names, labels)
-            picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), RESIZER_PICTURE_FILE)
+            picture_path = os.path.join(os.path.dirname(serving_model_dir), RESIZER_PICTURE_FILE)
             with tf.io.gfile.GFile(picture_path, "wb") as f:
                 f.write(picture)
         summary["picture"] = picture_path
     validation_split.close()
     summary["run_fn_seconds"] = time.perf_counter() - start
 
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
+    tf.io.gfile.makedirs(model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
