@@ -95,6 +95,8 @@ from trainer.config import ArmConfig
 config = ArmConfig.from_dict(json.loads(sys.argv[1]))
 steps, warmup = int(sys.argv[2]), 2
 keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
+if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
 model = models.compile_classifier(models.build_classifier(config), config)
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
@@ -120,6 +122,24 @@ def isolated_rate(training, arm, steps):
     return float(match.group(1))
 
 
+def determinism_cost(args):
+    """Isolated rates of both arms with ``training.deterministic`` off and on, demo settings, one run."""
+    from pipeline import config as config_lib
+
+    training = config_lib.profile("demo").training.to_dict()
+    results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "arms": {}}
+    for arm in contract.ARMS:
+        rates = {str(flag).lower(): isolated_rate(dict(training, deterministic=flag), arm, args.isolated_steps)
+                 for flag in (False, True)}
+        results["arms"][arm] = {"images_per_second": rates, "deterministic_over_default": rates["true"] / rates["false"]}
+        print(f"{arm:>18}: {rates['false']:.2f} img/s, deterministic {rates['true']:.2f} img/s "
+              f"(ratio {rates['true'] / rates['false']:.3f})", flush=True)
+    path = os.path.join(os.path.dirname(args.output), "determinism.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {path}")
+
+
 def main():
     argv = sys.argv[1:]
     options = []
@@ -129,7 +149,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--isolated-steps", type=int, default=24, help="timed steps per arm alone")
     parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--determinism", action="store_true",
+                        help="instead: each arm alone with training.deterministic off and on (its cost)")
     args = parser.parse_args(argv)
+    if args.determinism:
+        return determinism_cost(args)
 
     output_dir = tempfile.mkdtemp(prefix="bench_trainer_")
     print(f"demo pipeline into {output_dir} ...", flush=True)
