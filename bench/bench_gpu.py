@@ -100,7 +100,7 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
     import keras  # before anything imports the trainer package, so the backend above holds
     import numpy as np
 
-    from trainer import models
+    from trainer import backbones, models
     from trainer.config import TrainingConfig
 
     def progress(text):
@@ -115,7 +115,7 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
                             precision=precision, jit_compile=jit_compile).for_arm(arm)
     keras.mixed_precision.set_global_policy(precision)
     build_start = time.perf_counter()
-    model = models.compile_classifier(models.build_classifier(config), config)
+    model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
     build_seconds = time.perf_counter() - build_start
     progress(f"built and compiled in {build_seconds:.1f} s")
 

@@ -90,14 +90,14 @@ import json, sys, time
 from trainer.environment import apply_keras_policy
 apply_keras_policy()
 import keras, numpy as np, tensorflow as tf
-from trainer import models
+from trainer import backbones, models
 from trainer.config import ArmConfig
 config = ArmConfig.from_dict(json.loads(sys.argv[1]))
 steps, warmup = int(sys.argv[2]), 2
 keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
 if config.deterministic:
     tf.config.experimental.enable_op_determinism()
-model = models.compile_classifier(models.build_classifier(config), config)
+model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
 labels = np.eye(config.num_classes, dtype="float32")[rng.integers(0, config.num_classes, len(images))]

@@ -12,7 +12,9 @@ the compiled Kubeflow one have the same components with the same properties:
   demo set's) and no ``data.schema_file`` is given, ImportSchemaGen imports
   the curated schema (``components/schema.py``) from
   ``<output_dir>/schema/schema.pbtxt``; otherwise SchemaGen infers one;
-* splits: ``data.split_buckets`` or ``data.tfds_splits``, as configured.
+* splits: ``data.split_buckets`` or ``data.tfds_splits``, as configured;
+* a local ``training.backbone_weights`` file is made absolute and must
+  exist (a missing one stops the run before anything is written).
 
 :func:`write_inputs` then writes the files the resolved configuration refers
 to (the demo set, the curated schema), locally or on any filesystem
@@ -24,7 +26,7 @@ import os
 import tempfile
 from typing import List, Sequence
 
-from pipeline.config import PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig
 from trainer.contract import SCHEMA_FILE
 
 
@@ -53,6 +55,12 @@ def resolve_config(config: PipelineConfig) -> PipelineConfig:
         config = config.replace(output_dir=os.path.abspath(config.output_dir))
     if not config.data.schema_file and schema_class_names(config):
         config = config.replace(data=config.data.replace(schema_file=curated_schema_path(config)))
+    weights = config.training.backbone_weights
+    if weights and not is_remote(weights):
+        weights = os.path.abspath(weights)
+        if not os.path.isfile(weights):
+            raise ConfigError("training.backbone_weights", f"{weights} does not exist")
+        config = config.replace(training=config.training.replace(backbone_weights=weights))
     return config
 
 

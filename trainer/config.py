@@ -29,11 +29,20 @@ ResizeMode = Literal["stretch", "pad"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 Optimizer = Literal["sgd", "adam"]
 ImageCache = Literal["memory", "disk"]
+Backbone = Literal["densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3"]
+BackboneInput = Literal["auto", "unit", "imagenet"]
 
 ARMS = get_args(Arm)
 INTERPOLATIONS = get_args(Interpolation)
 RESIZE_MODES = get_args(ResizeMode)
 IMAGE_CACHES = get_args(ImageCache)
+BACKBONES = get_args(Backbone)
+
+# The smallest height and width each keras.applications backbone accepts (its input_shape minimum).
+BACKBONE_MIN_SIZES = {"densenet121": 32, "resnet50": 32, "mobilenet_v2": 32, "efficientnet_b0": 32,
+                      "inception_v3": 75}
+# What keras.Model.load_weights reads.
+WEIGHTS_FILE_SUFFIXES = (".weights.h5", ".weights.json", ".keras", ".h5", ".hdf5")
 
 
 class ConfigError(ValueError):
@@ -163,6 +172,13 @@ class TrainingConfig(ConfigModel):
 
     image_size: Size = Field((300, 300), description="height,width Transform resizes every image to")
     target_size: Size = Field((150, 150), description="height,width the backbone sees (the resizers' output)")
+    backbone: Backbone = Field("densenet121", description="the keras.applications model behind the resizing stage")
+    backbone_weights: str = Field(
+        "", description="Keras weights file of the backbone without its top (include_top=False): .weights.h5, "
+                        ".keras or .h5; empty: random initial weights (seeded)")
+    backbone_input: BackboneInput = Field(
+        "auto", description="what the backbone is fed: unit: [0, 1] images (the seed's); imagenet: its "
+                            "keras.applications preprocess_input; auto: imagenet with backbone_weights, else unit")
     filters: int = Field(16, ge=1, description="channels inside the learnable resizer")
     num_res_blocks: int = Field(1, ge=1, description="residual blocks in the learnable resizer")
     interpolation: Interpolation = Field("bilinear", description="the learnable resizer's inner resize method")
@@ -190,8 +206,13 @@ class TrainingConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _fields_agree(self):
-        if min(self.target_size) < 32:
-            raise ConfigError("target_size", f"DenseNet-121 needs at least 32x32, got {self.target_size}")
+        smallest = BACKBONE_MIN_SIZES[self.backbone]
+        if min(self.target_size) < smallest:
+            raise ConfigError("target_size", f"backbone {self.backbone} needs at least {smallest}x{smallest}, "
+                                             f"got {self.target_size}")
+        if self.backbone_weights and not self.backbone_weights.endswith(WEIGHTS_FILE_SUFFIXES):
+            raise ConfigError("backbone_weights", f"{self.backbone_weights!r} is no Keras weights file (one of "
+                                                  f"{', '.join(WEIGHTS_FILE_SUFFIXES)})")
         if any(t > i for t, i in zip(self.target_size, self.image_size)):
             raise ConfigError("target_size", f"{self.target_size} is larger than image_size {self.image_size}: "
                                              "the resizer downscales")

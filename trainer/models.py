@@ -1,16 +1,19 @@
 """The learnable resizer (Talebi & Milanfar 2021) and the two classifiers.
 
-``learnable_resizer``: ``Rescaling(1/255) -> LearnableResizer -> DenseNet-121``
-``bilinear_baseline``: ``Rescaling(1/255) -> bilinear Resizing -> DenseNet-121``
+``learnable_resizer``: ``Rescaling(1/255) -> LearnableResizer -> backbone -> head``
+``bilinear_baseline``: ``Rescaling(1/255) -> bilinear Resizing -> backbone -> head``
 
-Both arms take ``image_size`` float images in [0, 255] and can be built from
-identical initial backbone weights: the backbone is always created first,
-right after seeding, so its initial weights depend on the seed alone.
+The backbone (DenseNet-121 by default, ``trainer/backbones.py``) is built
+first and handed to :func:`build_classifier`; both arms built from the same
+config start from identical backbone and head weights (the backbone is
+seeded on its own, the head's initializer carries the seed).  The head is
+global average pooling and a dense layer with ``num_classes`` outputs.
 """
 
 import keras
 from keras import layers
 
+from trainer.backbones import input_scaling
 from trainer.config import ARMS, INTERPOLATIONS, ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
 
@@ -18,6 +21,7 @@ _PACKAGE = "resizer_tfx"
 # Layer names of the two resizing stages (what get_downscaler looks for).
 LEARNABLE_RESIZER_LAYER = "learnable_resizer"
 BILINEAR_RESIZE_LAYER = "bilinear_resize"
+HEAD_LAYER = "logits"  # the classification head's dense layer
 
 
 def _check_positive_int(field, value):
@@ -165,21 +169,6 @@ class LearnableResizer(layers.Layer):
         return config
 
 
-def build_backbone(config: TrainingConfig):
-    """DenseNet-121 from scratch on ``target_size`` inputs, seeded by ``config.seed``."""
-    keras.utils.set_random_seed(config.seed)
-    backbone = keras.applications.DenseNet121(
-        weights=None,
-        include_top=True,
-        classes=config.num_classes,
-        input_shape=(*config.target_size, 3),
-    )
-    for layer in backbone.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = config.batchnorm_momentum
-    return backbone
-
-
 def build_downscaler(config: ArmConfig):
     """The arm's resizing stage: the learnable resizer or a fixed bilinear resize."""
     if config.arm == CANDIDATE_ARM:
@@ -196,21 +185,28 @@ def build_downscaler(config: ArmConfig):
     raise ConfigError("arm", f"{config.arm!r} is not one of {', '.join(ARMS)}")
 
 
-def build_classifier(config: ArmConfig):
-    """``Rescaling(1/255) -> resizing stage -> DenseNet-121`` for ``config.arm``.
+def build_classifier(config: ArmConfig, backbone: keras.Model):
+    """``Rescaling(1/255) -> resizing stage -> backbone -> head`` for ``config.arm``.
 
+    ``backbone``: :func:`trainer.backbones.build_backbone` of the same config.
     Inputs: float images (B, *image_size, 3) in [0, 255].  Output: class
     probabilities (B, num_classes), float32 whatever the compute precision.
     """
-    backbone = build_backbone(config)  # first: its weights depend on the seed alone
     keras.utils.set_random_seed(config.seed + 1)
     downscaler = build_downscaler(config)
     inputs = keras.Input((*config.image_size, 3), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = downscaler(x)
+    scaling = input_scaling(config)
+    if scaling is not None:
+        x = scaling(x)
     x = backbone(x)
-    # Mixed precision computes in float16/bfloat16; probabilities stay float32.
-    outputs = layers.Activation("linear", dtype="float32", name="probabilities")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    # Seeded initializer: the head starts alike in both arms, whatever was drawn before.
+    x = layers.Dense(config.num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=config.seed),
+                     name=HEAD_LAYER)(x)
+    # Mixed precision computes in float16/bfloat16; the softmax and the probabilities stay float32.
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=config.arm)
 
 
@@ -240,7 +236,3 @@ def get_downscaler(model):
         except ValueError:
             continue
     raise ValueError(f"model {model.name!r} has no resizing stage")
-
-
-def get_backbone(model):
-    return model.get_layer("densenet121")

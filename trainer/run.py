@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import data, distribution, models
+from trainer import backbones, data, distribution, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE
 from trainer.export import export_serving_model
@@ -104,13 +104,15 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def build_and_compile(config: ArmConfig, placement: distribution.Placement):
+    """(compiled classifier, its backbone): the backbone is built first, so the seed alone sets its weights."""
     with placement.strategy.scope():
-        model = models.build_classifier(config)
+        backbone = backbones.build_backbone(config)
+        model = models.build_classifier(config, backbone)
         if placement.multi_worker:
             # Batch statistics over the global batch, as on one machine.
             distribution.synchronize_batchnorm(model)
         model = models.compile_classifier(model, config)
-    return model
+    return model, backbone
 
 
 def _datasets(placement, train_split, validation_split, config, steps, recorder):
@@ -165,8 +167,8 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         logging.warning("%s: too few validation examples (%d in %s); training without validation",
                         config.arm, len(validation_split), list(eval_files))
     with timer.phase("build"):
-        model = build_and_compile(config, placement)
-        initial_backbone = weights_sha256(models.get_backbone(model))
+        model, backbone = build_and_compile(config, placement)
+        initial_backbone = weights_sha256(backbone)
     epochs = EpochTimer()
     callbacks = [epochs]
     if log_dir:

@@ -69,6 +69,11 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         (["--training.image_cache", "gpu"], "training.image_cache"),
         (["--training.batch_size", "0"], "training.batch_size: must be >= 1"),
         (["--set", "profile=full"], "profile"),
+        (["--training.backbone", "vgg16"], "training.backbone: 'vgg16' is not one of"),
+        (["--training.backbone", "inception_v3", "--training.image_size", "74,74", "--training.target_size", "74,74"],
+         "training.target_size: backbone inception_v3 needs at least 75x75, got (74, 74)"),
+        (["--training.backbone_weights", "/absent/densenet.weights.h5"],
+         "training.backbone_weights: /absent/densenet.weights.h5 does not exist"),
     ],
 )
 def test_invalid_values_fail_before_anything_runs(tmp_path, capsys, argv, field):

@@ -37,6 +37,19 @@ def test_resolve_config_decides_schema_and_paths(tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "out")  # resolving writes nothing
 
 
+def test_resolve_config_makes_a_local_weights_file_absolute_and_checks_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "b.weights.h5").write_bytes(b"")
+    weights = resolve_config(config_lib.profile("demo", overrides={"training.backbone_weights": "b.weights.h5"}))
+    assert weights.training.backbone_weights == str(tmp_path / "b.weights.h5")
+    remote = resolve_config(config_lib.profile("full", overrides={"training.backbone_weights": "gs://b/r.keras"}))
+    assert remote.training.backbone_weights == "gs://b/r.keras"  # read by the Trainer, wherever it runs
+    with pytest.raises(config_lib.ConfigError) as info:
+        resolve_config(config_lib.profile("demo", overrides={"training.backbone_weights": "absent.weights.h5"}))
+    assert info.value.field == "training.backbone_weights"
+    assert f"{tmp_path / 'absent.weights.h5'} does not exist" in str(info.value)
+
+
 def test_write_inputs_writes_what_the_resolved_config_reads(tmp_path):
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2

@@ -12,7 +12,7 @@ def serving_model(tmp_path_factory):
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from trainer import models
+    from trainer import backbones, models
     from trainer.config import TrainingConfig
     from trainer.export import export_serving_model
 
@@ -20,7 +20,7 @@ def serving_model(tmp_path_factory):
     training = TrainingConfig(**SMALL)
     config = training.for_arm(contract.CANDIDATE_ARM)
     graph = write_transform_graph(str(root / "transform_graph"), training, str(root / "tmp"))
-    model = models.build_classifier(config)
+    model = models.build_classifier(config, backbones.build_backbone(config))
     export_dir = str(root / "serving" / contract.SERVED_MODEL_NAME / "1700000000")
     export_serving_model(model, tft.TFTransformOutput(graph), config.class_names, export_dir)
     return export_dir, tf.saved_model.load(export_dir), config

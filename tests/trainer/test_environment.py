@@ -14,16 +14,17 @@ import json, os, sys
 order = sys.argv[1]
 if order == "tft_first":
     import tensorflow_transform  # sets TF_USE_LEGACY_KERAS as a side effect
-    from trainer import models
+    from trainer import backbones, models
 else:
-    from trainer import models
+    from trainer import backbones, models
     import tensorflow_transform
 import numpy as np
 import tensorflow as tf
 import keras
 from trainer.config import ArmConfig
 from trainer.contract import CANDIDATE_ARM
-model = models.build_classifier(ArmConfig(arm=CANDIDATE_ARM, image_size=(64, 64), target_size=(32, 32), seed=5))
+config = ArmConfig(arm=CANDIDATE_ARM, image_size=(64, 64), target_size=(32, 32), seed=5)
+model = models.build_classifier(config, backbones.build_backbone(config))
 x = np.linspace(0, 255, 2 * 64 * 64 * 3, dtype="float32").reshape(2, 64, 64, 3)
 print(json.dumps({
     "env": os.environ.get("TF_USE_LEGACY_KERAS"),

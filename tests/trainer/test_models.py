@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import keras
 
-from trainer import models
+from trainer import backbones, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
 
@@ -17,12 +17,18 @@ def small_config(arm=CANDIDATE_ARM, **changes):
     return ArmConfig(arm=arm, **base)
 
 
+def build(config):
+    """(classifier, backbone), built as the Trainer builds them."""
+    backbone = backbones.build_backbone(config)
+    return models.build_classifier(config, backbone), backbone
+
+
 @pytest.mark.parametrize(
     "arm, expected",
     [(CANDIDATE_ARM, 7_051_717), (BASELINE_ARM, 7_039_554)],
 )
 def test_parameter_counts_match_the_seed(arm, expected):
-    model = models.build_classifier(SEED_CONFIG.for_arm(arm))
+    model, _ = build(SEED_CONFIG.for_arm(arm))
     assert model.count_params() == expected
 
 
@@ -69,7 +75,7 @@ def test_interpolations_accepted(interpolation):
 
 
 def test_gradients_reach_every_resizer_weight():
-    model = models.build_classifier(small_config())
+    model, _ = build(small_config())
     resizer = models.get_downscaler(model)
     images = tf.random.uniform((2, 64, 64, 3), maxval=255.0)
     labels = tf.one_hot([0, 1], 2)
@@ -84,22 +90,24 @@ def test_gradients_reach_every_resizer_weight():
         assert float(tf.reduce_max(tf.abs(grad))) > 0, weight.path
 
 
-def _backbone_weights(model):
-    return [w.numpy() for w in models.get_backbone(model).weights]
+def _backbone_and_head_weights(config):
+    model, backbone = build(config)
+    head = model.get_layer(models.HEAD_LAYER)
+    return [w.numpy() for w in backbone.weights + head.weights]
 
 
-def test_both_arms_share_initial_backbone_weights_for_a_seed():
-    learnable = models.build_classifier(small_config(arm=CANDIDATE_ARM, seed=7))
-    bilinear = models.build_classifier(small_config(arm=BASELINE_ARM, seed=7))
-    other = models.build_classifier(small_config(arm=BASELINE_ARM, seed=8))
-    a, b, c = map(_backbone_weights, (learnable, bilinear, other))
+def test_both_arms_share_initial_backbone_and_head_weights_for_a_seed():
+    a = _backbone_and_head_weights(small_config(arm=CANDIDATE_ARM, seed=7))
+    b = _backbone_and_head_weights(small_config(arm=BASELINE_ARM, seed=7))
+    c = _backbone_and_head_weights(small_config(arm=BASELINE_ARM, seed=8))
     assert len(a) == len(b) > 100
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not any(np.array_equal(x, y) for x, y in zip(a[-2:-1], c[-2:-1]))  # the head's kernel too
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
 def test_saved_model_reloads_with_same_outputs(tmp_path):
-    model = models.build_classifier(small_config(num_res_blocks=2))
+    model, _ = build(small_config(num_res_blocks=2))
     images = tf.random.uniform((3, 64, 64, 3), maxval=255.0, seed=1)
     # A training step moves BatchNorm statistics away from their initial values.
     model.compile(optimizer="sgd", loss="categorical_crossentropy")

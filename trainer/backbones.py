@@ -1,0 +1,168 @@
+"""The backbones: ``keras.applications`` models without their top, chosen by ``training.backbone``.
+
+:func:`build_backbone` returns the feature extractor (images in, feature
+maps out) that :func:`trainer.models.build_classifier` puts behind the
+resizing stage and in front of its own classification head.  It is built from
+scratch (``weights=None``) right after seeding, so its initial weights depend
+on the seed alone; ``training.backbone_weights`` then loads a weights file
+saved without the top (``include_top=False``; ImageNet weights fetched on a
+machine with network access, for instance).  Every BatchNorm layer gets
+``training.batchnorm_momentum``.
+
+What the backbone is fed (``training.backbone_input``): ``unit`` keeps the
+seed's [0, 1] images; ``imagenet`` applies the backbone's own
+``keras.applications`` ``preprocess_input`` convention, which ImageNet weights
+were trained with.  Both are a per-channel affine map (:class:`InputScaling`)
+of the resizer's [0, 1] output.
+
+Pure Keras (no TensorFlow import): the GPU benchmark builds these on any backend.
+"""
+
+import dataclasses
+import math
+import os
+from typing import Callable, Optional, Tuple
+
+import keras
+from keras import layers
+
+from trainer.config import ConfigError, TrainingConfig
+from trainer.contract import TRAINING_CONFIG_KEY
+
+_PACKAGE = "resizer_tfx"
+WEIGHTS_FIELD = f"{TRAINING_CONFIG_KEY}.backbone_weights"
+
+# keras.applications.imagenet_utils' constants for its "torch" and "caffe" modes.
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaling:
+    """``x -> x * scale + offset`` per channel, after reversing the channels (RGB -> BGR) if asked."""
+
+    scale: Tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    reverse_channels: bool = False
+
+    @property
+    def is_identity(self):
+        return self == Scaling()
+
+
+def _uniform(scale, offset=0.0):
+    return Scaling((scale,) * 3, (offset,) * 3)
+
+
+def _efficientnet_imagenet():
+    # EfficientNet rescales by 1/255 and normalizes inside itself (its Normalization layer holds the ImageNet mean
+    # and variance std**2 once the weights are loaded). With weights="imagenet" Keras adds a further division by
+    # sqrt(std) that a weights=None model lacks; this input map puts it back: (u - mean) / std**1.5 in the end.
+    scale = tuple(255.0 / math.sqrt(s) for s in IMAGENET_STD_RGB)
+    offset = tuple(255.0 * m * (1.0 - 1.0 / math.sqrt(s)) for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB))
+    return Scaling(scale, offset)
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    application: Callable[..., keras.Model]  # the keras.applications constructor
+    title: str
+    unit_input: Scaling  # the backbone's layers see the [0, 1] image
+    imagenet_input: Scaling  # what keras.applications.<module>.preprocess_input(255 * x) gives
+
+
+BACKBONES = {
+    "densenet121": BackboneSpec(
+        keras.applications.DenseNet121, "DenseNet-121", Scaling(),
+        Scaling(tuple(1 / s for s in IMAGENET_STD_RGB),
+                tuple(-m / s for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB)))),
+    "resnet50": BackboneSpec(
+        keras.applications.ResNet50, "ResNet-50", Scaling(),
+        Scaling((255.0,) * 3, tuple(-m for m in CAFFE_MEAN_BGR), reverse_channels=True)),
+    "mobilenet_v2": BackboneSpec(keras.applications.MobileNetV2, "MobileNet-v2", Scaling(), _uniform(2.0, -1.0)),
+    # Expects [0, 255]: it rescales by 1/255 itself.
+    "efficientnet_b0": BackboneSpec(
+        keras.applications.EfficientNetB0, "EfficientNet-B0", _uniform(255.0), _efficientnet_imagenet()),
+    "inception_v3": BackboneSpec(keras.applications.InceptionV3, "Inception-v3", Scaling(), _uniform(2.0, -1.0)),
+}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class InputScaling(layers.Layer):
+    """Maps the resizer's [0, 1] images to what the backbone expects (a :class:`Scaling`)."""
+
+    def __init__(self, scale=(1.0, 1.0, 1.0), offset=(0.0, 0.0, 0.0), reverse_channels=False, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = tuple(float(v) for v in scale)
+        self.offset = tuple(float(v) for v in offset)
+        self.reverse_channels = bool(reverse_channels)
+
+    def call(self, inputs):
+        if self.reverse_channels:
+            inputs = keras.ops.flip(inputs, axis=-1)
+        scale = keras.ops.convert_to_tensor(self.scale, dtype=inputs.dtype)
+        offset = keras.ops.convert_to_tensor(self.offset, dtype=inputs.dtype)
+        return inputs * scale + offset
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=list(self.scale), offset=list(self.offset), reverse_channels=self.reverse_channels)
+        return config
+
+
+def input_scaling(config: TrainingConfig) -> Optional[InputScaling]:
+    """The layer between the resizing stage and the backbone; None when the backbone takes [0, 1] as it is."""
+    spec = BACKBONES[config.backbone]
+    mode = config.backbone_input
+    if mode == "auto":
+        mode = "imagenet" if config.backbone_weights else "unit"
+    scaling = spec.imagenet_input if mode == "imagenet" else spec.unit_input
+    if scaling.is_identity:
+        return None
+    return InputScaling(scaling.scale, scaling.offset, scaling.reverse_channels, name=f"{mode}_input")
+
+
+def batchnorm_layers(model):
+    """Every BatchNormalization layer in ``model``, nested models included."""
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            yield layer
+        elif hasattr(layer, "layers"):
+            yield from batchnorm_layers(layer)
+
+
+def load_backbone_weights(backbone, path, title):
+    """Loads a Keras weights file (``.weights.h5``, ``.keras`` or legacy ``.h5``) into ``backbone``.
+
+    A missing or incompatible file is a :class:`ConfigError` naming ``training.backbone_weights``.
+    """
+    remote = "://" in path
+    if not remote and not os.path.isfile(path):
+        raise ConfigError(WEIGHTS_FIELD, f"{path} does not exist")
+    try:
+        backbone.load_weights(path)
+    except Exception as error:  # Keras raises ValueError, OSError, FileNotFoundError... for a bad file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(
+            WEIGHTS_FIELD,
+            f"cannot load {path} into {title} without its top (include_top=False): {reason}",
+        ) from error
+
+
+def build_backbone(config: TrainingConfig) -> keras.Model:
+    """``config.backbone`` without its top on ``target_size`` inputs, seeded by ``config.seed``.
+
+    Outputs feature maps (B, h, w, C); the classifier adds pooling and its head.
+    """
+    spec = BACKBONES[config.backbone]
+    keras.utils.set_random_seed(config.seed)
+    backbone = spec.application(include_top=False, weights=None, input_shape=(*config.target_size, 3))
+    if config.backbone_weights:
+        load_backbone_weights(backbone, config.backbone_weights, spec.title)
+    for layer in batchnorm_layers(backbone):
+        layer.momentum = config.batchnorm_momentum
+    return backbone
