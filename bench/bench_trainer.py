@@ -1,235 +1,192 @@
 #!/usr/bin/env python
-"""Training and input-path throughput on this machine; writes bench/results/trainer.json.
+"""Training inside the pipeline against the models' own speed, in one run; writes bench/results/trainer.json.
 
-Measures, on the same generated 500x375 JPEGs:
-  * the Transform graph (decode + resize to 300x300) through the Trainer's
-    input pipeline, images/s, against the alternative of materializing
-    re-encoded 300x300 JPEGs (bytes per image, decode images/s) and float
-    tensors (bytes per image);
-  * training images/s of both arms at batch 16 and 64 with our Trainer code
-    (``trainer.run``: tf.data + TFT layer + model.fit), and the seed example's
-    own loop (its functional model, ``model.fit`` on in-memory 300x300 images);
-  * optionally bf16 (mixed_bfloat16) and XLA (jit_compile) for our arms at batch 16.
+    .venv/bin/python bench/bench_trainer.py [--isolated-steps 24] [-- PIPELINE_OPTIONS ...]
 
-    .venv/bin/python bench/bench_trainer.py [--steps 4] [--batches 16,64] [--variants]
-
-Steady-state rates: the first ``--warmup`` steps (tracing) are not timed.
+1. Runs the whole demo pipeline (``pipeline_runner.py run --profile demo``,
+   plus any options after ``--``) in a subprocess into a fresh directory, and
+   measures its wall time and the CPU time of it and its children (whole-run
+   core use = CPU seconds / wall seconds; 2.0 is both cores busy).
+2. Reads both Trainers' ``training_summary.json``: the in-pipeline steady rate
+   is the training images per second of the epochs after the first (training
+   time only, validation left out); a Trainer's one-off cost is its component
+   wall time minus its steady epochs' cost times the number of epochs
+   (decoding, building, tracing, export, picture: everything that does not
+   repeat per epoch), with the Trainer's own phase timings beside it.
+3. Measures each arm alone, in a fresh process: the same model and compile
+   (``trainer.models``), the same batch size and precision, ``model.fit`` on
+   in-memory 300x300 batches, steady images/s after two untimed steps.
+4. Prints per arm: isolated rate, in-pipeline rate and their ratio, one-off
+   cost; and the pipeline's wall time over the time the two trainings alone
+   would take for the same number of images.
 """
 
 import argparse
 import json
 import os
 import platform
+import re
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from trainer.environment import apply_keras_policy  # noqa: E402
+from trainer import contract  # noqa: E402  (pure Python)
 
-apply_keras_policy()
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
-
-from components import synthetic_examples  # noqa: E402
-from trainer import contract  # noqa: E402
-from trainer import run as trainer_run  # noqa: E402
-from trainer.config import ArmConfig, TrainingConfig  # noqa: E402
+RESULTS = os.path.join(ROOT, "bench", "results", "trainer.json")
 
 
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter())
+def cpu_seconds_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def steady_rate(times, batch_size, warmup):
-    times = times[warmup:]
-    if len(times) < 2:
-        return None
-    return batch_size * (len(times) - 1) / (times[-1] - times[0])
+def run_demo(output_dir, options):
+    command = [sys.executable, os.path.join(ROOT, "pipeline_runner.py"), "run", "--profile", "demo",
+               "--output-dir", output_dir, *options]
+    cpu_before, start = cpu_seconds_of_children(), time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    cpu = cpu_seconds_of_children() - cpu_before
+    if done.returncode:
+        raise SystemExit(f"the demo pipeline failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    components = {m.group(1): float(m.group(2)) for m in re.finditer(r"✓ (\S+) ([\d.]+) s", done.stdout)}
+    return {"wall_seconds": wall, "cpu_seconds": cpu, "cores_busy": cpu / wall, "component_seconds": components,
+            "closing_table": done.stdout[done.stdout.find("Component wall times"):]}
 
 
-def write_jpegs(directory, count, seed=0):
-    """``count`` 500x375 JPEG examples in TFX layout (one gzipped TFRecord)."""
-    rng = np.random.default_rng(seed)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "data.tfrecord.gz")
-    raw = []
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for i in range(count):
-            image = synthetic_examples.make_image(rng, i % 2, 375, 500)
-            encoded = synthetic_examples.encode(image, "jpeg")
-            raw.append((encoded, i % 2))
-            writer.write(synthetic_examples.image_example(encoded, i % 2, "jpeg", 375, 500).SerializeToString())
-    return raw
+def read_training_summary(output_dir, arm):
+    runs = os.path.join(output_dir, "pipeline_root", contract.trainer_id(arm), "model_run")
+    newest = max(os.listdir(runs), key=int)
+    with open(os.path.join(runs, newest, contract.TRAINING_SUMMARY_FILE)) as f:
+        return json.load(f)
 
 
-def transform_output(root, data_dir):
-    """Runs ImportExampleGen -> StatisticsGen -> SchemaGen -> Transform; returns (transform dir, examples dir)."""
-    from tfx import v1 as tfx
-    from tfx.orchestration import metadata
-
-    from pipeline import config as config_lib
-    from pipeline.pipeline import create_components
-
-    config = config_lib.demo_profile(output_dir=root)
-    components = create_components(config, example_gen=tfx.components.ImportExampleGen(input_base=data_dir))
-    names = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="bench", pipeline_root=config.pipeline_root,
-        components=[components[n] for n in names],
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(config.metadata_path)))
-
-    def newest(path):
-        return max((os.path.join(path, d) for d in os.listdir(path)), key=os.path.getmtime)
-
-    return (newest(os.path.join(config.pipeline_root, contract.TRANSFORM_ID, "transform_graph")),
-            newest(os.path.join(config.pipeline_root, "ImportExampleGen", "examples")))
-
-
-def seed_model(arm):
-    """The seed example's model code, unchanged in substance (functional resizer)."""
-    keras.utils.set_random_seed(42)
-
-    def conv_block(x, filters, kernel_size, strides, activation=layers.LeakyReLU(0.2)):
-        x = layers.Conv2D(filters, kernel_size, strides, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        return activation(x) if activation else x
-
-    def res_block(x):
-        inputs = x
-        x = conv_block(x, 16, 3, 1)
-        x = conv_block(x, 16, 3, 1, activation=None)
-        return layers.Add()([inputs, x])
-
-    def learnable_resizer():
-        inputs = layers.Input(shape=[None, None, 3])
-        naive = layers.Resizing(150, 150, interpolation="bilinear")(inputs)
-        x = layers.LeakyReLU(0.2)(layers.Conv2D(16, 7, padding="same")(inputs))
-        x = layers.BatchNormalization()(layers.LeakyReLU(0.2)(layers.Conv2D(16, 1, padding="same")(x)))
-        bottleneck = layers.Resizing(150, 150, interpolation="bilinear")(x)
-        x = res_block(bottleneck)
-        x = layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same", use_bias=False)(x))
-        x = layers.Add()([bottleneck, x])
-        x = layers.Conv2D(3, 7, padding="same")(x)
-        return keras.Model(inputs, layers.Add()([naive, x]))
-
-    backbone = keras.applications.DenseNet121(weights=None, include_top=True, classes=2, input_shape=(150, 150, 3))
-    inputs = layers.Input((300, 300, 3))
-    x = layers.Rescaling(1.0 / 255)(inputs)
-    x = learnable_resizer()(x) if arm == contract.CANDIDATE_ARM else layers.Resizing(150, 150)(x)
-    model = keras.Model(inputs, backbone(x))
-    model.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), optimizer="sgd",
-                  metrics=["accuracy"])
-    return model
-
-
-def bench_seed_loop(raw, arm, batch_size, steps, warmup):
-    images = np.stack([tf.image.resize(tf.io.decode_jpeg(b), (300, 300)).numpy() for b, _ in raw])
-    labels = keras.ops.one_hot(np.array([label for _, label in raw]), 2)
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(batch_size).prefetch(2)
-    model = seed_model(arm)
-    timer = StepTimer()
-    model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[timer], verbose=0)
-    return steady_rate(timer.times, batch_size, warmup)
-
-
-def bench_ours(files, tft_output, arm, batch_size, steps, warmup, **config_changes):
-    config = ArmConfig(arm=arm, batch_size=batch_size, steps_per_epoch=warmup + steps, epochs=1,
-                            shuffle_buffer=256, **config_changes)
-    strategy, precision = trainer_run.select_hardware(config.precision)
-    model = trainer_run.build_and_compile(config, strategy)
-    dataset = trainer_run.make_dataset(files, tft_output, config, training=True)
-    timer = StepTimer()
-    model.fit(dataset, epochs=1, steps_per_epoch=config.steps_per_epoch, callbacks=[timer], verbose=0)
-    keras.mixed_precision.set_global_policy("float32")
-    return steady_rate(timer.times, batch_size, warmup)
-
-
-def bench_input(files, tft_output, batch_size=16, batches=12):
-    config = TrainingConfig(batch_size=batch_size, steps_per_epoch=1, shuffle_buffer=256)
-    dataset = trainer_run.make_dataset(files, tft_output, config, training=True)
-    iterator = iter(dataset)
-    next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batch_size * batches / (time.perf_counter() - start)
-
-
-def bench_materialized(raw, batches=12, batch_size=16):
-    """The alternative: Transform writes re-encoded 300x300 JPEGs; the Trainer only decodes them."""
-    reencoded = [tf.io.encode_jpeg(tf.cast(tf.image.resize(tf.io.decode_jpeg(b), (300, 300)), tf.uint8),
-                                   quality=95).numpy() for b, _ in raw]
-    dataset = (tf.data.Dataset.from_tensor_slices(reencoded).repeat().batch(batch_size)
-               .map(lambda b: tf.map_fn(lambda x: tf.cast(tf.io.decode_jpeg(x, channels=3), tf.float32), b,
-                                        fn_output_signature=tf.TensorSpec((300, 300, 3), tf.float32)),
-                    num_parallel_calls=tf.data.AUTOTUNE))
-    iterator = iter(dataset)
-    next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
+def in_pipeline_figures(summary, component_seconds):
+    rates = summary["train_images_per_second"]
+    steady_rate = statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
+    steady_epoch = statistics.median(summary["epoch_seconds"][1:] or summary["epoch_seconds"])
+    epochs = len(summary["epoch_seconds"])
     return {
-        "reencoded_jpeg_bytes_per_image": float(np.mean([len(b) for b in reencoded])),
-        "reencoded_decode_images_per_s": batch_size * batches / (time.perf_counter() - start),
+        "steady_images_per_second": steady_rate,
+        "first_epoch_seconds": summary["epoch_seconds"][0],
+        "steady_epoch_seconds": steady_epoch,
+        "epochs": epochs,
+        "images_trained": summary["images_consumed"],
+        "component_seconds": component_seconds,
+        "one_off_seconds": component_seconds - epochs * steady_epoch,
+        "phase_seconds": summary.get("phase_seconds", {}),
+        "run_fn_seconds": summary.get("run_fn_seconds"),
     }
+
+
+ISOLATED = r"""
+import json, sys, time
+from trainer.environment import apply_keras_policy
+apply_keras_policy()
+import keras, numpy as np, tensorflow as tf
+from trainer import models
+from trainer.config import ArmConfig
+config = ArmConfig.from_dict(json.loads(sys.argv[1]))
+steps, warmup = int(sys.argv[2]), 2
+keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
+if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+model = models.compile_classifier(models.build_classifier(config), config)
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
+labels = np.eye(config.num_classes, dtype="float32")[rng.integers(0, config.num_classes, len(images))]
+dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(config.batch_size).prefetch(2)
+class Times(keras.callbacks.Callback):
+    def __init__(self): super().__init__(); self.t = []
+    def on_train_batch_end(self, batch, logs=None): self.t.append(time.perf_counter())
+times = Times()
+model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[times], verbose=0)
+t = times.t[warmup:]
+print("RATE", config.batch_size * (len(t) - 1) / (t[-1] - t[0]))
+"""
+
+
+def isolated_rate(training, arm, steps):
+    config = dict(training, arm=arm, picture_images=0)
+    done = subprocess.run([sys.executable, "-c", ISOLATED, json.dumps(config), str(steps)], cwd=ROOT,
+                          capture_output=True, text=True)
+    match = re.search(r"^RATE ([\d.]+)", done.stdout, re.M)
+    if not match:
+        raise SystemExit(f"isolated run of {arm} failed:\n{done.stderr[-3000:]}")
+    return float(match.group(1))
+
+
+def determinism_cost(args):
+    """Isolated rates of both arms with ``training.deterministic`` off and on, demo settings, one run."""
+    from pipeline import config as config_lib
+
+    training = config_lib.profile("demo").training.to_dict()
+    results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "arms": {}}
+    for arm in contract.ARMS:
+        rates = {str(flag).lower(): isolated_rate(dict(training, deterministic=flag), arm, args.isolated_steps)
+                 for flag in (False, True)}
+        results["arms"][arm] = {"images_per_second": rates, "deterministic_over_default": rates["true"] / rates["false"]}
+        print(f"{arm:>18}: {rates['false']:.2f} img/s, deterministic {rates['true']:.2f} img/s "
+              f"(ratio {rates['true'] / rates['false']:.3f})", flush=True)
+    path = os.path.join(os.path.dirname(args.output), "determinism.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {path}")
 
 
 def main():
+    argv = sys.argv[1:]
+    options = []
+    if "--" in argv:
+        options = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=160)
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batches", default="16,64")
-    parser.add_argument("--variants", action="store_true", help="also bf16 and XLA for our arms at batch 16")
-    parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                         "results", "trainer.json"))
-    args = parser.parse_args()
+    parser.add_argument("--isolated-steps", type=int, default=24, help="timed steps per arm alone")
+    parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--determinism", action="store_true",
+                        help="instead: each arm alone with training.deterministic off and on (its cost)")
+    args = parser.parse_args(argv)
+    if args.determinism:
+        return determinism_cost(args)
 
-    import tensorflow_transform as tft
-
-    root = tempfile.mkdtemp(prefix="bench_trainer_")
-    raw = write_jpegs(os.path.join(root, "data"), args.images)
-    transform_dir, examples_dir = transform_output(root, os.path.join(root, "data"))
-    tft_output = tft.TFTransformOutput(transform_dir)
-    files = [os.path.join(examples_dir, f"Split-{contract.TRAIN_SPLIT}", "*")]
-
+    output_dir = tempfile.mkdtemp(prefix="bench_trainer_")
+    print(f"demo pipeline into {output_dir} ...", flush=True)
+    demo = run_demo(output_dir, options)
+    arms = {}
+    for arm in contract.ARMS:
+        summary = read_training_summary(output_dir, arm)
+        figures = in_pipeline_figures(summary, demo["component_seconds"][contract.trainer_id(arm)])
+        figures["isolated_images_per_second"] = isolated_rate(summary["config"], arm, args.isolated_steps)
+        figures["in_pipeline_over_isolated"] = (figures["steady_images_per_second"]
+                                                / figures["isolated_images_per_second"])
+        figures["training_alone_seconds"] = figures["images_trained"] / figures["isolated_images_per_second"]
+        arms[arm] = figures
+    trainings_alone = sum(a["training_alone_seconds"] for a in arms.values())
+    pipeline_seconds = sum(demo["component_seconds"].values())
     results = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
-        "settings": vars(args),
-        "input": {
-            "raw_jpeg_bytes_per_image": float(np.mean([len(b) for b, _ in raw])),
-            "float_materialized_bytes_per_image": 300 * 300 * 3 * 4,
-            "transform_input_pipeline_images_per_s": bench_input(files, tft_output),
-            **bench_materialized(raw),
-        },
-        "training_images_per_s": {},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "pipeline_options": options,
+        "demo": {k: v for k, v in demo.items() if k != "closing_table"},
+        "arms": arms,
+        "pipeline_component_seconds": pipeline_seconds,
+        "two_trainings_alone_seconds": trainings_alone,
+        "pipeline_over_trainings_alone": pipeline_seconds / trainings_alone,
     }
-    print(json.dumps(results["input"], indent=2), flush=True)
-    for batch in [int(b) for b in args.batches.split(",")]:
-        for arm in contract.ARMS:
-            ours = bench_ours(files, tft_output, arm, batch, args.steps, args.warmup)
-            seed = bench_seed_loop(raw, arm, batch, args.steps, args.warmup)
-            row = {"ours": ours, "seed_loop": seed, "ratio": ours / seed if ours and seed else None}
-            results["training_images_per_s"][f"{arm}@{batch}"] = row
-            print(f"{arm:>18} batch {batch:>3}: ours {ours:6.2f} img/s, seed loop {seed:6.2f} img/s", flush=True)
-    if args.variants:
-        for name, changes in (("mixed_bfloat16", dict(precision="mixed_bfloat16")),
-                              ("xla", dict(jit_compile=True))):
-            for arm in contract.ARMS:
-                rate = bench_ours(files, tft_output, arm, 16, args.steps, args.warmup, **changes)
-                results["training_images_per_s"][f"{arm}@16+{name}"] = {"ours": rate}
-                print(f"{arm:>18} batch  16 {name}: {rate:6.2f} img/s", flush=True)
+    for arm, a in arms.items():
+        print(f"{arm:>18}: alone {a['isolated_images_per_second']:6.2f} img/s, in pipeline "
+              f"{a['steady_images_per_second']:6.2f} img/s (ratio {a['in_pipeline_over_isolated']:.2f}); "
+              f"one-off {a['one_off_seconds']:5.1f} s of {a['component_seconds']:.1f} s; phases "
+              + ", ".join(f"{k} {v:.1f}" for k, v in a["phase_seconds"].items()), flush=True)
+    print(f"pipeline: {pipeline_seconds:.0f} s of components ({demo['wall_seconds']:.0f} s process wall), "
+          f"{results['pipeline_over_trainings_alone']:.2f}x the two trainings alone ({trainings_alone:.0f} s); "
+          f"cores busy {demo['cores_busy']:.2f} of {os.cpu_count()}")
+    print(demo["closing_table"])
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)

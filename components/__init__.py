@@ -6,6 +6,22 @@ the comparison report, the curated schema and the demo data.
     from components import read_label_names
 """
 
+import importlib
+
 from components.labels import read_label_names
 
-__all__ = ["read_label_names"]
+# Our artifact types, reachable as ``components.<Type>``: that is their TYPE_NAME, and TFX's
+# Kubeflow container rebuilds an artifact by importing its type's name as ``<module>.<class>``.
+# Loaded on first use, so importing ``components`` does not load TensorFlow.
+ARTIFACT_TYPE_MODULES = {
+    "PairedComparisonArtifact": "components.paired_comparison",
+    "ComparisonReportArtifact": "components.comparison_report",
+}
+
+__all__ = ["read_label_names", *ARTIFACT_TYPE_MODULES]
+
+
+def __getattr__(name):
+    if name in ARTIFACT_TYPE_MODULES:
+        return getattr(importlib.import_module(ARTIFACT_TYPE_MODULES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

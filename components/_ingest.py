@@ -261,6 +261,12 @@ def finish_examples_artifact(
         per_split, os.path.join(examples.uri, BAD_IMAGES_FILE),
     )
     check_bad_fraction(component_name, report, max_bad_fraction, examples.uri)
+    empty = [name for name in split_names if not report["splits"][name]["records_out"]]
+    if empty:
+        # Downstream, SchemaGen would infer nothing from it and the gate would judge on no examples.
+        raise ValueError(
+            f"{component_name}: split(s) {', '.join(map(repr, empty))} got no records "
+            f"(per split records/files: {per_split}); add images or give those splits a larger share")
     return report
 
 

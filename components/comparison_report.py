@@ -42,8 +42,8 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"
 class ComparisonReportArtifact(types.Artifact):
     """A directory holding report.md, report.html, summary.json, the plots, pictures and predictions."""
 
-    # Kubeflow V2 requires "<namespace>.<TypeName>".
-    TYPE_NAME = "resizer_tfx.ComparisonReport"
+    # Kubeflow's "<namespace>.<Type>", and importable by that name (components/__init__.py).
+    TYPE_NAME = "components.ComparisonReportArtifact"
 
 
 def _read_json(path):
@@ -64,7 +64,6 @@ def build_summary(evaluation_uri: str, comparison: dict, arms: Dict[str, dict], 
         "blessed": bool(comparison.get("blessed")),
         "rule": comparison.get("rule"),
         "comparison": comparison,
-        "validation_failures": tfma_results.validation_failures(evaluation_uri),
         "metrics": tfma_results.read_metrics(evaluation_uri, class_names),
         "class_names": list(class_names),
         "confusion_matrices": tfma_results.read_confusion_matrices(evaluation_uri),
@@ -143,7 +142,6 @@ def render(summary: dict, template_name: str) -> str:
         c=summary["comparison"],
         data_note=summary.get("data_note"),
         pushed=summary.get("pushed") or {},
-        failures=summary.get("validation_failures") or [],
         order=order,
         same_order=bool(order.get(CANDIDATE)) and order.get(CANDIDATE) == order.get(BASELINE),
         predictions_file=PREDICTIONS_FILE,
@@ -184,6 +182,8 @@ def ComparisonReport(  # noqa: N802 (TFX component naming)
     report_dir: Parameter[str] = "",
     data_note: Parameter[str] = "",
 ):
+    # Kubeflow's launcher creates only an output's parent directory (object stores need none).
+    tf.io.gfile.makedirs(report.uri)
     arms = {}
     for arm, model, run in ((CANDIDATE, candidate_model, candidate_run), (BASELINE, baseline_model, baseline_run)):
         summary = _read_json(os.path.join(run.uri, TRAINING_SUMMARY_FILE))

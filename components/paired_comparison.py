@@ -14,9 +14,9 @@ question about the examples where they disagree.  This component:
    (``components/comparison_stats.py``), cross-checked against TFMA's
    accuracy for the same models and split;
 4. decides the gate (floor, a difference strictly above the margin, and the
-   significance level when it is > 0; TFMA's own validation must pass too)
-   and writes a ``ModelBlessing`` the Pusher reads, with the rule that decided
-   in words.
+   significance level when it is > 0) and writes a ``ModelBlessing`` the
+   Pusher reads, with the rule that decided in words.  This is the pipeline's
+   only gate: the Evaluator computes metrics without thresholds.
 
 ``comparison.json`` in the output artifact holds the numbers, the rule and the
 blessing.
@@ -60,7 +60,8 @@ BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 class PairedComparisonArtifact(types.Artifact):
     """A directory with predictions.csv (per example, both arms) and comparison.json."""
 
-    TYPE_NAME = "resizer_tfx.PairedComparison"
+    # Kubeflow's "<namespace>.<Type>", and importable by that name (components/__init__.py).
+    TYPE_NAME = "components.PairedComparisonArtifact"
 
 
 def read_split(examples_uri: str, split: str):
@@ -147,6 +148,12 @@ def PairedComparison(  # noqa: N802 (TFX component naming)
     significance_level: Parameter[float] = 0.0,
     batch_size: Parameter[int] = 32,
 ):
+    # The same bounds as the configuration's: a Kubeflow run may pass the margin as a runtime parameter.
+    for field, value, low, high in (("evaluation.accuracy_margin", accuracy_margin, -1.0, 1.0),
+                                    ("evaluation.accuracy_floor", accuracy_floor, 0.0, 1.0),
+                                    ("evaluation.significance_level", significance_level, 0.0, 0.999999)):
+        if not low <= value <= high:
+            raise ValueError(f"{field}: must be in [{low:g}, {high:g}], got {value!r}")
     result, probabilities, labels, filenames = compare_models(
         examples.uri, candidate_model.uri, baseline_model.uri, split, batch_size)
     # The same models on the same split: TFMA's accuracy must agree with the per-example one.
@@ -158,19 +165,16 @@ def PairedComparison(  # noqa: N802 (TFX component naming)
                 f"{arm}: accuracy on split {split!r} is {ours:.6f} from per-example predictions but "
                 f"{theirs:.6f} from TFMA; the Evaluator must evaluate the same split ({split!r})")
     result["tfma_accuracy"] = tfma_values
-    verdict = comparison_stats.decide(result, accuracy_margin, significance_level, accuracy_floor)
-    tfma_ok = tfma.load_validation_result(evaluation.uri).validation_ok
-    if verdict["blessed"] and not tfma_ok:
-        verdict = {"blessed": False, "rule": "not blessed: TFMA's validation (floor and margin) failed; "
-                                             + verdict["rule"].removeprefix("blessed: ")}
-    result.update(verdict)
-    result["tfma_validation_ok"] = bool(tfma_ok)
+    result.update(comparison_stats.decide(result, accuracy_margin, significance_level, accuracy_floor))
     result["gate"] = {"accuracy_margin": accuracy_margin, "accuracy_floor": accuracy_floor,
                       "significance_level": significance_level}
     try:
         class_names = read_label_names(examples.uri)
     except FileNotFoundError:
         class_names = [str(i) for i in range(probabilities[CANDIDATE].shape[-1])]
+    # Kubeflow's launcher creates only an output's parent directory (object stores need none).
+    for directory in (comparison.uri, blessing.uri):
+        tf.io.gfile.makedirs(directory)
     with tf.io.gfile.GFile(os.path.join(comparison.uri, PREDICTIONS_FILE), "w") as f:
         f.write(predictions_csv(filenames, labels, class_names, probabilities))
     with tf.io.gfile.GFile(os.path.join(comparison.uri, COMPARISON_FILE), "w") as f:

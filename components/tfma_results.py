@@ -102,7 +102,3 @@ def read_confusion_matrices(evaluation_uri: str) -> Dict[str, List[List[float]]]
             out[kv.key.model_name or CANDIDATE] = matrix
     return out
 
-
-def validation_failures(evaluation_uri: str, limit: int = 5) -> List[str]:
-    validation = tfma.load_validation_result(evaluation_uri)
-    return [str(f) for f in validation.metric_validations_per_slice][:limit]

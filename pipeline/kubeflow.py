@@ -28,20 +28,25 @@ defaults are the config's values):
     ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "validation":
     "train[90%:95%]", "test": "train[95%:]"}``.
 
-Why ``epochs`` and ``accuracy_margin`` go through an extra step: Kubeflow v2
-(and TFX's compiler for it) can only substitute a runtime parameter for a
-*whole* execution property, never for a value inside one.  ``epochs`` lives
-inside the Trainers' ``custom_config`` JSON (two different ones, one per arm)
-and the margin inside the Evaluator's ``eval_config`` proto.  So the compiled
-pipeline gets one more step, ``RuntimeConfig``, that takes the parameters,
-re-validates the configuration with them (a bad value fails that step, naming
-the field, before anything trains) and outputs the two ``custom_config``
-strings and the ``eval_config`` JSON; the Trainers and the Evaluator read
-those as dynamic execution properties (``channel.future()[0].value``).
-``tfds_splits`` and the PairedComparison's ``accuracy_margin`` are plain
-properties, so those parameters are wired in directly.  The image-folder ExampleGen's ``split_buckets`` live in
-its ``output_config`` proto, which TFX's v2 ExampleGen driver reads at compile
-time, so they are not a runtime parameter.
+Why ``epochs`` goes through an extra step: Kubeflow v2 (and TFX's compiler
+for it) can only substitute a runtime parameter for a *whole* execution
+property, never for a value inside one, and ``epochs`` lives inside the
+Trainers' ``custom_config`` JSON (two different ones, one per arm).  So the
+compiled pipeline gets one more step, ``RuntimeConfig``, that takes the
+parameter, re-validates the configuration with it (a bad value fails that
+step, naming the field, before anything trains) and outputs the two
+``custom_config`` strings; the Trainers read them as dynamic execution
+properties (``channel.future()[0].value``).  ``tfds_splits`` and the
+PairedComparison's ``accuracy_margin`` (the gate lives there alone; the
+Evaluator has no thresholds) are plain properties, so those parameters are
+wired in directly; the PairedComparison validates the margin.  The
+image-folder ExampleGen's ``split_buckets`` live in its ``output_config``
+proto, which TFX's v2 ExampleGen driver reads at compile time, so they are
+not a runtime parameter.
+
+The JSON is TFX's compiler output finished by :mod:`pipeline.kubeflow_spec`
+(parameter defaults, producer task names KFP resolves, artifact types TFX's
+container can rebuild).
 
 Caching: each task's ``cachingOptions.enableCache`` follows
 ``config.enable_cache`` (``--enable_cache false`` compiles it off; KFP's
@@ -63,6 +68,7 @@ from tfx.dsl.component.experimental.annotations import OutputDict, Parameter  # 
 from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 
 from pipeline import config as config_lib  # noqa: E402
+from pipeline.kubeflow_spec import finish_pipeline_job, write_pipeline_file  # noqa: E402
 from trainer import contract  # noqa: E402
 from trainer.contract import ARMS, RUNTIME_CONFIG_ID  # noqa: E402
 
@@ -72,7 +78,6 @@ KUBEFLOW_TFX_COMMAND = (
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 )
 EPOCHS, ACCURACY_MARGIN, TFDS_SPLITS = "epochs", "accuracy_margin", "tfds_splits"
-EVAL_CONFIG_OUTPUT = "eval_config"
 
 
 def custom_config_output(arm: str) -> str:
@@ -85,24 +90,15 @@ log = logging.getLogger(__name__)
 
 # --- the runtime-configuration step ------------------------------------------------
 
-def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int,
-                           accuracy_margin: float) -> Dict[str, str]:
-    """The Trainers' ``custom_config`` strings and the Evaluator's ``eval_config`` JSON for these values."""
-    from google.protobuf import json_format
-
-    from pipeline.pipeline import make_eval_config
-
+def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int) -> Dict[str, str]:
+    """The Trainers' ``custom_config`` strings for these values."""
     config = config_lib.with_overrides(
-        config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)),
-        {"training.epochs": int(epochs), "evaluation.accuracy_margin": float(accuracy_margin)},
-    )
-    out = {
+        config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)), {"training.epochs": int(epochs)})
+    return {
         custom_config_output(arm): json.dumps(config.training.for_arm(arm).to_custom_config(code_fingerprint),
                                           sort_keys=True)
         for arm in ARMS
     }
-    out[EVAL_CONFIG_OUTPUT] = json_format.MessageToJson(make_eval_config(config), sort_keys=True)
-    return out
 
 
 @component
@@ -110,10 +106,9 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
     pipeline_config: Parameter[str],
     code_fingerprint: Parameter[str],
     epochs: Parameter[int],
-    accuracy_margin: Parameter[float],
-) -> OutputDict(**{custom_config_output(arm): str for arm in ARMS}, **{EVAL_CONFIG_OUTPUT: str}):
+) -> OutputDict(**{custom_config_output(arm): str for arm in ARMS}):
     """Applies the run's parameters to the compiled configuration (validated; a bad value fails here)."""
-    return resolve_runtime_config(pipeline_config, code_fingerprint, epochs, accuracy_margin)
+    return resolve_runtime_config(pipeline_config, code_fingerprint, epochs)
 
 
 # --- building --------------------------------------------------------------------------
@@ -147,17 +142,13 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
         pipeline_config=json.dumps(config.to_dict(), sort_keys=True),
         code_fingerprint=code_fingerprint(),
         epochs=params[EPOCHS],
-        accuracy_margin=params[ACCURACY_MARGIN],
     ).with_id(RUNTIME_CONFIG_ID)
     for arm in ARMS:
         trainer = components[contract.trainer_id(arm)]
         _set_exec_property(trainer, "custom_config",
                            resolver.outputs[custom_config_output(arm)].future()[0].value)
         trainer.add_upstream_node(resolver)
-    evaluator = components[contract.EVALUATOR_ID]
-    _set_exec_property(evaluator, "eval_config", resolver.outputs[EVAL_CONFIG_OUTPUT].future()[0].value)
-    evaluator.add_upstream_node(resolver)
-    # A plain float property: the runtime parameter goes in directly.
+    # A plain float property of the gate: the runtime parameter goes in directly.
     _set_exec_property(components[contract.PAIRED_COMPARISON_ID], "accuracy_margin", params[ACCURACY_MARGIN])
     if TFDS_SPLITS in params and example_gen is None:
         _set_exec_property(components[contract.TFDS_EXAMPLE_GEN_ID], "splits", params[TFDS_SPLITS])
@@ -200,35 +191,6 @@ def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: O
     )
 
 
-def add_parameter_defaults(pipeline_spec: dict, defaults: Dict[str, object]) -> dict:
-    """Writes each runtime parameter's default into the root's ``inputDefinitions``.
-
-    TFX's compiler puts defaults only into the PipelineJob's ``runtimeConfig``,
-    which a ``.yaml`` PipelineSpec (what the KFP 2 UI/client upload) does not
-    carry; with ``defaultValue`` there, a run needs no parameter values at all.
-    """
-    parameters = pipeline_spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
-    for name, value in defaults.items():
-        spec = parameters.setdefault(name, {})
-        spec["defaultValue"] = value
-        spec["isOptional"] = True
-    return pipeline_spec
-
-
-def write_pipeline_file(job: dict, path: str) -> str:
-    """``.yaml``/``.yml``: the PipelineSpec (KFP 2 client/UI); otherwise the PipelineJob JSON (Vertex AI)."""
-    import yaml
-
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        if path.endswith((".yaml", ".yml")):
-            f.write(f"# PIPELINE DEFINITION\n# Name: {job['pipelineSpec']['pipelineInfo']['name']}\n")
-            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
-        else:
-            json.dump(job, f, indent=2, sort_keys=True)
-    return path
-
-
 def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image: str,
                      pipeline_root: Optional[str] = None, beam_pipeline_args: Optional[Iterable[str]] = None,
                      example_gen=None, display_name: Optional[str] = None) -> str:
@@ -254,7 +216,8 @@ def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image:
     )
     defaults = {name: p.default for name, p in runtime_parameters(config).items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    add_parameter_defaults(job["pipelineSpec"], defaults)
+    # TFX's output, with the producer references KFP needs and the artifact types checked (kubeflow_spec.py).
+    finish_pipeline_job(job, defaults)
     output_file = os.path.abspath(output_file)
     write_pipeline_file(job, output_file)
     return output_file

@@ -45,10 +45,11 @@ def make_example_gen(config: PipelineConfig):
 def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """Candidate vs baseline on the test split, with TFMA's jackknife 95 % intervals.
 
-    TFMA's own gate (floor, and a change >= margin) is judged on the overall
-    slice only; the PairedComparison adds the strict margin and the paired test.
+    No thresholds here: the gate is the PairedComparison's alone (floor,
+    strict margin, paired test), so changing the gate never reruns the
+    Evaluator, and Kubeflow's runtime margin reaches one component.
     """
-    training, gate = config.training, config.evaluation
+    training = config.training
     model_specs = [
         tfma.ModelSpec(
             name=name,
@@ -61,21 +62,6 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         for name in (CANDIDATE_ARM, BASELINE_ARM)
     ]
     overall = tfma.SlicingSpec()
-    accuracy_gate = tfma.MetricConfig(
-        class_name=contract.ACCURACY_METRIC_CLASS,
-        per_slice_thresholds=[
-            tfma.PerSliceMetricThreshold(
-                slicing_specs=[overall],
-                threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.accuracy_floor}),
-                    change_threshold=tfma.GenericChangeThreshold(
-                        direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                        absolute={"value": gate.accuracy_margin},
-                    ),
-                ),
-            )
-        ],
-    )
     class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(training.num_classes))})
     return tfma.EvalConfig(
         model_specs=model_specs,
@@ -88,7 +74,7 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    accuracy_gate,
+                    tfma.MetricConfig(class_name=contract.ACCURACY_METRIC_CLASS),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             ),

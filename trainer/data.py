@@ -22,7 +22,7 @@ import hashlib
 import math
 import os
 import tempfile
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -169,13 +169,17 @@ def order_sha256(keys: Sequence[str], indices: Sequence[int]) -> str:
 
 
 def _batches(split: DecodedSplit, indices: np.ndarray, batch_size: int,
-             recorder: Optional[OrderRecorder]) -> Iterator:
+             recorder: Optional[OrderRecorder], shard: Tuple[int, int] = (0, 1)) -> Iterator:
+    """Batches of ``batch_size`` from ``indices``; with ``shard=(i, n)``, the i-th of n equal parts of each."""
     if recorder is not None:
         recorder.restart()
+    index, count = shard
     for start in range(0, len(indices), batch_size):
         chosen = indices[start:start + batch_size]
-        if recorder is not None:
+        if recorder is not None:  # the global batch: the same record on every worker
             recorder.update([split.keys[i] for i in chosen])
+        share = len(chosen) // count
+        chosen = chosen[index * share:(index + 1) * share]
         yield split.images[chosen], split.labels[chosen]
 
 
@@ -193,14 +197,29 @@ def _dataset(generator, split: DecodedSplit, num_classes: int, num_batches: int)
 
 
 def training_dataset(split: DecodedSplit, batch_size: int, seed: int, steps: int, epochs: int,
-                     num_classes: int, recorder: Optional[OrderRecorder] = None) -> tf.data.Dataset:
-    """Exactly ``steps * epochs`` full batches from the seeded stream, recorded as they are consumed."""
+                     num_classes: int, recorder: Optional[OrderRecorder] = None,
+                     shard: Tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+    """Exactly ``steps * epochs`` full batches from the seeded stream, recorded as they are consumed.
+
+    ``shard=(i, n)``: worker i of n gets the i-th ``batch_size / n`` examples of every global batch.
+    """
+    if batch_size % shard[1]:
+        raise ValueError(f"batch_size: {batch_size} does not split evenly over {shard[1]} workers")
     indices = example_order(len(split), seed, steps * epochs * batch_size)
-    return _dataset(lambda: _batches(split, indices, batch_size, recorder), split, num_classes, steps * epochs)
+    return _dataset(lambda: _batches(split, indices, batch_size, recorder, shard), split, num_classes,
+                    steps * epochs)
 
 
-def evaluation_dataset(split: DecodedSplit, batch_size: int, num_classes: int) -> tf.data.Dataset:
-    """The split once, in canonical order (the last batch may be short)."""
-    indices = np.arange(len(split))
-    return _dataset(lambda: _batches(split, indices, batch_size, None), split, num_classes,
-                    math.ceil(len(split) / batch_size))
+def evaluation_dataset(split: DecodedSplit, batch_size: int, num_classes: int,
+                       shard: Tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+    """The split once, in canonical order (the last batch may be short).
+
+    With ``shard=(i, n)`` every worker must get a batch at every step, so the
+    last ``len(split) % n`` examples are left out and each batch splits evenly.
+    """
+    index, count = shard
+    usable = len(split) - len(split) % count
+    per_worker = max(1, batch_size // count)
+    indices = np.arange(usable)
+    return _dataset(lambda: _batches(split, indices, per_worker * count, None, shard), split, num_classes,
+                    math.ceil(usable / (per_worker * count)))

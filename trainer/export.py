@@ -25,24 +25,33 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, tf_transform_output, class_names):
         super().__init__(name="resizer_serving")
-        self.model = model
+        # The Keras object stays out of the SavedModel (saving it would serialize and retrace it:
+        # 4 s more per export of DenseNet-121 here); its variables are what the signatures need.
+        self.__dict__["_keras_model"] = model
+        self.model_variables = list(model.variables)
         self.tft_layer = tf_transform_output.transform_features_layer()
         self.class_names = tf.constant(list(class_names), dtype=tf.string)
         # Only the image is parsed: other features may be absent at serving time.
         self._image_spec = {IMAGE_KEY: tf_transform_output.raw_feature_spec()[IMAGE_KEY]}
         # SchemaGen may infer the image feature as shape [] or [1]: feed what Transform was traced with.
         self._image_shape = [-1] + list(self._image_spec[IMAGE_KEY].shape)
+        # One traced model call shared by every signature (tracing DenseNet-121 takes seconds).
+        height, width = model.input_shape[1:3]
+        self._predict = tf.function(
+            self._predict_images,
+            input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name=TRANSFORMED_IMAGE_KEY)],
+        )
 
     def _transform(self, image_bytes):
         image_bytes = tf.reshape(image_bytes, self._image_shape)
         return self.tft_layer({IMAGE_KEY: image_bytes})[TRANSFORMED_IMAGE_KEY]
 
-    def _predict(self, images):
+    def _predict_images(self, images):
         num_classes = self.class_names.shape[0]
         # An empty batch answers empty outputs (oneDNN's fused conv rejects zero-size input).
         probabilities = tf.cond(
             tf.shape(images)[0] > 0,
-            lambda: tf.cast(self.model(images, training=False), tf.float32),
+            lambda: tf.cast(self._keras_model(images, training=False), tf.float32),
             lambda: tf.zeros([0, num_classes], tf.float32),
         )
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)

@@ -14,10 +14,13 @@ the initial backbone weights, and ``data_order_sha256``: a SHA-256 over the
 file names of the training examples in the order they were consumed).
 """
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
+import shutil
+import tempfile
 import time
 
 from absl import logging
@@ -27,25 +30,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import data, models
+from trainer import data, distribution, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
-
-
-def select_hardware(precision):
-    """(strategy, policy name): every visible GPU with mixed_float16, else the CPU.
-
-    ``precision='auto'`` means mixed_float16 on GPUs and float32 on CPUs;
-    ``mixed_bfloat16`` is an explicit choice for CPUs with bf16 units.
-    """
-    gpus = tf.config.list_physical_devices("GPU")
-    if precision == "auto":
-        precision = "mixed_float16" if gpus else "float32"
-    keras.mixed_precision.set_global_policy(precision)
-    strategy = tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
-    return strategy, precision
 
 
 def read_class_names(config: TrainingConfig, train_files):
@@ -76,6 +65,21 @@ def weights_sha256(layer):
     return digest.hexdigest()
 
 
+class PhaseTimer:
+    """Wall seconds per phase of a Trainer (``with timer.phase("export"): ...``), for the summary."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Wall time per epoch, and the part of it spent on validation."""
 
@@ -99,22 +103,53 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def build_and_compile(config: ArmConfig, strategy):
-    with strategy.scope():
-        model = models.compile_classifier(models.build_classifier(config), config)
+def build_and_compile(config: ArmConfig, placement: distribution.Placement):
+    with placement.strategy.scope():
+        model = models.build_classifier(config)
+        if placement.multi_worker:
+            # Batch statistics over the global batch, as on one machine.
+            distribution.synchronize_batchnorm(model)
+        model = models.compile_classifier(model, config)
     return model
 
 
-def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None):
+def _datasets(placement, train_split, validation_split, config, steps, recorder):
+    """(training, validation or None) datasets; with several workers each takes its share of every batch."""
+    def training(shard=(0, 1)):
+        return data.training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
+                                     config.num_classes, recorder, shard)
+
+    def validation(shard=(0, 1)):
+        return data.evaluation_dataset(validation_split, config.batch_size, config.num_classes, shard)
+
+    if not placement.multi_worker:
+        return training(), validation() if len(validation_split) else None
+
+    def sharded(make):
+        def per_worker(context):
+            return make((context.input_pipeline_id, context.num_input_pipelines))
+        return placement.strategy.distribute_datasets_from_function(per_worker)
+
+    usable_validation = len(validation_split) >= placement.num_workers
+    return sharded(training), sharded(validation) if usable_validation else None
+
+
+def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None, timer=None,
+          placement=None):
     """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split)."""
+    timer = timer or PhaseTimer()
+    placement = placement or distribution.select_placement(config.precision)
+    strategy, precision = placement.strategy, placement.precision
+    if config.batch_size % placement.num_workers:
+        raise ConfigError("batch_size", f"{config.batch_size} does not split evenly over "
+                                        f"{placement.num_workers} workers")
     if config.deterministic:
         # Bit-identical reruns on GPUs too (CPU kernels here already are); costs speed on GPUs.
         tf.config.experimental.enable_op_determinism()
-    strategy, precision = select_hardware(config.precision)
-    decode_start = time.perf_counter()
-    train_split = data.decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
-    validation_split = data.decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
-    decode_seconds = time.perf_counter() - decode_start
+    with timer.phase("decode"):
+        train_split = data.decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
+        validation_split = data.decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
+    decode_seconds = timer.seconds["decode"]
     steps = data.steps_per_epoch(len(train_split), config.batch_size, config.steps_per_epoch)
     logging.info(
         "Training %s: %d replica(s), precision %s, %d examples, batch %d, %d epoch(s) of %d steps; "
@@ -125,36 +160,36 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
     if not len(train_split):
         raise ValueError(f"{config.arm}: the training split has no examples ({list(train_files)})")
     recorder = data.OrderRecorder()
-    train_ds = data.training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
-                                     config.num_classes, recorder)
-    validation_ds = None
-    if len(validation_split):
-        validation_ds = data.evaluation_dataset(validation_split, config.batch_size, config.num_classes)
-    else:
-        logging.warning("%s: the validation split is empty (%s); training without validation",
-                        config.arm, list(eval_files))
-    model = build_and_compile(config, strategy)
-    initial_backbone = weights_sha256(models.get_backbone(model))
-    timer = EpochTimer()
-    callbacks = [timer]
+    train_ds, validation_ds = _datasets(placement, train_split, validation_split, config, steps, recorder)
+    if validation_ds is None:
+        logging.warning("%s: too few validation examples (%d in %s); training without validation",
+                        config.arm, len(validation_split), list(eval_files))
+    with timer.phase("build"):
+        model = build_and_compile(config, placement)
+        initial_backbone = weights_sha256(models.get_backbone(model))
+    epochs = EpochTimer()
+    callbacks = [epochs]
     if log_dir:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
-    history = model.fit(
-        train_ds,
-        validation_data=validation_ds,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        verbose=2,
-    )
+        # Scalars only: writing the graph traces the training step a second time (12 s on 2 cores).
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False))
+    with timer.phase("fit"):
+        history = model.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2,
+        )
     train_split.close()
     images_per_epoch = steps * config.batch_size
-    train_seconds = [total - val for total, val in zip(timer.seconds, timer.validation_seconds)]
+    train_seconds = [total - val for total, val in zip(epochs.seconds, epochs.validation_seconds)]
     summary = {
         "arm": config.arm,
         "config": config.to_dict(),
         "precision": precision,
         "replicas": strategy.num_replicas_in_sync,
+        "workers": placement.num_workers,
         "devices": [d.name for d in tf.config.list_logical_devices()],
         "parameters": int(model.count_params()),
         "initial_backbone_sha256": initial_backbone,
@@ -166,8 +201,9 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         "images_consumed": recorder.examples,
         "data_order_sha256": recorder.hexdigest(),
         "decode_seconds": decode_seconds,
-        "epoch_seconds": timer.seconds,
-        "validation_seconds": timer.validation_seconds,
+        "epoch_seconds": epochs.seconds,
+        "validation_seconds": epochs.validation_seconds,
+        "phase_seconds": timer.seconds,
         # The first epoch includes tracing; later epochs show the steady rate.
         "train_images_per_second": [images_per_epoch / s for s in train_seconds],
     }
@@ -184,26 +220,43 @@ def _picture_images(split, config):
 
 def run_fn(fn_args):
     """TFX Trainer entry point."""
+    start = time.perf_counter()
+    timer = PhaseTimer()
     config = ArmConfig.from_custom_config(fn_args.custom_config)
+    # First: a multi-worker strategy must configure TensorFlow before anything else runs.
+    placement = distribution.select_placement(config.precision)
     class_names = read_class_names(config, fn_args.train_files)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    serving_model_dir, model_run_dir = fn_args.serving_model_dir, fn_args.model_run_dir
+    scratch = None
+    if not placement.is_chief:
+        # Every worker saves (saving reads variables collectively); only the chief's copy is kept.
+        scratch = tempfile.mkdtemp(prefix=f"worker{placement.worker_index}_")
+        serving_model_dir = os.path.join(scratch, "model", os.path.basename(serving_model_dir))
+        model_run_dir = os.path.join(scratch, "model_run")
     model, summary, validation_split = train(
-        config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=fn_args.model_run_dir
+        config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=model_run_dir,
+        timer=timer, placement=placement,
     )
     summary["class_names"] = class_names
 
-    export_serving_model(model, tf_transform_output, class_names, fn_args.serving_model_dir)
-    logging.info("Exported %s to %s", config.arm, fn_args.serving_model_dir)
+    with timer.phase("export"):
+        export_serving_model(model, tf_transform_output, class_names, serving_model_dir)
+    logging.info("Exported %s to %s", config.arm, serving_model_dir)
 
-    if config.picture_images:
-        images, labels = _picture_images(validation_split, config)
-        picture = resizer_picture(model, images, class_names, labels)
-        picture_path = os.path.join(os.path.dirname(fn_args.serving_model_dir), RESIZER_PICTURE_FILE)
-        with tf.io.gfile.GFile(picture_path, "wb") as f:
-            f.write(picture)
+    if config.picture_images and placement.is_chief:
+        with timer.phase("picture"):
+            images, labels = _picture_images(validation_split, config)
+            picture = resizer_picture(model, images, class_names, labels)
+            picture_path = os.path.join(os.path.dirname(serving_model_dir), RESIZER_PICTURE_FILE)
+            with tf.io.gfile.GFile(picture_path, "wb") as f:
+                f.write(picture)
         summary["picture"] = picture_path
     validation_split.close()
+    summary["run_fn_seconds"] = time.perf_counter() - start
 
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
+    tf.io.gfile.makedirs(model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -171,10 +171,21 @@ def test_max_bad_fraction_fails_with_reasons(tmp_path):
     # The report is there for the user to read.
     assert len(read_bad_rows(out)) == 3
     # Same folder, tolerant threshold: succeeds; class b has a label but no records.
-    examples = run_executor(ImageFolderExampleGen(input_base=str(root), max_bad_fraction=0.5),
-                            str(tmp_path / "out2"))
+    examples = run_executor(ImageFolderExampleGen(input_base=str(root), max_bad_fraction=0.5,
+                                                  split_buckets={"train": 1}), str(tmp_path / "out2"))
     assert read_label_names(examples.uri) == ["a", "b"]
     assert read_report(examples.uri)["totals"]["records_out"] == 6
+
+
+def test_a_split_without_records_is_a_clear_error(tmp_path):
+    from components.image_folder_example_gen import ImageFolderExampleGen
+
+    root = tmp_path / "images"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "only.png").write_bytes(png_bytes(Image.fromarray(np.zeros((4, 4, 3), np.uint8))))
+    component = ImageFolderExampleGen(input_base=str(root), split_buckets={"train": 1, "validation": 1, "test": 1})
+    with pytest.raises(ValueError, match=r"split\(s\) .* got no records .*larger share"):
+        run_executor(component, str(tmp_path / "out"))
 
 
 def test_split_ratios_pipeline_1000_files(tmp_path):

@@ -102,11 +102,11 @@ def test_pipeline_with_statistics_schema_and_validation(demo_dir, tfds_data_dir,
         artifact = artifacts[node]
         assert json.loads(artifact.custom_properties[contract.LABEL_NAMES_PROPERTY].string_value) == \
             expected_labels
-        assert json.loads(artifact.properties["split_names"].string_value) == ["train", "eval"]
+        assert json.loads(artifact.properties["split_names"].string_value) == list(contract.REQUIRED_SPLITS)
         assert artifact.custom_properties["num_records"].int_value > 0
         assert os.path.exists(os.path.join(artifact.uri, contract.INGEST_REPORT_FILE))
     tfds_uri = artifacts[contract.TFDS_EXAMPLE_GEN_ID].uri
-    assert (len(read_records(tfds_uri, "train")), len(read_records(tfds_uri, "eval"))) == (20, 5)
+    assert [len(read_records(tfds_uri, split)) for split in contract.REQUIRED_SPLITS] == [20, 5, 5]
 
     for split in contract.REQUIRED_SPLITS:
         # Statistics were computed on the records (the split dirs are standard).

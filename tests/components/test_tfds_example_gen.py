@@ -20,8 +20,8 @@ def test_component_api():
     assert list(c.outputs) == ["examples"]
     assert c.exec_properties["dataset"] == DEFAULT_TFDS_DATASET == "cats_vs_dogs"
     assert json.loads(c.exec_properties["splits"]) == DEFAULT_TFDS_SPLITS
-    # The counts below (20 and 5 of 50) follow from these.
-    assert DEFAULT_TFDS_SPLITS == {"train": "train[:40%]", "eval": "train[40%:50%]"}
+    # The counts below (20, 5 and 5 of 50) follow from these.
+    assert DEFAULT_TFDS_SPLITS == {"train": "train[:40%]", "validation": "train[40%:50%]", "test": "train[50%:60%]"}
     with pytest.raises(ValueError):
         TfdsExampleGen(splits={"bad name": "train"})
 
@@ -32,9 +32,9 @@ def _filenames(uri, split):
 
 def test_default_slicing(tfds_data_dir, tmp_path):
     examples = run_executor(TfdsExampleGen(data_dir=tfds_data_dir), str(tmp_path / "ex"))
-    train, eval_ = (_filenames(examples.uri, split) for split in contract.REQUIRED_SPLITS)
-    assert (len(train), len(eval_)) == (20, 5)
-    assert not set(train) & set(eval_)
+    train, validation, test = (_filenames(examples.uri, split) for split in contract.REQUIRED_SPLITS)
+    assert (len(train), len(validation), len(test)) == (20, 5, 5)
+    assert not set(train) & set(validation) and not set(train) & set(test) and not set(validation) & set(test)
     assert read_label_names(examples.uri) == ["cat", "dog"]
     assert json.loads(examples.get_string_custom_property(contract.LABEL_NAMES_PROPERTY)) == ["cat", "dog"]
     assert examples.split_names == json.dumps(list(contract.REQUIRED_SPLITS))
@@ -44,7 +44,8 @@ def test_default_slicing(tfds_data_dir, tmp_path):
         assert feature(ex, contract.LABEL_KEY) == (0 if "/Cat/" in name else 1)
     report = read_report(examples.uri)
     assert report["splits"]["train"]["files_in"] == 20
-    assert report["splits"]["eval"]["files_in"] == 5
+    assert report["splits"][contract.VALIDATION_SPLIT]["files_in"] == 5
+    assert report["splits"][contract.TEST_SPLIT]["files_in"] == 5
 
 
 def test_three_way_slicing_matches_tfds(tfds_data_dir, tmp_path):

@@ -1,7 +1,6 @@
 """Compiling the pipeline for Kubeflow v2: the JSON, its runtime parameters, caching, no network."""
 
 import json
-import os
 import socket
 
 import pytest
@@ -11,38 +10,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 import pipeline_runner
 from pipeline import config as config_lib
 from pipeline import kubeflow
-from pipeline.prepare import resolve_config
+from tests.pipeline.helpers import IMAGE, ROOT, compile_offline, no_network
 from trainer import contract
 from trainer.contract import ARMS, CANDIDATE_TRAINER_ID, RUNTIME_CONFIG_ID
-
-IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
-ROOT = "gs://bucket/resizer/root"
-
-
-class NetworkUsed(AssertionError):
-    pass
-
-
-def _no_network(*args, **kwargs):
-    raise NetworkUsed(f"compiling tried to open a connection: {args[1:] if len(args) > 1 else args}")
-
-
-def compile_offline(config, path, **kwargs):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket.socket, "connect_ex", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        return kubeflow.compile_pipeline(config, path, IMAGE, pipeline_root=ROOT, **kwargs)
-
-
-@pytest.fixture(scope="module", params=["demo", "full"])
-def compiled(request, tmp_path_factory):
-    config = resolve_config(config_lib.profile(request.param, overrides={"output_dir": "gs://bucket/resizer"}))
-    path = str(tmp_path_factory.mktemp("kfp") / f"{request.param}.json")
-    written = compile_offline(config, path, beam_pipeline_args=["--direct_num_workers=3", "--extra=x"])
-    assert written == os.path.abspath(path)
-    with open(written) as f:
-        return config, json.load(f)
 
 
 def test_parses_as_pipeline_job_and_spec(compiled):
@@ -105,14 +75,16 @@ def test_runtime_parameters(compiled):
     tasks = spec["root"]["dag"]["tasks"]
     resolver = tasks[RUNTIME_CONFIG_ID]["inputs"]["parameters"]
     assert resolver["epochs"] == {"componentInputParameter": "epochs"}
-    assert resolver["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
+    assert "accuracy_margin" not in resolver
+    gate = tasks[contract.PAIRED_COMPARISON_ID]["inputs"]["parameters"]
+    assert gate["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
     for arm in ARMS:
         custom = tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]
         assert custom["taskOutputParameter"] == {
-            "producerTask": f"{RUNTIME_CONFIG_ID}_task", "outputParameterKey": kubeflow.custom_config_output(arm)}
+            "producerTask": RUNTIME_CONFIG_ID, "outputParameterKey": kubeflow.custom_config_output(arm)}
         assert RUNTIME_CONFIG_ID in tasks[contract.trainer_id(arm)]["dependentTasks"]
-    eval_config = tasks[contract.EVALUATOR_ID]["inputs"]["parameters"]["eval_config"]
-    assert eval_config["taskOutputParameter"]["outputParameterKey"] == kubeflow.EVAL_CONFIG_OUTPUT
+    # The Evaluator has no thresholds, so nothing of it depends on the run's parameters.
+    assert "runtimeValue" in tasks[contract.EVALUATOR_ID]["inputs"]["parameters"]["eval_config"]
     if config.data.source == "tfds":
         splits = tasks[contract.TFDS_EXAMPLE_GEN_ID]["inputs"]["parameters"]["splits"]
         assert splits == {"componentInputParameter": "tfds_splits"}
@@ -129,23 +101,15 @@ def test_yaml_output_is_a_pipeline_spec_with_defaults(tmp_path):
 
 
 def test_resolve_runtime_config_applies_and_validates():
-    import tensorflow_model_analysis as tfma
-
-    from pipeline.pipeline import make_eval_config
-
     config = config_lib.profile("full")
     assert config_lib.PipelineConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3, 0.05)
+    out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3)
+    assert set(out) == {kubeflow.custom_config_output(arm) for arm in ARMS}
     for arm in ARMS:
         custom = json.loads(out[kubeflow.custom_config_output(arm)])
         assert custom == config.training.replace(epochs=3).for_arm(arm).to_custom_config("fp")
-    parsed = json_format.Parse(out[kubeflow.EVAL_CONFIG_OUTPUT], tfma.EvalConfig())
-    want = make_eval_config(config_lib.with_overrides(config, {"evaluation.accuracy_margin": 0.05}))
-    assert parsed == want
     with pytest.raises(config_lib.ConfigError, match="epochs"):
-        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 0, 0.0)
-    with pytest.raises(config_lib.ConfigError, match="evaluation.accuracy_margin"):
-        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 2, 3.0)
+        kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 0)
 
 
 def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path):
@@ -159,7 +123,7 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
     container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
     values = {k: v["runtimeValue"]["constant"] for k, v in task["inputs"]["parameters"].items()
               if "runtimeValue" in v}
-    values.update(epochs=2, accuracy_margin=0.03)  # what the run's parameters would be
+    values.update(epochs=2)  # what the run's parameter would be
     outputs = component["outputDefinitions"]
     executor_input = {
         "inputs": {"parameterValues": values},
@@ -180,20 +144,14 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
     for arm in ARMS:
         custom = json.loads(produced[kubeflow.custom_config_output(arm)])[contract.TRAINING_CONFIG_KEY]
         assert custom["epochs"] == 2 and custom["arm"] == arm
-    import tensorflow_model_analysis as tfma
-
-    eval_config = json_format.Parse(produced[kubeflow.EVAL_CONFIG_OUTPUT], tfma.EvalConfig())
-    gates = [t.threshold for spec in eval_config.metrics_specs for m in spec.metrics
-             for t in m.per_slice_thresholds]
-    assert [g.change_threshold.absolute.value for g in gates] == [pytest.approx(0.03)]
 
 
 def test_compile_command_prints_summary(tmp_path, capsys, monkeypatch):
     out = tmp_path / "job.json"
     argv = ["compile", "--output", str(out), "--image", IMAGE, "--pipeline-root", ROOT, "--skip-inputs",
             "--output-dir", "gs://bucket/resizer", "--data.image_dir", "gs://bucket/images"]
-    monkeypatch.setattr(socket.socket, "connect", _no_network)
-    monkeypatch.setattr(socket, "create_connection", _no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     assert pipeline_runner.main(argv + ["--", "--runner=DataflowRunner"]) == 0
     printed = capsys.readouterr().out
     assert str(out) in printed and "epochs=6" in printed and "pipeline input" not in printed

@@ -11,10 +11,10 @@ from pipeline import config as config_lib
 from pipeline import kubeflow
 from pipeline.prepare import curated_schema_path, resolve_config, write_inputs
 from pipeline.progress import ProgressReporter
+from tests.pipeline.helpers import IMAGE
 from trainer import contract
 from trainer.contract import ARMS, RUNTIME_CONFIG_ID
 
-IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
 SMALL = ["--data.demo_images_per_class", "4"]
 
 
@@ -140,9 +140,9 @@ def test_same_execution_properties(both_pipelines):
     """Every property equal, the dynamic ones once resolved with the compiled defaults.
 
     Excluded as constants, because Kubeflow can only substitute a run's
-    parameter for a whole property: the Trainers' ``custom_config`` and the
-    Evaluator's ``eval_config`` are outputs of the RuntimeConfig step, and the
-    TfdsExampleGen's ``splits`` is a runtime parameter.  Their values are
+    parameter for a whole property: the Trainers' ``custom_config`` are outputs
+    of the RuntimeConfig step, and the TfdsExampleGen's ``splits`` and the
+    PairedComparison's ``accuracy_margin`` are runtime parameters.  Their values are
     compared instead by resolving them as a run without parameter overrides
     would.  No path is excluded: both commands got the same ``--output-dir``
     and the compiled pipeline root defaults to the local one.  The compiled
@@ -156,7 +156,7 @@ def test_same_execution_properties(both_pipelines):
     resolver = {k: v["runtimeValue"]["constant"] for k, v in tasks[RUNTIME_CONFIG_ID]["inputs"]["parameters"].items()
                 if "runtimeValue" in v}
     resolved = kubeflow.resolve_runtime_config(resolver["pipeline_config"], resolver["code_fingerprint"],
-                                               defaults[kubeflow.EPOCHS], defaults[kubeflow.ACCURACY_MARGIN])
+                                               defaults[kubeflow.EPOCHS])
     assert config_lib.PipelineConfig.from_dict(json.loads(resolver["pipeline_config"])) == config
     checked = set()
     for node_id, component in local.items():
@@ -177,7 +177,8 @@ def test_same_execution_properties(both_pipelines):
         assert set(parameters) <= set(component.exec_properties), node_id
     example_gen = contract.TFDS_EXAMPLE_GEN_ID if config.data.source == "tfds" else contract.IMAGE_FOLDER_EXAMPLE_GEN_ID
     assert {(contract.trainer_id(arm), "custom_config") for arm in ARMS} <= checked
-    assert {(contract.EVALUATOR_ID, "eval_config"), (contract.TRANSFORM_ID, "custom_config"),
+    assert {(contract.EVALUATOR_ID, "eval_config"), (contract.PAIRED_COMPARISON_ID, "accuracy_margin"),
+            (contract.TRANSFORM_ID, "custom_config"),
             (contract.PUSHER_ID, "push_destination"), (contract.IMPORT_SCHEMA_GEN_ID, "schema_file"),
             (example_gen, "max_pixels"), (contract.COMPARISON_REPORT_ID, "report_dir")} <= checked
     dynamic = {tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]["taskOutputParameter"][

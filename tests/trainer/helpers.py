@@ -17,6 +17,8 @@ SMALL_TRAINING = dict(
     class_names=synthetic_examples.CLASS_NAMES,
     batchnorm_momentum=0.5,
     picture_images=3,
+    # What the reproducibility test compares against a rerun in another process.
+    deterministic=True,
 )
 
 

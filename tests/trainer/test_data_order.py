@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 from components.paired_comparison import predict, read_split
 from tests.trainer.helpers import latest, read_summary, small_config
 from trainer import contract, data
-from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
+from trainer.contract import ARMS, CANDIDATE_ARM
 
 pytestmark = pytest.mark.slow
 
@@ -58,23 +58,23 @@ def train_in_subprocess(examples, transform, out, training):
 
 
 def test_separate_processes_same_sequence_and_deterministic_reruns(trained_pipeline, tmp_path):
-    """Kubeflow runs each Trainer in its own container; a deterministic rerun gives identical predictions."""
+    """Kubeflow runs each Trainer in its own container; a deterministic rerun gives identical predictions.
+
+    Each arm is trained again in a process of its own, with the pipeline's
+    configuration (``deterministic`` on), from the pipeline's own artifacts.
+    """
     examples, transform = artifacts(trained_pipeline)
-    base = small_config(str(tmp_path), {"deterministic": True, "picture_images": 0}).training
-    runs = {
-        "learnable": (CANDIDATE_ARM, str(tmp_path / "learnable")),
-        "bilinear": (BASELINE_ARM, str(tmp_path / "bilinear")),
-        "learnable_again": (CANDIDATE_ARM, str(tmp_path / "learnable_again")),
-    }
-    summaries = {name: train_in_subprocess(examples, transform, out, base.for_arm(arm))
-                 for name, (arm, out) in runs.items()}
+    training = small_config(str(tmp_path)).training
+    assert training.deterministic
+    summaries = {arm: train_in_subprocess(examples, transform, str(tmp_path / arm), training.for_arm(arm))
+                 for arm in ARMS}
     in_pipeline = read_summary(trained_pipeline[contract.CANDIDATE_TRAINER_ID])["data_order_sha256"]
     assert {s["data_order_sha256"] for s in summaries.values()} == {in_pipeline}
-    assert all(s["config"]["deterministic"] for s in summaries.values())
 
     serialized, _, _ = read_split(examples, contract.TEST_SPLIT)
     assert serialized, "the test split is empty"
-    first = predict(os.path.join(runs["learnable"][1], "model"), serialized)
-    again = predict(os.path.join(runs["learnable_again"][1], "model"), serialized)
+    pipeline_model = latest(os.path.join(trained_pipeline[contract.CANDIDATE_TRAINER_ID], "model", "*"))
+    first = predict(pipeline_model, serialized)
+    again = predict(os.path.join(tmp_path, CANDIDATE_ARM, "model"), serialized)
     np.testing.assert_array_equal(first, again)  # bit for bit
     assert first.shape == (len(serialized), 2) and np.all(np.isfinite(first))

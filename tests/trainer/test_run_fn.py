@@ -64,7 +64,7 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
         dict(image_size=(300, 300), target_size=(150, 150), batch_size=2, steps_per_epoch=1,
              picture_images=0, seed=3),
         arms=(CANDIDATE_ARM,),
-        count=12,
+        count=24,  # every split gets examples (an empty split leaves SchemaGen nothing to infer from)
     )
     summary = read_summary(dirs[CANDIDATE_TRAINER_ID])
     assert summary["parameters"] == 7_051_717

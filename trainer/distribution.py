@@ -1,0 +1,91 @@
+"""Where a Trainer runs: one device, every local GPU, or several workers described by ``TF_CONFIG``.
+
+``TF_CONFIG`` is what Vertex AI Training and Kubeflow's training operator set
+on every worker of a cluster (``{"cluster": {"chief": [...], "worker": [...]},
+"task": {"type": "worker", "index": 0}}``).  When it describes more than one
+task, the Trainer uses ``MultiWorkerMirroredStrategy``: every worker builds the
+same model, takes its share of every global batch, and gradients (and
+BatchNorm statistics, synchronised so that the global batch behaves as on one
+machine) are all-reduced.  The chief (the ``chief`` task, or worker 0 when
+there is none) writes the model and the summary; the others write to
+temporary locations, which are removed.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Mapping, Optional
+
+import keras
+import tensorflow as tf
+
+TF_CONFIG = "TF_CONFIG"
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    strategy: tf.distribute.Strategy
+    precision: str
+    num_workers: int = 1
+    worker_index: int = 0
+    is_chief: bool = True
+
+    @property
+    def multi_worker(self) -> bool:
+        return self.num_workers > 1
+
+
+def cluster_spec(environ: Optional[Mapping[str, str]] = None) -> Optional[dict]:
+    """The parsed ``TF_CONFIG`` when it describes a cluster of more than one task, else None."""
+    text = (os.environ if environ is None else environ).get(TF_CONFIG, "")
+    if not text.strip():
+        return None
+    try:
+        tf_config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{TF_CONFIG} is not JSON: {error}") from None
+    cluster = tf_config.get("cluster") or {}
+    tasks = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    if tasks < 2:
+        return None
+    task = tf_config.get("task") or {}
+    if task.get("type") not in ("chief", "worker") or not isinstance(task.get("index"), int):
+        raise ValueError(f"{TF_CONFIG} names no chief or worker task of this process: {task!r}")
+    return tf_config
+
+
+def is_chief_task(tf_config: dict) -> bool:
+    task, cluster = tf_config["task"], tf_config["cluster"]
+    return task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and not cluster.get("chief"))
+
+
+def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None) -> Placement:
+    """The strategy and compute precision for this process.
+
+    ``precision='auto'`` means mixed_float16 on GPUs and float32 on CPUs.
+    Create it first thing in the Trainer: a multi-worker strategy configures
+    TensorFlow's collective ops, which must happen before other work runs.
+    """
+    tf_config = cluster_spec(environ)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if tf_config else None
+    gpus = tf.config.list_physical_devices("GPU")
+    if precision == "auto":
+        precision = "mixed_float16" if gpus else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    if tf_config:
+        workers = sum(len(tf_config["cluster"].get(kind, [])) for kind in ("chief", "worker"))
+        resolver = strategy.cluster_resolver
+        index = resolver.task_id + (1 if resolver.task_type == "worker" and tf_config["cluster"].get("chief") else 0)
+        return Placement(strategy, precision, workers, index, is_chief_task(tf_config))
+    strategy = tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+    return Placement(strategy, precision)
+
+
+def synchronize_batchnorm(model) -> int:
+    """Makes every BatchNorm layer compute its batch statistics over the global batch; returns how many."""
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # noqa: SLF001 (Keras' own walk)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            count += 1
+    return count
