@@ -1,8 +1,9 @@
-"""The Transform graph without TFX: ``preprocessing_fn`` run through tf.Transform on Beam.
+"""The project's Transform graph written without TFX (tests, benchmarks).
 
-For tests and benchmarks that need what TFX's Transform component writes (the
-transform graph and the raw schema beside it) without running a pipeline:
-``preprocessing_fn`` has no analyzers, so one dummy record is enough.
+``preprocessing_fn`` has no analyzers that depend on the data (it decodes and
+resizes), so one placeholder record is enough to trace it; the result is what
+TFX's Transform writes, raw schema included, and what
+:func:`trainer.export.export_serving_model` needs.
 """
 
 import os
@@ -11,7 +12,7 @@ from trainer import contract
 
 
 def write_transform_graph(out_dir, training_config, temp_dir):
-    """Runs the project's ``preprocessing_fn`` through tf.Transform (no TFX) and writes the transform graph."""
+    """Runs ``preprocessing_fn`` through tf.Transform's Beam API and writes the transform graph to ``out_dir``."""
     import apache_beam as beam
     import tensorflow as tf
     import tensorflow_transform as tft

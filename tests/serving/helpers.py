@@ -1,4 +1,4 @@
-"""Helpers of the serving tests: sample images and files (the Transform graph: trainer.transform_graph)."""
+"""Helpers of the serving tests: the small model's settings, sample images and files."""
 
 import os
 
@@ -29,3 +29,48 @@ def write_files(directory, images):
             f.write(data)
         paths.append(path)
     return paths
+
+
+def write_image_folder(directory):
+    """Good images of several sizes and formats (one in a subfolder) and bad files.
+
+    Returns ``{filename relative to directory: (outcome, reason)}`` as ingestion decides it.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from components import image_records as ir
+
+    rng = np.random.default_rng(7)
+
+    def pixels(label, height, width):
+        return synthetic_examples.make_image(rng, label, height, width)
+
+    def saved(image, fmt, **options):
+        out = io.BytesIO()
+        image.save(out, format=fmt, **options)
+        return out.getvalue()
+
+    big_jpeg = saved(Image.fromarray(pixels(1, 375, 500)), "JPEG", quality=90)
+    rgba = np.dstack([pixels(0, 50, 60), np.full((50, 60), 128, np.uint8)])
+    files = {
+        "small.jpg": (saved(Image.fromarray(pixels(0, 40, 70)), "JPEG", quality=90), (ir.KEPT, "")),
+        "tall.png": (saved(Image.fromarray(pixels(1, 90, 30)), "PNG"), (ir.KEPT, "")),
+        "photo.jpg": (big_jpeg, (ir.KEPT, "")),
+        "sub/gray.jpg": (saved(Image.fromarray(pixels(0, 64, 64)[:, :, 0], "L"), "JPEG"), (ir.KEPT, "")),
+        "sub/alpha.png": (saved(Image.fromarray(rgba, "RGBA"), "PNG"), (ir.CONVERTED, ir.ALPHA)),
+        "sub/still.gif": (saved(Image.fromarray(pixels(1, 33, 45)), "GIF"), (ir.CONVERTED, ir.GIF)),
+        "icon.bmp": (saved(Image.fromarray(pixels(0, 20, 20)), "BMP"), (ir.CONVERTED, f"{ir.OTHER_FORMAT}_bmp")),
+        "empty.jpg": (b"", (ir.SKIPPED, ir.EMPTY_FILE)),
+        "truncated.jpg": (big_jpeg[: len(big_jpeg) // 2], (ir.SKIPPED, ir.CORRUPT)),
+        "notes.jpg": (b"a text file, not a picture\n", (ir.SKIPPED, ir.NOT_AN_IMAGE)),
+        ".DS_Store": (b"\0\0\0\1Bud1", (ir.SKIPPED, ir.HIDDEN_FILE)),
+    }
+    for name, (data, _) in files.items():
+        path = os.path.join(directory, *name.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    return {name: expected for name, (_, expected) in files.items()}
