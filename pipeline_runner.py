@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""resizer-tfx command line: run the pipeline locally, compile it for Kubeflow, query TF Serving.
+"""resizer-tfx command line: run the pipeline locally, compile it for Kubeflow, query TF Serving, classify in batch.
 
     python pipeline_runner.py run --profile demo --output-dir outputs/demo
     python pipeline_runner.py run --profile full --training.epochs 3 -- --direct_num_workers=4
     python pipeline_runner.py sweep --seeds 0,1,2              # the comparison over seeds, never pushing
     python pipeline_runner.py compile --profile full --output pipeline.json --image IMAGE --pipeline-root gs://B/root
     python pipeline_runner.py predict --server localhost:8500 cat.jpg dog.png
+    python pipeline_runner.py infer --model-dir outputs/demo/serving/learnable_resizer --images photos/ --output predictions.csv
 
 Every configuration field is an option (``--help`` lists each with its help
 and default); values are validated before anything runs.  Arguments after ``--`` go to Beam unchanged
@@ -117,6 +118,16 @@ def build_parser():
 
     predict = commands.add_parser("predict", help="classify image files with a model served by TF Serving")
     client.add_predict_arguments(predict)
+
+    from serving import infer_command
+
+    infer = commands.add_parser("infer", help="classify any number of image files with a pushed SavedModel on Beam",
+                                usage="%(prog)s --model-dir DIR --images DIR_OR_GLOB --output CSV [--batch-size N] "
+                                      "[--max-pixels N] [--verbose] [-- BEAM_ARGS ...]",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Arguments after -- are passed to Beam unchanged "
+                                       "(e.g. --direct_running_mode=multi_processing --direct_num_workers=2).")
+    infer_command.add_infer_arguments(infer)
     return parser
 
 
@@ -240,6 +251,11 @@ def main(argv=None):
         if not args.rest:  # gRPC requests are TensorFlow protos
             import_tensorflow(verbose)
         return predict_command(args)
+    if args.command == "infer":
+        import_tensorflow(verbose)
+        from serving.infer_command import infer_command
+
+        return infer_command(args, beam_args)
     try:
         # The same decisions for run and compile: both build the pipeline from this.
         config = resolve_config(config_from_args(args))

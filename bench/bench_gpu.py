@@ -170,7 +170,8 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
 
 # --- the input path ------------------------------------------------------------------------
 
-def _synthetic_jpegs(count, height=375, width=500, seed=0):
+def synthetic_jpegs(count, height=375, width=500, seed=0):
+    """``count`` photo-like JPEGs (q90): a smooth random colour field plus pixel noise (also bench_serving's)."""
     import numpy as np
     from PIL import Image
 
@@ -197,7 +198,7 @@ def _pil_decode_resize(args):
 
 def bench_input_path(images, size, batch_size, rounds=3):
     """Images/s of decode + resize to ``size`` with every CPU core."""
-    jpegs = _synthetic_jpegs(images)
+    jpegs = synthetic_jpegs(images)
     cores = os.cpu_count()
     if _backend_available("tensorflow"):
         import tensorflow as tf

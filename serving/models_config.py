@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Sequence
 
 from google.protobuf import text_format
 
+from trainer.contract import SAVED_MODEL_FILE
+
 
 class ModelsConfigError(ValueError):
     pass
@@ -32,7 +34,7 @@ def find_versions(base_path: str) -> List[int]:
     versions = []
     for name in os.listdir(base_path):
         path = os.path.join(base_path, name)
-        if name.isdigit() and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        if name.isdigit() and os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
             versions.append(int(name))
     return sorted(versions)
 

@@ -82,6 +82,14 @@ EXAMPLES_INPUT = "examples"
 PROBABILITIES_OUTPUT = "probabilities"
 CLASS_ID_OUTPUT = "class_id"
 CLASS_NAME_OUTPUT = "class_name"
+SAVED_MODEL_FILE = "saved_model.pb"  # TensorFlow's; every Pusher version directory holds one
+
+# --- batch inference (pipeline_runner.py infer) ----------------------------------------------------
+
+# The predictions CSV: one row per classified image.
+FILENAME_COLUMN = "filename"  # the path relative to the input directory (or the glob's fixed part)
+CLASS_COLUMN = "class"  # the model's class_name
+PROBABILITY_COLUMN_PREFIX = "p_"  # then one column per class: p_<class name>, in class order
 
 # --- evaluation ----------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from tests.serving.helpers import SMALL, write_transform_graph
+from tests.serving.helpers import SMALL
 from trainer import contract
+from trainer.transform_graph import write_transform_graph
 
 
 @pytest.fixture(scope="session")

@@ -1,37 +1,10 @@
-"""Helpers of the serving tests: a Transform graph without TFX, sample images and files."""
+"""Helpers of the serving tests: the small model's settings, sample images and files."""
 
 import os
 
 from components import synthetic_examples
-from trainer import contract
 
 SMALL = dict(image_size=(64, 64), target_size=(32, 32), class_names=synthetic_examples.CLASS_NAMES)
-
-
-def write_transform_graph(out_dir, training_config, temp_dir):
-    """Runs the project's ``preprocessing_fn`` through tf.Transform (no TFX) and writes the transform graph."""
-    import apache_beam as beam
-    import tensorflow as tf
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
-
-    from trainer.preprocessing import preprocessing_fn
-
-    image_key, label_key = contract.IMAGE_KEY, contract.LABEL_KEY
-    spec = {image_key: tf.io.FixedLenFeature([], tf.string), label_key: tf.io.FixedLenFeature([], tf.int64)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    custom_config = training_config.to_custom_config()
-    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=temp_dir):
-        raw = pipeline | beam.Create([{image_key: b"x", label_key: 0}])
-        transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing_fn(inputs, custom_config=custom_config))
-        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
-    # What TFX's Transform writes beside it: the raw schema (serving parses the image feature with it).
-    from tensorflow_transform.tf_metadata import metadata_io
-    import tensorflow_transform as tft
-
-    metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
-    return out_dir
 
 
 def sample_images(count=3, seed=0):
@@ -56,3 +29,48 @@ def write_files(directory, images):
             f.write(data)
         paths.append(path)
     return paths
+
+
+def write_image_folder(directory):
+    """Good images of several sizes and formats (one in a subfolder) and bad files.
+
+    Returns ``{filename relative to directory: (outcome, reason)}`` as ingestion decides it.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from components import image_records as ir
+
+    rng = np.random.default_rng(7)
+
+    def pixels(label, height, width):
+        return synthetic_examples.make_image(rng, label, height, width)
+
+    def saved(image, fmt, **options):
+        out = io.BytesIO()
+        image.save(out, format=fmt, **options)
+        return out.getvalue()
+
+    big_jpeg = saved(Image.fromarray(pixels(1, 375, 500)), "JPEG", quality=90)
+    rgba = np.dstack([pixels(0, 50, 60), np.full((50, 60), 128, np.uint8)])
+    files = {
+        "small.jpg": (saved(Image.fromarray(pixels(0, 40, 70)), "JPEG", quality=90), (ir.KEPT, "")),
+        "tall.png": (saved(Image.fromarray(pixels(1, 90, 30)), "PNG"), (ir.KEPT, "")),
+        "photo.jpg": (big_jpeg, (ir.KEPT, "")),
+        "sub/gray.jpg": (saved(Image.fromarray(pixels(0, 64, 64)[:, :, 0], "L"), "JPEG"), (ir.KEPT, "")),
+        "sub/alpha.png": (saved(Image.fromarray(rgba, "RGBA"), "PNG"), (ir.CONVERTED, ir.ALPHA)),
+        "sub/still.gif": (saved(Image.fromarray(pixels(1, 33, 45)), "GIF"), (ir.CONVERTED, ir.GIF)),
+        "icon.bmp": (saved(Image.fromarray(pixels(0, 20, 20)), "BMP"), (ir.CONVERTED, f"{ir.OTHER_FORMAT}_bmp")),
+        "empty.jpg": (b"", (ir.SKIPPED, ir.EMPTY_FILE)),
+        "truncated.jpg": (big_jpeg[: len(big_jpeg) // 2], (ir.SKIPPED, ir.CORRUPT)),
+        "notes.jpg": (b"a text file, not a picture\n", (ir.SKIPPED, ir.NOT_AN_IMAGE)),
+        ".DS_Store": (b"\0\0\0\1Bud1", (ir.SKIPPED, ir.HIDDEN_FILE)),
+    }
+    for name, (data, _) in files.items():
+        path = os.path.join(directory, *name.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    return {name: expected for name, (_, expected) in files.items()}

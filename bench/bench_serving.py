@@ -1,0 +1,267 @@
+#!/usr/bin/env python
+"""Serving latency of both arms' ``serving_default``: what the learnable resizer costs at inference.
+
+    .venv/bin/python bench/bench_serving.py             # 300x300 -> 150x150, batch 1 and 8
+    .venv/bin/python bench/bench_serving.py --tiny      # seconds: keeps this script working (tests)
+
+1. Exports both arms, untrained, with the project's own code: the Transform
+   graph of ``preprocessing_fn`` (``trainer.transform_graph``), the classifier
+   of ``trainer.models.build_classifier`` (float32) and the SavedModel of
+   ``trainer.export.export_serving_model``, in the Pusher's layout.  Untrained
+   weights cost the same as trained ones.
+2. Loads each SavedModel with ``tf.saved_model.load`` and calls its
+   ``serving_default`` signature on photo-like JPEG bytes (500x375 by
+   default, ``bench_gpu.synthetic_jpegs``), at each batch size: ``--warmup``
+   untimed calls, then ``--calls`` timed calls.  The arms alternate call by
+   call, in swapped order every round, so machine noise hits both alike.
+   Each round also times the ``transform_images`` signature (decode + resize
+   to ``image_size``, the Transform graph alone; the same graph in both arms).
+3. Prints per arm and batch size: median and p90 latency, images/s, and the
+   learnable/bilinear ratio of the median latency; writes
+   ``bench/results/serving.json``.
+
+In-process calls of the signatures, as TF Serving runs them, without its
+request handling (protobuf/JSON, gRPC/HTTP).  Heavy: run it alone on the machine.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from bench.bench_gpu import synthetic_jpegs  # noqa: E402  (imports no TensorFlow)
+from trainer import contract  # noqa: E402  (pure Python)
+
+RESULTS = os.path.join(ROOT, "bench", "results", "serving.json")
+SEED_SETTINGS = dict(image_size=300, target_size=150, source_size=(375, 500), batch_sizes=(1, 8), calls=(100, 40),
+                     warmup=3)
+TINY_SETTINGS = dict(image_size=64, target_size=32, source_size=(60, 80), batch_sizes=(1, 8), calls=(3, 2), warmup=1)
+CLASS_NAMES = ("class_0", "class_1")
+VERSION = "1"  # the Pusher's <serving>/<model name>/<version>/ layout
+
+
+def progress(text):
+    print(text, flush=True)
+
+
+def export_arms(work_dir, image_size, target_size):
+    """Both arms' serving SavedModels -> ({arm: export_dir}, {arm: facts of the export})."""
+    import tensorflow_transform as tft
+
+    from trainer import models
+    from trainer.config import TrainingConfig
+    from trainer.export import export_serving_model
+    from trainer.transform_graph import write_transform_graph
+
+    training = TrainingConfig(image_size=image_size, target_size=target_size, class_names=CLASS_NAMES,
+                              precision="float32")
+    start = time.perf_counter()
+    graph = write_transform_graph(os.path.join(work_dir, "transform_graph"), training, os.path.join(work_dir, "tmp"))
+    progress(f"Transform graph written in {time.perf_counter() - start:.1f} s")
+    transform_output = tft.TFTransformOutput(graph)
+    export_dirs, facts = {}, {}
+    for arm in contract.ARMS:
+        config = training.for_arm(arm)
+        start = time.perf_counter()
+        model = models.build_classifier(config)
+        export_dirs[arm] = os.path.join(work_dir, "serving", arm, VERSION)
+        export_serving_model(model, transform_output, config.class_names, export_dirs[arm])
+        facts[arm] = {"parameters": int(model.count_params()), "export_seconds": time.perf_counter() - start}
+        progress(f"exported {arm}: {facts[arm]['parameters']:,} parameters, {facts[arm]['export_seconds']:.1f} s")
+        del model
+    return export_dirs, facts
+
+
+def figures(milliseconds, batch_size):
+    import numpy as np
+
+    times = np.asarray(milliseconds)
+    median = float(np.median(times))
+    return {
+        "median_ms": median,
+        "p90_ms": float(np.percentile(times, 90)),
+        "mean_ms": float(times.mean()),
+        "min_ms": float(times.min()),
+        "images_per_second": batch_size * 1000.0 / median,
+        "calls": len(times),
+        "ms": [round(float(t), 3) for t in times],
+    }
+
+
+def time_batch_size(signatures, jpegs, batch_size, calls, warmup):
+    """Round-robin timing of every arm's serving and transform signatures at one batch size.
+
+    ``signatures``: {arm: {signature name: concrete function}}.  Returns
+    {arm: {signature name: figures, "first_call_ms": ...}}.
+    """
+    import tensorflow as tf
+
+    batches = [tf.constant([jpegs[(start + i) % len(jpegs)] for i in range(batch_size)], dtype=tf.string)
+               for start in range(0, len(jpegs), batch_size)]
+    outputs = {contract.SERVING_DEFAULT_SIGNATURE: contract.PROBABILITIES_OUTPUT,
+               contract.TRANSFORM_IMAGES_SIGNATURE: contract.TRANSFORMED_IMAGE_KEY}
+    times = {arm: {name: [] for name in signatures[arm]} for arm in signatures}
+    first_call = {}
+    arms = list(signatures)
+    names = [name for name in outputs if all(name in signatures[arm] for arm in arms)]
+    for round_index in range(warmup + calls):
+        order = arms if round_index % 2 == 0 else arms[::-1]
+        batch = batches[round_index % len(batches)]
+        for name in names:
+            for arm in order:
+                start = time.perf_counter()
+                result = signatures[arm][name](**{contract.IMAGE_BYTES_INPUT: batch})
+                result[outputs[name]].numpy()  # the answer is ready
+                elapsed = (time.perf_counter() - start) * 1000.0
+                if round_index == 0 and name == contract.SERVING_DEFAULT_SIGNATURE:
+                    first_call[arm] = elapsed
+                if round_index >= warmup:
+                    times[arm][name].append(elapsed)
+        if round_index + 1 == warmup:
+            progress(f"  batch {batch_size}: warm-up done ({warmup} calls per arm and signature)")
+    return {arm: {**{name: figures(times[arm][name], batch_size) for name in names},
+                  "first_call_ms": first_call[arm]} for arm in arms}
+
+
+def ratios(by_arm):
+    """Learnable over bilinear: median and p90 latency, and the resizer's own milliseconds."""
+    serving = contract.SERVING_DEFAULT_SIGNATURE
+    learnable, bilinear = by_arm[contract.CANDIDATE_ARM][serving], by_arm[contract.BASELINE_ARM][serving]
+    return {
+        "learnable_over_bilinear_median": learnable["median_ms"] / bilinear["median_ms"],
+        "learnable_over_bilinear_p90": learnable["p90_ms"] / bilinear["p90_ms"],
+        "resizer_extra_ms_median": learnable["median_ms"] - bilinear["median_ms"],
+    }
+
+
+def table(results):
+    serving, transform = contract.SERVING_DEFAULT_SIGNATURE, contract.TRANSFORM_IMAGES_SIGNATURE
+    lines = [f"{'arm':>18} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'images/s':>9} {'transform ms':>13}"]
+    for batch_size in results["settings"]["batch_sizes"]:
+        key = str(batch_size)
+        for arm in contract.ARMS:
+            arm_figures = results["arms"][arm][key]
+            served = arm_figures[serving]
+            transform_ms = arm_figures[transform]["median_ms"] if transform in arm_figures else float("nan")
+            lines.append(f"{arm:>18} {batch_size:>5} {served['median_ms']:>10.1f} {served['p90_ms']:>9.1f} "
+                         f"{served['images_per_second']:>9.1f} {transform_ms:>13.1f}")
+        ratio = results["ratios"][key]
+        lines.append(f"{'learnable/bilinear':>18} {batch_size:>5} {ratio['learnable_over_bilinear_median']:>10.2f} "
+                     f"{ratio['learnable_over_bilinear_p90']:>9.2f}")
+    return "\n".join(lines)
+
+
+def parse_size(text):
+    """``500x375`` (width x height) -> (height, width)."""
+    width, height = (int(v) for v in text.lower().split("x"))
+    return height, width
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true",
+                        help="64 -> 32 px from 80x60 JPEGs, 3 and 2 calls: a check that the script works")
+    parser.add_argument("--image-size", type=int, help="side Transform resizes to (default 300; tiny 64)")
+    parser.add_argument("--target-size", type=int, help="side the backbone sees (default 150; tiny 32)")
+    parser.add_argument("--source-size", help="JPEG size, WIDTHxHEIGHT (default 500x375; tiny 80x60)")
+    parser.add_argument("--batch-sizes", help="comma-separated (default 1,8)")
+    parser.add_argument("--calls", help="timed calls per arm at each batch size, comma-separated (default 100,40)")
+    parser.add_argument("--warmup", type=int, help="untimed calls per arm first (default 3; tiny 1)")
+    parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--keep", help="directory for the exports, kept afterwards (default: a removed temp dir)")
+    args = parser.parse_args(argv)
+
+    settings = dict(TINY_SETTINGS if args.tiny else SEED_SETTINGS)
+    if args.image_size:
+        settings["image_size"] = args.image_size
+    if args.target_size:
+        settings["target_size"] = args.target_size
+    if args.source_size:
+        settings["source_size"] = parse_size(args.source_size)
+    if args.batch_sizes:
+        settings["batch_sizes"] = tuple(int(v) for v in args.batch_sizes.split(","))
+    if args.calls:
+        settings["calls"] = tuple(int(v) for v in args.calls.split(","))
+    if args.warmup is not None:
+        settings["warmup"] = args.warmup
+    if len(settings["calls"]) != len(settings["batch_sizes"]):
+        parser.error(f"--calls needs one count per batch size {settings['batch_sizes']}, got {settings['calls']}")
+
+    import keras
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    work_dir = args.keep or tempfile.mkdtemp(prefix="bench_serving_")
+    height, width = settings["source_size"]
+    jpegs = synthetic_jpegs(2 * max(settings["batch_sizes"]), height=height, width=width)
+    results = {
+        "benchmark": "in-process calls of the exported serving signatures (tf.saved_model.load), both arms",
+        "mode": "tiny" if args.tiny else "seed",
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpu_count": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
+                    "load_average_before": list(os.getloadavg())},
+        "settings": {
+            "image_size": [settings["image_size"]] * 2, "target_size": [settings["target_size"]] * 2,
+            "source_size": [height, width], "jpeg_bytes_mean": sum(map(len, jpegs)) / len(jpegs),
+            "distinct_images": len(jpegs), "batch_sizes": list(settings["batch_sizes"]),
+            "calls": list(settings["calls"]), "warmup": settings["warmup"], "precision": "float32",
+            "weights": "untrained", "order": "arms alternate call by call, order swapped every round",
+        },
+        "exports": {},
+        "arms": {arm: {} for arm in contract.ARMS},
+        "ratios": {},
+    }
+    progress(f"bench_serving: {results['mode']} settings, {settings['image_size']} -> {settings['target_size']} px, "
+             f"{width}x{height} JPEGs, batch sizes {settings['batch_sizes']}, calls {settings['calls']}, "
+             f"{os.cpu_count()} CPU cores; exports in {work_dir}")
+    export_dirs, results["exports"] = export_arms(work_dir, settings["image_size"], settings["target_size"])
+    keras.backend.clear_session()
+
+    loaded, signatures = {}, {}  # the loaded objects stay referenced: they own the variables
+    for arm, export_dir in export_dirs.items():
+        start = time.perf_counter()
+        loaded[arm] = tf.saved_model.load(export_dir)
+        results["exports"][arm]["load_seconds"] = time.perf_counter() - start
+        names = [contract.SERVING_DEFAULT_SIGNATURE, contract.TRANSFORM_IMAGES_SIGNATURE]
+        signatures[arm] = {name: loaded[arm].signatures[name] for name in names if name in loaded[arm].signatures}
+        progress(f"loaded {arm} in {results['exports'][arm]['load_seconds']:.1f} s")
+
+    for batch_size, calls in zip(settings["batch_sizes"], settings["calls"]):
+        by_arm = time_batch_size(signatures, jpegs, batch_size, calls, settings["warmup"])
+        key = str(batch_size)
+        for arm in contract.ARMS:
+            results["arms"][arm][key] = by_arm[arm]
+            served = by_arm[arm][contract.SERVING_DEFAULT_SIGNATURE]
+            transform = by_arm[arm].get(contract.TRANSFORM_IMAGES_SIGNATURE)
+            progress(f"  batch {batch_size} {arm:>18}: median {served['median_ms']:.1f} ms, "
+                     f"p90 {served['p90_ms']:.1f} ms, {served['images_per_second']:.1f} images/s; first call "
+                     f"{by_arm[arm]['first_call_ms']:.0f} ms"
+                     + (f"; transform alone median {transform['median_ms']:.1f} ms" if transform else ""))
+        results["ratios"][key] = ratios(by_arm)
+        progress(f"  batch {batch_size}: learnable/bilinear median latency "
+                 f"{results['ratios'][key]['learnable_over_bilinear_median']:.2f}x "
+                 f"({results['ratios'][key]['resizer_extra_ms_median']:+.1f} ms)")
+
+    results["machine"]["load_average_after"] = list(os.getloadavg())
+    results["total_seconds"] = time.perf_counter() - started
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    progress(table(results))
+    progress(f"wrote {args.output} ({results['total_seconds']:.0f} s)")
+    if not args.keep:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
