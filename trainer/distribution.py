@@ -59,6 +59,25 @@ def is_chief_task(tf_config: dict) -> bool:
     return task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and not cluster.get("chief"))
 
 
+class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """``MultiWorkerMirroredStrategy`` whose ``reduce`` takes what Keras 3's ``fit`` hands it.
+
+    Keras 3 (keras-team/keras#20585) calls ``reduce`` with a whole (images,
+    labels) batch when it builds the model, and with ``axis=0`` on scalar
+    metrics after every step; the multi-worker strategy accepts neither. Each
+    value is reduced on its own, a scalar over the replicas only.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        parent = super()
+
+        def reduce_one(per_replica):
+            rank = self.experimental_local_results(per_replica)[0].shape.rank
+            return parent.reduce(reduce_op, per_replica, None if rank == 0 else axis)
+
+        return tf.nest.map_structure(reduce_one, value)
+
+
 def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None) -> Placement:
     """The strategy and compute precision for this process.
 
@@ -67,7 +86,7 @@ def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None
     TensorFlow's collective ops, which must happen before other work runs.
     """
     tf_config = cluster_spec(environ)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if tf_config else None
+    strategy = KerasMultiWorkerStrategy() if tf_config else None
     gpus = tf.config.list_physical_devices("GPU")
     if precision == "auto":
         precision = "mixed_float16" if gpus else "float32"

@@ -1,6 +1,13 @@
 """Trains one arm with ``trainer.run.run_fn`` in a process of its own (as a Kubeflow task would).
 
     python -m tests.trainer.train_one_arm --examples DIR --transform DIR --out DIR --config JSON
+        [--synchronized-batchnorm]
+
+``--synchronized-batchnorm`` makes a single process compute BatchNorm moments
+the way a multi-worker Trainer does (sums of x and x^2 all-reduced over the
+replicas, here one), so the two can be compared to float rounding: the usual
+two-pass formula differs from it enough to move a deep network's outputs by
+about 0.01 within a few steps.
 """
 
 import argparse
@@ -19,10 +26,21 @@ def main():
     parser.add_argument("--transform", required=True, help="the Transform graph artifact")
     parser.add_argument("--out", required=True)
     parser.add_argument("--config", required=True, help="the Trainer's custom_config as JSON")
+    parser.add_argument("--synchronized-batchnorm", action="store_true")
     args = parser.parse_args()
 
-    from trainer import contract
+    from trainer import contract, distribution, run
     from trainer.run import run_fn
+
+    if args.synchronized_batchnorm:
+        build_and_compile = run.build_and_compile
+
+        def build_with_synchronized_batchnorm(config, placement):
+            model, backbone = build_and_compile(config, placement)
+            distribution.synchronize_batchnorm(model)
+            return model, backbone
+
+        run.build_and_compile = build_with_synchronized_batchnorm
 
     fn_args = types.SimpleNamespace(
         custom_config=json.loads(args.config),
