@@ -47,7 +47,7 @@ def export_model(work, model_dir):
     import tensorflow_transform as tft
 
     from components.demo_data import CLASS_NAMES
-    from trainer import contract, models
+    from trainer import backbones, contract, models
     from trainer.config import TrainingConfig
     from trainer.export import export_serving_model
     from trainer.transform_graph import write_transform_graph
@@ -55,7 +55,7 @@ def export_model(work, model_dir):
     training = TrainingConfig(class_names=CLASS_NAMES)  # image_size 300x300, target_size 150x150, DenseNet-121
     config = training.for_arm(contract.CANDIDATE_ARM)
     graph = write_transform_graph(os.path.join(work, "transform_graph"), training, os.path.join(work, "tmp"))
-    export_serving_model(models.build_classifier(config), tft.TFTransformOutput(graph), config.class_names,
+    export_serving_model(models.build_classifier(config, backbones.build_backbone(config)), tft.TFTransformOutput(graph), config.class_names,
                          os.path.join(model_dir, "1"))
 
 

@@ -56,7 +56,7 @@ def export_arms(work_dir, image_size, target_size):
     """Both arms' serving SavedModels -> ({arm: export_dir}, {arm: facts of the export})."""
     import tensorflow_transform as tft
 
-    from trainer import models
+    from trainer import backbones, models
     from trainer.config import TrainingConfig
     from trainer.export import export_serving_model
     from trainer.transform_graph import write_transform_graph
@@ -71,7 +71,7 @@ def export_arms(work_dir, image_size, target_size):
     for arm in contract.ARMS:
         config = training.for_arm(arm)
         start = time.perf_counter()
-        model = models.build_classifier(config)
+        model = models.build_classifier(config, backbones.build_backbone(config))
         export_dirs[arm] = os.path.join(work_dir, "serving", arm, VERSION)
         export_serving_model(model, transform_output, config.class_names, export_dirs[arm])
         facts[arm] = {"parameters": int(model.count_params()), "export_seconds": time.perf_counter() - start}
