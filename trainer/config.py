@@ -193,6 +193,9 @@ class TrainingConfig(ConfigModel):
     label_smoothing: float = Field(0.1, ge=0, lt=1, description="label smoothing of the cross-entropy loss")
     batchnorm_momentum: float = Field(
         0.99, ge=0, lt=1, description="momentum of every BatchNorm layer (short runs need less than Keras' 0.99)")
+    warm_start_epochs: int = Field(
+        0, ge=0, description="the paper's control experiment: epochs of the bilinear baseline trained first; both "
+                             "arms then continue from its backbone and head for `epochs` more (0: both from scratch)")
     seed: int = Field(42, description="seed of the initial weights and the data order (the same for both arms)")
     precision: Precision = Field("auto", description="auto: mixed_float16 on GPUs, float32 on CPUs")
     jit_compile: bool = Field(False, description="compile the training step with XLA")
@@ -223,6 +226,12 @@ class TrainingConfig(ConfigModel):
     def for_arm(self, arm: str) -> "ArmConfig":
         """What the Trainer of ``arm`` runs with."""
         return ArmConfig.from_dict({**self.model_dump(), "arm": arm})
+
+    def warm_start_custom_config(self, code_fingerprint: str = "") -> dict:
+        """The control experiment's first Trainer: the bilinear baseline for ``warm_start_epochs`` epochs."""
+        first = self.model_copy(update={"epochs": self.warm_start_epochs, "warm_start_epochs": 0})
+        return {**first.for_arm(contract.BASELINE_ARM).to_custom_config(code_fingerprint),
+                contract.WARM_START_SOURCE_KEY: True}
 
     def to_custom_config(self, code_fingerprint: str = "") -> dict:
         """What the pipeline hands to Transform and a Trainer as ``custom_config``.

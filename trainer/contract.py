@@ -128,3 +128,8 @@ def trainer_id(arm: str) -> str:
 
 CANDIDATE_TRAINER_ID = trainer_id(CANDIDATE_ARM)
 BASELINE_TRAINER_ID = trainer_id(BASELINE_ARM)
+# The control experiment (training.warm_start_epochs): the baseline trained first, both arms continue from it.
+WARM_START_TRAINER_ID = "Trainer_warm_start"
+WARM_START_SOURCE_KEY = "warm_start_source"  # in its custom_config: save what the continued arms load
+WARM_START_BACKBONE_FILE = "warm_start_backbone.weights.h5"  # beside Format-Serving in the Model artifact
+WARM_START_HEAD_FILE = "warm_start_head.npz"

@@ -32,7 +32,8 @@ import tensorflow_transform as tft
 
 from trainer import backbones, data, distribution, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
-from trainer.contract import LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE
+from trainer.contract import (LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE,
+                              WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE, WARM_START_SOURCE_KEY)
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
 
@@ -63,6 +64,33 @@ def weights_sha256(layer):
         digest.update(weight.path.encode())
         digest.update(keras.ops.convert_to_numpy(weight).tobytes())
     return digest.hexdigest()
+
+
+def save_warm_start(backbone, head, model_dir):
+    """What a continued arm loads: the backbone's and the head's weights, beside ``Format-Serving``."""
+    with tempfile.TemporaryDirectory() as local:
+        backbone_file = os.path.join(local, WARM_START_BACKBONE_FILE)
+        backbone.save_weights(backbone_file)
+        head_file = os.path.join(local, WARM_START_HEAD_FILE)
+        np.savez(head_file, *head.get_weights())
+        tf.io.gfile.makedirs(model_dir)
+        for name in (backbone_file, head_file):
+            tf.io.gfile.copy(name, os.path.join(model_dir, os.path.basename(name)), overwrite=True)
+
+
+def load_warm_start(backbone, head, model_dir):
+    """Loads what :func:`save_warm_start` wrote into ``model_dir``; a missing file names the directory."""
+    missing = [n for n in (WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE)
+               if not tf.io.gfile.exists(os.path.join(model_dir, n))]
+    if missing:
+        raise FileNotFoundError(f"warm start: {model_dir} has no {', '.join(missing)} (the base model must come "
+                                f"from the control experiment's first Trainer)")
+    with tempfile.TemporaryDirectory() as local:
+        for name in (WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE):
+            tf.io.gfile.copy(os.path.join(model_dir, name), os.path.join(local, name))
+        backbone.load_weights(os.path.join(local, WARM_START_BACKBONE_FILE))
+        with np.load(os.path.join(local, WARM_START_HEAD_FILE)) as saved:
+            head.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
 
 
 class PhaseTimer:
@@ -137,8 +165,13 @@ def _datasets(placement, train_split, validation_split, config, steps, recorder)
 
 
 def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_dir=None, timer=None,
-          placement=None):
-    """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split)."""
+          placement=None, warm_start_dir=None, save_warm_start_to=None):
+    """Builds, compiles and fits the arm's model; returns (model, summary dict, validation split).
+
+    ``warm_start_dir``: a Model artifact of the control experiment's first Trainer, whose backbone and head
+    the model starts from (the resizer, when there is one, starts from the seed). ``save_warm_start_to``:
+    where this run leaves its backbone and head for continued arms.
+    """
     timer = timer or PhaseTimer()
     placement = placement or distribution.select_placement(config.precision)
     strategy, precision = placement.strategy, placement.precision
@@ -168,7 +201,10 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
                         config.arm, len(validation_split), list(eval_files))
     with timer.phase("build"):
         model, backbone = build_and_compile(config, placement)
-        initial_backbone = weights_sha256(backbone)
+        head = model.get_layer(models.HEAD_LAYER)
+        if warm_start_dir:
+            load_warm_start(backbone, head, warm_start_dir)
+        initial_backbone, initial_head = weights_sha256(backbone), weights_sha256(head)
     epochs = EpochTimer()
     callbacks = [epochs]
     if log_dir:
@@ -184,6 +220,8 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
             verbose=2,
         )
     train_split.close()
+    if save_warm_start_to:
+        save_warm_start(backbone, head, save_warm_start_to)
     images_per_epoch = steps * config.batch_size
     train_seconds = [total - val for total, val in zip(epochs.seconds, epochs.validation_seconds)]
     summary = {
@@ -195,6 +233,10 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         "devices": [d.name for d in tf.config.list_logical_devices()],
         "parameters": int(model.count_params()),
         "initial_backbone_sha256": initial_backbone,
+        "initial_head_sha256": initial_head,
+        "final_backbone_sha256": weights_sha256(backbone),
+        "final_head_sha256": weights_sha256(head),
+        "warm_start_from": warm_start_dir,
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         "training_examples": len(train_split),
         "validation_examples": len(validation_split),
@@ -236,9 +278,13 @@ def run_fn(fn_args):
         scratch = tempfile.mkdtemp(prefix=f"worker{placement.worker_index}_")
         serving_model_dir = os.path.join(scratch, "model", os.path.basename(serving_model_dir))
         model_run_dir = os.path.join(scratch, "model_run")
+    # TFX hands the base model's Format-Serving directory; the warm-start files lie beside it.
+    base_model = getattr(fn_args, "base_model", None)
     model, summary, validation_split = train(
         config, fn_args.train_files, fn_args.eval_files, tf_transform_output, log_dir=model_run_dir,
-        timer=timer, placement=placement,
+        timer=timer, placement=placement, warm_start_dir=os.path.dirname(base_model) if base_model else None,
+        save_warm_start_to=(os.path.dirname(serving_model_dir)
+                            if (fn_args.custom_config or {}).get(WARM_START_SOURCE_KEY) else None),
     )
     summary["class_names"] = class_names
 

@@ -170,3 +170,16 @@ def test_kubeflow_pipeline_name():
     assert kubeflow.kubeflow_pipeline_name("resizer_tfx") == "resizer-tfx"
     with pytest.raises(config_lib.ConfigError):
         kubeflow.kubeflow_pipeline_name("_bad")
+
+
+def test_the_control_experiment_compiles_with_its_first_trainer(tmp_path):
+    from pipeline.prepare import resolve_config
+
+    config = resolve_config(config_lib.profile("demo", overrides={"output_dir": "gs://bucket/resizer",
+                                                                  "training.warm_start_epochs": 2}))
+    with open(compile_offline(config, str(tmp_path / "control.json"))) as f:
+        tasks = json.load(f)["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert contract.WARM_START_TRAINER_ID in tasks
+    for arm in ARMS:
+        base_model = tasks[contract.trainer_id(arm)]["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
+        assert base_model["producerTask"] == contract.WARM_START_TRAINER_ID

@@ -44,6 +44,8 @@ def run_until_trainers(root, training_overrides=None, arms=contract.ARMS, count=
     config = small_config(root, training_overrides)
     components = create_components(config, example_gen=import_example_gen(data_dir))
     wanted = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
+    if contract.WARM_START_TRAINER_ID in components:
+        wanted.append(contract.WARM_START_TRAINER_ID)
     wanted += [contract.trainer_id(arm) for arm in arms]
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="trainer_test",

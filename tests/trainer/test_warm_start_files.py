@@ -1,0 +1,49 @@
+"""The warm-start files: what the control experiment's first Trainer leaves and the continued arms load."""
+
+import keras
+import numpy as np
+import pytest
+
+from trainer import contract
+from trainer.config import TrainingConfig
+from trainer.run import load_warm_start, save_warm_start
+
+
+def small_parts(seed):
+    keras.utils.set_random_seed(seed)
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    head = keras.layers.Dense(2)
+    head.build((None, 3))
+    return backbone, head
+
+
+def values(layer):
+    return [keras.ops.convert_to_numpy(w) for w in layer.weights]
+
+
+def test_a_continued_model_starts_where_the_first_ended(tmp_path):
+    trained_backbone, trained_head = small_parts(seed=1)
+    save_warm_start(trained_backbone, trained_head, str(tmp_path))
+    backbone, head = small_parts(seed=2)
+    assert not np.array_equal(values(backbone)[0], values(trained_backbone)[0])
+    load_warm_start(backbone, head, str(tmp_path))
+    for loaded, saved in zip(values(backbone) + values(head), values(trained_backbone) + values(trained_head)):
+        np.testing.assert_array_equal(loaded, saved)
+
+
+def test_a_base_model_without_the_files_is_named(tmp_path):
+    backbone, head = small_parts(seed=1)
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path} has no {contract.WARM_START_BACKBONE_FILE}"):
+        load_warm_start(backbone, head, str(tmp_path))
+
+
+def test_the_first_trainer_is_the_baseline_for_warm_start_epochs():
+    training = TrainingConfig(epochs=5, warm_start_epochs=3)
+    custom_config = training.warm_start_custom_config("abc")
+    first = custom_config[contract.TRAINING_CONFIG_KEY]
+    assert (first["arm"], first["epochs"], first["warm_start_epochs"]) == (contract.BASELINE_ARM, 3, 0)
+    assert custom_config[contract.WARM_START_SOURCE_KEY] is True
+    assert custom_config[contract.CODE_FINGERPRINT_KEY] == "abc"
+    # The continued arms keep `epochs` and are told nothing to save.
+    assert contract.WARM_START_SOURCE_KEY not in training.for_arm(contract.CANDIDATE_ARM).to_custom_config()
+    assert np.isclose(training.for_arm(contract.CANDIDATE_ARM).epochs, 5)
