@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 OUTPUT_DIR ?= outputs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup run test test-fast clean
 
 setup:
 	@bash scripts/setup_env.sh

@@ -84,7 +84,7 @@ def _add_field_options(parser):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pipeline_runner.py",
-        description="Train a learnable resizer + DenseNet-121 against a bilinear baseline with TFX.",
+        description="Train a learnable resizer + a backbone (DenseNet-121 by default) against a bilinear baseline with TFX.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 2)[2],
     )

@@ -11,7 +11,7 @@ setuptools.setup(
     name="resizer-tfx",
     version="0.1.0",
     description=(
-        "TFX pipeline training a learnable image resizer + DenseNet-121 "
+        "TFX pipeline training a learnable image resizer + a keras.applications backbone "
         "against a bilinear baseline (Talebi & Milanfar 2021)"
     ),
     python_requires=">=3.10,<3.11",

@@ -47,7 +47,7 @@ def assign_split(relative_path: str, split_buckets: Sequence[Tuple[str, int]]) -
 
 
 def parse_split_buckets(split_buckets: Dict[str, int] | Iterable[Tuple[str, int]]) -> List[Tuple[str, int]]:
-    """Validates ``{"train": 4, "eval": 1}`` into an ordered list of pairs."""
+    """Validates ``{"train": 8, "validation": 1, "test": 1}`` into an ordered list of pairs."""
     items = list(split_buckets.items() if isinstance(split_buckets, dict) else split_buckets)
     if not items:
         raise ValueError("split_buckets must name at least one split")

@@ -166,6 +166,8 @@ def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequen
         named["data.tfds_data_dir"] = config.data.tfds_data_dir
     if config.data.schema_file:
         named["data.schema_file"] = config.data.schema_file
+    if config.training.backbone_weights:
+        named["training.backbone_weights"] = config.training.backbone_weights
     return [f"{name}={value}" for name, value in named.items() if "://" not in value]
 
 

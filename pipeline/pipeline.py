@@ -5,7 +5,10 @@ ExampleValidator -> Transform -> Trainer (learnable resizer) and Trainer
 (bilinear baseline), both fitting on train and validating on validation ->
 Evaluator (TFMA, candidate vs baseline on test) -> PairedComparison (both
 models on every test example: intervals, McNemar, the gate) -> Pusher (only
-what the paired gate blesses) -> ComparisonReport.
+what the paired gate blesses) -> ComparisonReport. With
+``training.warm_start_epochs`` (the paper's control experiment) a third
+Trainer (``Trainer_warm_start``, the bilinear baseline) runs first and both
+arms start from its model (TFX's ``base_model``).
 """
 
 import os

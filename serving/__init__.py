@@ -9,5 +9,8 @@
 ``serving.rest_api``       the REST API (port 8501),
 ``serving.predictions``    and what either answers.
 
+``serving.infer_command``  ``pipeline_runner.py infer``: batch inference on Beam
+``serving.batch_inference``  (RunInference with ``serving.saved_model_handler``).
+
 See docs/deploy.md.
 """

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from components.image_records import DEFAULT_MAX_PIXELS
 
-# Images per call of the model (the pipeline's default too). 16 keeps a
+# Images per call of the model (the demo profile's batch size). 16 keeps a
 # DenseNet-121 batch at 300x300 well inside a CPU worker's memory.
 DEFAULT_BATCH_SIZE = 16
 

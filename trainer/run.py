@@ -12,6 +12,9 @@ Writes into the Model artifact: the serving SavedModel (``Format-Serving``) and
 and ``training_summary.json`` (config, hardware, history, images/s, a hash of
 the initial backbone weights, and ``data_order_sha256``: a SHA-256 over the
 file names of the training examples in the order they were consumed).
+The control experiment's first Trainer (``warm_start_source`` in its
+custom_config) also leaves its backbone's and head's weights beside
+``Format-Serving``; a Trainer given a ``base_model`` starts from them.
 """
 
 import contextlib

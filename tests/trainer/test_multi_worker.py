@@ -103,7 +103,7 @@ def test_two_workers_train_like_one_process(trained_pipeline, tmp_path):
     print(f"{len(initial)} weights: update cosine min {min(cosines.values()):.4f}, "
           f"norm ratio {min(norm_ratios.values()):.3f}..{max(norm_ratios.values()):.3f}")
     # Measured: the head's update agrees to 1e-4; through the backbone's synchronised BatchNorm layers
-    # cosines >= 0.969 and norms within 4% (see docs/trainer.md, "Several workers").
+    # cosines >= 0.989 and norm ratios 0.947..1.039 (see docs/trainer.md, "Several workers").
     assert min(cosines.values()) > 0.95 and all(0.9 < r < 1.1 for r in norm_ratios.values()), (cosines, norm_ratios)
     head = [name for name in initial if name.startswith(f"{HEAD_LAYER}/")]
     assert head and all(cosines[n] > 0.9999 and abs(norm_ratios[n] - 1) < 1e-3 for n in head)
