@@ -127,12 +127,10 @@ def input_scaling(config: TrainingConfig) -> Optional[InputScaling]:
 
 
 def batchnorm_layers(model):
-    """Every BatchNormalization layer in ``model``, nested models included."""
-    for layer in model.layers:
+    """Every BatchNormalization layer in ``model``, inside nested models and custom layers too."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # noqa: SLF001 (Keras' own walk)
         if isinstance(layer, layers.BatchNormalization):
             yield layer
-        elif hasattr(layer, "layers"):
-            yield from batchnorm_layers(layer)
 
 
 def load_backbone_weights(backbone, path, title):

@@ -19,6 +19,8 @@ from typing import Mapping, Optional
 import keras
 import tensorflow as tf
 
+from trainer.backbones import batchnorm_layers
+
 TF_CONFIG = "TF_CONFIG"
 
 
@@ -44,14 +46,17 @@ def cluster_spec(environ: Optional[Mapping[str, str]] = None) -> Optional[dict]:
         tf_config = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{TF_CONFIG} is not JSON: {error}") from None
-    cluster = tf_config.get("cluster") or {}
-    tasks = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
-    if tasks < 2:
+    if task_count(tf_config.get("cluster") or {}) < 2:
         return None
     task = tf_config.get("task") or {}
     if task.get("type") not in ("chief", "worker") or not isinstance(task.get("index"), int):
         raise ValueError(f"{TF_CONFIG} names no chief or worker task of this process: {task!r}")
     return tf_config
+
+
+def task_count(cluster: dict) -> int:
+    """The chief and worker tasks of a ``TF_CONFIG`` cluster (those that train)."""
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
 
 
 def is_chief_task(tf_config: dict) -> bool:
@@ -92,7 +97,7 @@ def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None
         precision = "mixed_float16" if gpus else "float32"
     keras.mixed_precision.set_global_policy(precision)
     if tf_config:
-        workers = sum(len(tf_config["cluster"].get(kind, [])) for kind in ("chief", "worker"))
+        workers = task_count(tf_config["cluster"])
         resolver = strategy.cluster_resolver
         index = resolver.task_id + (1 if resolver.task_type == "worker" and tf_config["cluster"].get("chief") else 0)
         return Placement(strategy, precision, workers, index, is_chief_task(tf_config))
@@ -103,8 +108,7 @@ def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None
 def synchronize_batchnorm(model) -> int:
     """Makes every BatchNorm layer compute its batch statistics over the global batch; returns how many."""
     count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):  # noqa: SLF001 (Keras' own walk)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
-            count += 1
+    for layer in batchnorm_layers(model):
+        layer.synchronized = True
+        count += 1
     return count
