@@ -29,7 +29,7 @@ ResizeMode = Literal["stretch", "pad"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 Optimizer = Literal["sgd", "adam"]
 ImageCache = Literal["memory", "disk"]
-Backbone = Literal["densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3"]
+Backbone = Literal["densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3", "small_convnet"]
 BackboneInput = Literal["auto", "unit", "imagenet"]
 
 ARMS = get_args(Arm)
@@ -38,9 +38,10 @@ RESIZE_MODES = get_args(ResizeMode)
 IMAGE_CACHES = get_args(ImageCache)
 BACKBONES = get_args(Backbone)
 
-# The smallest height and width each keras.applications backbone accepts (its input_shape minimum).
+# The smallest height and width each backbone accepts (keras.applications' input_shape minimum; small_convnet
+# halves three times).
 BACKBONE_MIN_SIZES = {"densenet121": 32, "resnet50": 32, "mobilenet_v2": 32, "efficientnet_b0": 32,
-                      "inception_v3": 75}
+                      "inception_v3": 75, "small_convnet": 8}
 # What keras.Model.load_weights reads.
 WEIGHTS_FILE_SUFFIXES = (".weights.h5", ".weights.json", ".keras", ".h5", ".hdf5")
 
@@ -172,7 +173,9 @@ class TrainingConfig(ConfigModel):
 
     image_size: Size = Field((300, 300), description="height,width Transform resizes every image to")
     target_size: Size = Field((150, 150), description="height,width the backbone sees (the resizers' output)")
-    backbone: Backbone = Field("densenet121", description="the keras.applications model behind the resizing stage")
+    backbone: Backbone = Field(
+        "densenet121", description="the model behind the resizing stage: a keras.applications model, or "
+                                   "small_convnet (4 blocks, for smoke tests, not for results)")
     backbone_weights: str = Field(
         "", description="Keras weights file of the backbone without its top (include_top=False): .weights.h5, "
                         ".keras or .h5; empty: random initial weights (seeded)")

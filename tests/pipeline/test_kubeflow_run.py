@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 COMPILED_EPOCHS, RUN_EPOCHS = 2, 3
 TINY = [
     "--data.demo_images_per_class", "24",
+    "--training.backbone", "small_convnet",  # the plumbing is under test, not DenseNet-121
     "--training.image_size", "64,64",
     "--training.target_size", "32,32",
     "--training.batch_size", "4",

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = [
     "--data.demo_images_per_class", "12",
+    "--training.backbone", "small_convnet",  # the plumbing is under test, not DenseNet-121
     "--training.image_size", "64,64",
     "--training.target_size", "32,32",
     "--training.batch_size", "8",

@@ -17,7 +17,11 @@ BASELINE_PARAMETERS = {
     "mobilenet_v2": 2_260_546,
     "efficientnet_b0": 4_052_133,
     "inception_v3": 21_806_882,
+    "small_convnet": 61_170,
 }
+# BatchNorm layers of each backbone: what the weight and momentum checks below cover.
+BATCHNORM_LAYERS = {"densenet121": 121, "resnet50": 53, "mobilenet_v2": 52, "efficientnet_b0": 49,
+                    "inception_v3": 94, "small_convnet": 4}
 RESIZER_PARAMETERS = 12_163  # 16 filters, 1 residual block
 
 
@@ -57,7 +61,8 @@ SLOW_ROUND_TRIPS = {("densenet121", CANDIDATE_ARM), ("densenet121", BASELINE_ARM
 
 
 def test_the_table_lists_every_backbone():
-    assert set(BASELINE_PARAMETERS) == set(BACKBONES) == set(backbones.BACKBONES) == set(BACKBONE_MIN_SIZES)
+    assert (set(BASELINE_PARAMETERS) == set(BATCHNORM_LAYERS) == set(BACKBONES) == set(backbones.BACKBONES)
+            == set(BACKBONE_MIN_SIZES))
     assert TrainingConfig().backbone == "densenet121"
 
 
@@ -74,7 +79,7 @@ def test_parameter_counts_of_both_arms(both_arms):
 def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_arms):
     backbone, arms = both_arms
     learnable, bilinear = arms[CANDIDATE_ARM], arms[BASELINE_ARM]
-    assert len(learnable["initial_backbone"]) > 50
+    assert len(learnable["initial_backbone"]) > 3 * BATCHNORM_LAYERS[backbone]  # kernels + 3-4 arrays per BatchNorm
     for key in ("initial_backbone", "initial_head"):
         assert all(np.array_equal(a, b) for a, b in zip(learnable[key], bilinear[key])), key
     other_seed = weights_of(backbones.build_backbone(smallest_config(backbone, seed=12)))
@@ -83,9 +88,9 @@ def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_a
 
 @every_backbone
 def test_every_batchnorm_layer_takes_the_configured_momentum(both_arms):
-    _, arms = both_arms
+    backbone, arms = both_arms
     norms = list(backbones.batchnorm_layers(arms[BASELINE_ARM]["backbone"]))
-    assert len(norms) > 10 and {layer.momentum for layer in norms} == {0.5}
+    assert len(norms) == BATCHNORM_LAYERS[backbone] and {layer.momentum for layer in norms} == {0.5}
 
 
 @pytest.mark.parametrize("both_arms, arm", [
@@ -107,6 +112,12 @@ def test_one_training_step_then_a_keras_round_trip(both_arms, arm, tmp_path):
     model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(np.asarray(reloaded(images, training=False)), expected, atol=1e-5)
+
+
+def test_small_convnet_has_no_top_and_no_pretrained_weights():
+    for arguments in (dict(include_top=True), dict(weights="imagenet")):
+        with pytest.raises(ValueError, match="no top and no pretrained weights"):
+            backbones.small_convnet(input_shape=(8, 8, 3), **arguments)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)

@@ -52,7 +52,7 @@ def trainable_weights(out):
 def test_two_workers_train_like_one_process(trained_pipeline, tmp_path):
     """One SGD step of the global batch: the same loss, and every weight moved the same way.
 
-    One step, because at 2 images per worker on a tiny DenseNet any difference grows from step to step;
+    One step, because at 2 images per worker any difference grows from step to step;
     SGD, because Adam's first update is about lr * sign(gradient).
     """
     examples, transform = artifacts(trained_pipeline)

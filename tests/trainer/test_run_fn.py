@@ -61,8 +61,8 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
     """The seed's 300 -> 150 DenseNet-121 learnable arm, one real step in a TFX Trainer."""
     dirs = run_until_trainers(
         str(tmp_path),
-        dict(image_size=(300, 300), target_size=(150, 150), batch_size=2, steps_per_epoch=1,
-             picture_images=0, seed=3),
+        dict(backbone="densenet121", image_size=(300, 300), target_size=(150, 150), batch_size=2,
+             steps_per_epoch=1, picture_images=0, seed=3),
         arms=(CANDIDATE_ARM,),
         count=24,  # every split gets examples (an empty split leaves SchemaGen nothing to infer from)
     )
