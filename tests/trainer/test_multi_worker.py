@@ -14,7 +14,6 @@ from tests.trainer.helpers import small_config
 from tests.trainer.test_data_order import ROOT, artifacts
 from trainer import contract
 from trainer.contract import CANDIDATE_ARM
-from trainer.models import HEAD_LAYER
 from trainer.distribution import TF_CONFIG, cluster_spec, is_chief_task
 
 pytestmark = pytest.mark.slow
@@ -100,13 +99,13 @@ def test_two_workers_train_like_one_process(trained_pipeline, tmp_path):
         assert norm > 0, f"{name} did not move"
         cosines[name] = float(step_one @ step_two) / (norm * float(np.linalg.norm(step_two)))
         norm_ratios[name] = float(np.linalg.norm(step_two)) / norm
-    print(f"{len(initial)} weights: update cosine min {min(cosines.values()):.4f}, "
-          f"norm ratio {min(norm_ratios.values()):.3f}..{max(norm_ratios.values()):.3f}")
-    # Measured: the head's update agrees to 1e-4; through the backbone's synchronised BatchNorm layers
+    print(f"{len(initial)} weights: update cosine min {min(cosines.values()):.7f}, "
+          f"norm ratio {min(norm_ratios.values()):.6f}..{max(norm_ratios.values()):.6f}")
+    # Measured on small_convnet: every update equal up to float rounding (cosines >= 0.9999999, norm ratios
+    # 0.999996..1.000002). DenseNet-121 on 32x32 inputs, 121 synchronised BatchNorm layers on 1x1..8x8 feature maps, gave
     # cosines >= 0.989 and norm ratios 0.947..1.039 (see docs/trainer.md, "Several workers").
-    assert min(cosines.values()) > 0.95 and all(0.9 < r < 1.1 for r in norm_ratios.values()), (cosines, norm_ratios)
-    head = [name for name in initial if name.startswith(f"{HEAD_LAYER}/")]
-    assert head and all(cosines[n] > 0.9999 and abs(norm_ratios[n] - 1) < 1e-3 for n in head)
+    assert all(c > 0.9999 for c in cosines.values()), cosines
+    assert all(abs(r - 1) < 1e-3 for r in norm_ratios.values()), norm_ratios
 
 
 def test_cluster_spec_from_tf_config():
