@@ -2,8 +2,9 @@
 
 Not a runner (nothing outside ``tests/`` uses it, and it is not offered to
 users): it exists so a test can execute exactly what ``pipeline_runner.py
-compile`` wrote, without a cluster.  For each task of ``root.dag``, in
-dependency order, it does what KFP's driver and launcher do for a container
+compile`` wrote, without a cluster.  For each task of ``root.dag``, once the
+tasks it reads from have finished (independent tasks side by side, as a KFP
+backend runs them), it does what KFP's driver and launcher do for a container
 task:
 
 * resolves the task's inputs from the spec: ``runtimeValue.constant``,
@@ -29,6 +30,7 @@ What it does not emulate: scheduling, caching, retries, ML Metadata (artifact
 names are counters), object stores, the container image itself.
 """
 
+import concurrent.futures
 import itertools
 import json
 import os
@@ -60,7 +62,9 @@ class PipelineRun:
         self.run_root = os.path.join(pipeline_root, self.spec["pipelineInfo"]["name"], run_id)
         self.parameters = self._run_parameters(job, parameter_values or {})
         self.timeout_s = timeout_s
-        self.order: List[str] = []
+        self.order: List[str] = []  # the order the tasks started in
+        self.started: Dict[str, float] = {}  # time.monotonic() when each task started and finished
+        self.finished: Dict[str, float] = {}
         self.seconds: Dict[str, float] = {}
         self.outputs: Dict[str, dict] = {}  # task name -> {"artifacts": {...}, "parameterValues": {...}}
         self.executor_inputs: Dict[str, dict] = {}
@@ -210,12 +214,28 @@ class PipelineRun:
         self.outputs[task_name] = {"artifacts": {k: v["artifacts"] for k, v in artifacts.items()},
                                    "parameterValues": parameters}
 
-    def run(self) -> "PipelineRun":
-        for task_name in self.topological_order():
-            start = time.monotonic()
-            self.run_task(task_name)
-            self.seconds[task_name] = time.monotonic() - start
-            self.order.append(task_name)
+    def _timed_task(self, task_name: str) -> None:
+        self.run_task(task_name)
+        self.finished[task_name] = time.monotonic()
+        self.seconds[task_name] = self.finished[task_name] - self.started[task_name]
+
+    def run(self, parallelism: int = 2) -> "PipelineRun":
+        """Starts each task once its producers have finished, up to ``parallelism`` at a time; a failed
+        task stops the run (the tasks already running finish first)."""
+        waiting = {name: self.producers(name) for name in self.topological_order()}  # a cycle: SpecError
+        running: Dict[concurrent.futures.Future, str] = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallelism) as pool:
+            while waiting or running:
+                ready = sorted(name for name, needs in waiting.items() if needs <= set(self.finished))
+                for name in ready[: parallelism - len(running)]:
+                    del waiting[name]
+                    self.started[name] = time.monotonic()
+                    self.order.append(name)
+                    running[pool.submit(self._timed_task, name)] = name
+                done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    future.result()  # a task's failure, raised here
         return self
 
 

@@ -61,10 +61,10 @@ def executed(tmp_path_factory):
 def test_every_task_ran_after_what_it_reads(executed):
     _, job, run = executed
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
-    assert sorted(run.order) == sorted(tasks)
-    assert run.order[-1] == contract.COMPARISON_REPORT_ID
-    for position, name in enumerate(run.order):
-        assert run.producers(name) <= set(run.order[:position]), name
+    assert sorted(run.order) == sorted(tasks) == sorted(run.finished)
+    assert max(run.finished, key=run.finished.get) == contract.COMPARISON_REPORT_ID
+    for name in tasks:
+        assert all(run.started[name] >= run.finished[producer] for producer in run.producers(name)), name
     # The ExampleGen's driver step ran before its executor and its span reached the artifact.
     [examples] = run.outputs[contract.IMAGE_FOLDER_EXAMPLE_GEN_ID]["artifacts"]["examples"]
     assert os.path.exists(os.path.join(os.path.dirname(examples["uri"]), "driver.log"))
