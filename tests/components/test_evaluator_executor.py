@@ -60,3 +60,43 @@ def test_not_without_intervals():
 def test_the_pipeline_evaluator_runs_this_executor():
     evaluator = create_components(demo_profile())["Evaluator"]
     assert evaluator.executor_spec.executor_class is evaluator_executor.Executor
+
+
+def _jackknife(add_sample_id, samples=20, seed=0):
+    """TFMA's jackknife combine over a full sample and ``samples`` delete-d ones, each made by ``add_sample_id``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def metrics(shift):
+        matrices = binary_confusion_matrices.Matrices(thresholds=[0.25, 0.5], tp=[3.0 + shift, 2.0], tn=[2.0, 4.0],
+                                                      fp=[1.0, 0.0], fn=[0.0, 1.0 + shift])
+        return {
+            metric_types.MetricKey("accuracy", model_name="a"): 0.8 + shift,
+            metric_types.MetricKey("auc", model_name="b", sub_key=metric_types.SubKey(class_id=1)): 0.7 - shift,
+            metric_types.MetricKey("_binary_confusion_matrices_10000", model_name="a"): matrices,
+            metric_types.PlotKey("calibration_plot", model_name="a"): f"plot {shift}",
+        }
+
+    combine = jackknife._JackknifeSampleCombineFn(samples)  # pylint: disable=protected-access
+    accumulator = combine.create_accumulator()
+    full = add_sample_id((), metrics(0.0), sample_id=jackknife._FULL_SAMPLE_ID)[1]  # pylint: disable=protected-access
+    accumulator = combine.add_input(accumulator, full)
+    for sample_id, shift in enumerate(rng.uniform(-0.05, 0.05, samples)):
+        accumulator = combine.add_input(accumulator, add_sample_id((), metrics(float(shift)), sample_id=sample_id)[1])
+    return combine.extract_output(accumulator)
+
+
+def test_public_intervals_and_values_equal_tfmas_own():
+    stock = _jackknife(jackknife._add_sample_id)  # pylint: disable=protected-access
+    lean = _jackknife(evaluator_executor.add_sample_id_keeping_interval_inputs)
+    public = {k for k in stock if not evaluator_executor._is_private(k)}  # pylint: disable=protected-access
+    assert public == {k for k in lean if not evaluator_executor._is_private(k)} and len(public) == 3
+    for key in public:
+        assert repr(lean[key]) == repr(stock[key]), key
+    intervals = [k for k in public if isinstance(stock[k], tfma_types.ValueWithTDistribution)]
+    assert {k.name for k in intervals} == {"accuracy", "auc"}
+    # The private intermediate keeps its full-sample value: what TFMA's RemovePrivateMetrics then drops.
+    [private] = [k for k in lean if evaluator_executor._is_private(k)]  # pylint: disable=protected-access
+    assert not isinstance(lean[private], tfma_types.ValueWithTDistribution)
+    assert isinstance(stock[private], tfma_types.ValueWithTDistribution)  # the work the cut saves
