@@ -17,6 +17,7 @@ from typing import Dict
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from components import evaluator_executor
 from components.comparison_report import ComparisonReport
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.paired_comparison import PairedComparison
@@ -176,6 +177,8 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         example_splits=[contract.TEST_SPLIT],
         eval_config=make_eval_config(config),
     )
+    # TFX's executor, minus jackknife work whose result TFMA discards: same output, ~12 s less on the demo.
+    evaluator.executor_spec = evaluator_executor.EXECUTOR_SPEC.copy()
     gate = config.evaluation
     paired = PairedComparison(
         examples=examples,

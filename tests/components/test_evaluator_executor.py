@@ -1,0 +1,102 @@
+"""The Evaluator's leaner jackknife: what it keeps, when it applies, and that the pipeline uses it."""
+
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.api import types as tfma_types
+from tensorflow_model_analysis.evaluators import jackknife
+from tensorflow_model_analysis.metrics import binary_confusion_matrices, metric_types
+
+from components import evaluator_executor
+from pipeline.config import demo_profile
+from pipeline.pipeline import create_components, make_eval_config
+
+
+def _sample():
+    matrices = binary_confusion_matrices.Matrices(thresholds=[0.5], tp=[1.0], tn=[2.0], fp=[0.0], fn=[1.0])
+    return {
+        metric_types.MetricKey("auc", model_name="a"): 0.75,
+        metric_types.MetricKey("_binary_confusion_matrices_10000", model_name="a"): matrices,
+        metric_types.MetricKey("__ERROR__"): 0.0,  # two underscores: not private for TFMA
+        metric_types.PlotKey("calibration_plot", model_name="a"): "a plot proto",
+    }
+
+
+def test_delete_d_samples_keep_only_what_gets_an_interval():
+    slice_key, sample = evaluator_executor.add_sample_id_keeping_interval_inputs((), _sample(), sample_id=3)
+    assert slice_key == () and sample.sample_id == 3
+    assert {k.name for k in sample.metrics} == {"auc", "__ERROR__"}
+
+
+def test_the_full_sample_is_untouched():
+    metrics = _sample()
+    _, sample = evaluator_executor.add_sample_id_keeping_interval_inputs(
+        (), metrics, sample_id=jackknife._FULL_SAMPLE_ID)  # pylint: disable=protected-access
+    assert sample.metrics == metrics and isinstance(sample, jackknife.confidence_intervals_util.SampleMetrics)
+
+
+def test_kept_values_are_those_tfma_would_sample():
+    assert evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), 1)  # pylint: disable=protected-access
+    matrices = binary_confusion_matrices.Matrices(thresholds=[0.5], tp=[1.0], tn=[2.0], fp=[0.0], fn=[1.0])
+    assert isinstance(matrices, tfma_types.StructuredMetricValue)
+    assert evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), matrices)  # pylint: disable=protected-access
+    assert not evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), "text")  # pylint: disable=protected-access
+
+
+def test_applies_to_the_pipeline_eval_config_and_restores_tfma():
+    config = tfma.utils.update_eval_config_with_defaults(make_eval_config(demo_profile()), has_baseline=True,
+                                                         rubber_stamp=True)
+    assert evaluator_executor.applies_to(config) == (tfma.__version__ == evaluator_executor.PATCHED_TFMA_VERSION)
+    original = jackknife._add_sample_id  # pylint: disable=protected-access
+    with evaluator_executor.leaner_tfma():
+        assert jackknife._add_sample_id is evaluator_executor.add_sample_id_keeping_interval_inputs  # pylint: disable=protected-access
+    assert jackknife._add_sample_id is original  # pylint: disable=protected-access
+
+
+def test_not_without_intervals():
+    config = make_eval_config(demo_profile())
+    config.options.compute_confidence_intervals.value = False
+    assert not evaluator_executor.applies_to(config)
+
+
+def test_the_pipeline_evaluator_runs_this_executor():
+    evaluator = create_components(demo_profile())["Evaluator"]
+    assert evaluator.executor_spec.executor_class is evaluator_executor.Executor
+
+
+def _jackknife(add_sample_id, samples=20, seed=0):
+    """TFMA's jackknife combine over a full sample and ``samples`` delete-d ones, each made by ``add_sample_id``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def metrics(shift):
+        matrices = binary_confusion_matrices.Matrices(thresholds=[0.25, 0.5], tp=[3.0 + shift, 2.0], tn=[2.0, 4.0],
+                                                      fp=[1.0, 0.0], fn=[0.0, 1.0 + shift])
+        return {
+            metric_types.MetricKey("accuracy", model_name="a"): 0.8 + shift,
+            metric_types.MetricKey("auc", model_name="b", sub_key=metric_types.SubKey(class_id=1)): 0.7 - shift,
+            metric_types.MetricKey("_binary_confusion_matrices_10000", model_name="a"): matrices,
+            metric_types.PlotKey("calibration_plot", model_name="a"): f"plot {shift}",
+        }
+
+    combine = jackknife._JackknifeSampleCombineFn(samples)  # pylint: disable=protected-access
+    accumulator = combine.create_accumulator()
+    full = add_sample_id((), metrics(0.0), sample_id=jackknife._FULL_SAMPLE_ID)[1]  # pylint: disable=protected-access
+    accumulator = combine.add_input(accumulator, full)
+    for sample_id, shift in enumerate(rng.uniform(-0.05, 0.05, samples)):
+        accumulator = combine.add_input(accumulator, add_sample_id((), metrics(float(shift)), sample_id=sample_id)[1])
+    return combine.extract_output(accumulator)
+
+
+def test_public_intervals_and_values_equal_tfmas_own():
+    stock = _jackknife(jackknife._add_sample_id)  # pylint: disable=protected-access
+    lean = _jackknife(evaluator_executor.add_sample_id_keeping_interval_inputs)
+    public = {k for k in stock if not evaluator_executor._is_private(k)}  # pylint: disable=protected-access
+    assert public == {k for k in lean if not evaluator_executor._is_private(k)} and len(public) == 3
+    for key in public:
+        assert repr(lean[key]) == repr(stock[key]), key
+    intervals = [k for k in public if isinstance(stock[k], tfma_types.ValueWithTDistribution)]
+    assert {k.name for k in intervals} == {"accuracy", "auc"}
+    # The private intermediate keeps its full-sample value: what TFMA's RemovePrivateMetrics then drops.
+    [private] = [k for k in lean if evaluator_executor._is_private(k)]  # pylint: disable=protected-access
+    assert not isinstance(lean[private], tfma_types.ValueWithTDistribution)
+    assert isinstance(stock[private], tfma_types.ValueWithTDistribution)  # the work the cut saves
