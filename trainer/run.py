@@ -112,15 +112,27 @@ class PhaseTimer:
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Wall time per epoch, and the part of it spent on validation."""
+    """Wall time per epoch, the part of it spent on validation, and the time ``fit`` spends between them.
+
+    ``outside_seconds``: from the start of training to the first epoch, between epochs (the other callbacks'
+    epoch ends) and from the last epoch to the end of training. Keep this callback first in the list.
+    """
 
     def __init__(self):
         super().__init__()
         self.seconds = []
         self.validation_seconds = []
+        self.outside_seconds = {"before_first_epoch": 0.0, "between_epochs": 0.0, "after_last_epoch": 0.0}
+        self._last_end = None
+
+    def on_train_begin(self, logs=None):
+        self._last_end = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        if self._last_end is not None:
+            key = "between_epochs" if self.seconds else "before_first_epoch"
+            self.outside_seconds[key] += self._start - self._last_end
         self.validation_seconds.append(0.0)
 
     def on_test_begin(self, logs=None):
@@ -131,7 +143,12 @@ class EpochTimer(keras.callbacks.Callback):
             self.validation_seconds[-1] += time.perf_counter() - self._test_start
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        self._last_end = time.perf_counter()
+        self.seconds.append(self._last_end - self._start)
+
+    def on_train_end(self, logs=None):
+        if self._last_end is not None:
+            self.outside_seconds["after_last_epoch"] = time.perf_counter() - self._last_end
 
 
 def build_and_compile(config: ArmConfig, placement: distribution.Placement):
@@ -250,6 +267,8 @@ def train(config: ArmConfig, train_files, eval_files, tf_transform_output, log_d
         "decode_seconds": decode_seconds,
         "epoch_seconds": epochs.seconds,
         "validation_seconds": epochs.validation_seconds,
+        # Inside ``fit`` but outside the epochs (the rest of the "fit" phase is Keras' own set-up before training).
+        "fit_outside_epochs_seconds": epochs.outside_seconds,
         "phase_seconds": timer.seconds,
         # The first epoch includes tracing; later epochs show the steady rate.
         "train_images_per_second": [images_per_epoch / s for s in train_seconds],
