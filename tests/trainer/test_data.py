@@ -70,3 +70,12 @@ def test_evaluation_dataset_keeps_the_canonical_order():
 def test_empty_training_split_is_a_clear_error():
     with pytest.raises(ValueError, match="no examples"):
         data.example_order(0, seed=1, total=4)
+
+
+def test_datasets_run_without_an_autotuning_thread():
+    """Deleting an iterator waited for tf.data's autotuning thread at the end of `fit` (docs/trainer.md)."""
+    s = split(8)
+    for dataset in (data.training_dataset(s, batch_size=4, seed=1, steps=2, epochs=1, num_classes=2),
+                    data.evaluation_dataset(s, batch_size=4, num_classes=2)):
+        assert dataset.options().autotune.enabled is False
+        assert len(list(dataset)) == 2
