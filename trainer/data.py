@@ -195,7 +195,7 @@ def _dataset(generator, split: DecodedSplit, num_classes: int, num_batches: int)
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     ).prefetch(2)
     # No autotuning thread: nothing here needs tuning, and at the end of `fit` deleting the iterator waited
-    # for that thread, 24-60 s in 5 of 10 Trainers of the demo on 2 busy cores.
+    # for a tf.data thread to end, 24-60 s in 7 of 16 Trainers of the demo on 2 busy cores (docs/trainer.md).
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
