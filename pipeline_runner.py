@@ -6,7 +6,7 @@
     python pipeline_runner.py sweep --seeds 0,1,2              # the comparison over seeds, never pushing
     python pipeline_runner.py compile --profile full --output pipeline.json --image IMAGE --pipeline-root gs://B/root
     python pipeline_runner.py predict --server localhost:8500 cat.jpg dog.png
-    python pipeline_runner.py infer --model-dir outputs/demo/serving/learnable_resizer --images photos/ --output predictions.csv
+    python pipeline_runner.py infer --model-dir outputs/demo/serving/resizer_classifier --images photos/ --output predictions.csv
 
 Every configuration field is an option (``--help`` lists each with its help
 and default); values are validated before anything runs.  Arguments after ``--`` go to Beam unchanged
@@ -84,7 +84,8 @@ def _add_field_options(parser):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pipeline_runner.py",
-        description="Train a learnable resizer + a backbone (DenseNet-121 by default) against a bilinear baseline with TFX.",
+        description="Train resizer + backbone models (DenseNet-121 by default) and choose the resizer to ship with TFX: "
+                    "the learnable resizer, MULLER and fixed resizes against a bilinear baseline.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 2)[2],
     )
@@ -99,7 +100,7 @@ def build_parser():
     sweep = commands.add_parser("sweep", help="repeat the comparison over seeds (never pushes): sweep.md/json/png",
                                 usage=f"%(prog)s --seeds SEEDS {CONFIG_USAGE} [--verbose] [-- BEAM_ARGS ...]",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Ingestion and Transform run once (cached); both arms are retrained "
+                                epilog="Ingestion and Transform run once (cached); every arm is retrained "
                                        "for every seed.")
     sweep.add_argument("--seeds", required=True,
                        help="a comma-separated list (0,1,2) or a count N (the seeds 0..N-1)")
@@ -209,7 +210,8 @@ def sweep(config, seeds, beam_args=(), verbose=False):
     """``pipeline_runner.py sweep``: the comparison for every seed, then the verdict across seeds."""
     import_tensorflow(verbose)
     from pipeline.prepare import write_inputs
-    from pipeline.progress import comparison_lines
+    from components.verdict import AcrossSeeds
+    from components.verdict_text import across_seeds_table, text_table
     from pipeline.sweep import run_sweep
 
     os.makedirs(config.output_dir, exist_ok=True)
@@ -221,11 +223,13 @@ def sweep(config, seeds, beam_args=(), verbose=False):
           flush=True)
     start = time.perf_counter()
     summary = run_sweep(config, seeds, runner.run, reporter)
-    print(f"\nSweep of {len(seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min:")
-    for entry in summary["per_seed"]:
-        print(f"  seed {entry['seed']}:")
-        print("\n".join("  " + line for line in comparison_lines(entry)))
-    print(f"\n  {summary['verdict']}")
+    print(f"\nSweep of {len(seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min, every candidate "
+          f"against {summary['baseline']} (mean ± std over seeds):")
+    candidates = [AcrossSeeds.from_dict(values) for values in summary["candidates"].values()]
+    print("\n".join(text_table(across_seeds_table(candidates))))
+    print("")
+    for entry in candidates:
+        print(f"  {entry.verdict}")
     print(f"  report:  {os.path.join(config.report_dir, contract.SWEEP_MARKDOWN_FILE)}")
     if summary.get("data_note"):
         print(f"\n  NOTE: {summary['data_note']}")

@@ -32,7 +32,10 @@ import tensorflow as tf  # noqa: E402
 
 from trainer import backbones, models  # noqa: E402
 from trainer.config import BACKBONE_MIN_SIZES, BACKBONES, TrainingConfig  # noqa: E402
-from trainer.contract import ARMS, BASELINE_ARM, CANDIDATE_ARM  # noqa: E402
+from trainer.contract import BILINEAR_BASELINE_ARM as BASELINE_ARM  # noqa: E402
+from trainer.contract import LEARNABLE_RESIZER_ARM as CANDIDATE_ARM  # noqa: E402
+
+ARMS = (CANDIDATE_ARM, BASELINE_ARM)
 
 
 class StepTimer(keras.callbacks.Callback):

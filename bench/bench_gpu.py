@@ -38,7 +38,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainer.contract import ARMS  # noqa: E402  (pure Python: imports no TensorFlow, no Keras)
+from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM  # noqa: E402  (pure Python)
+
+ARMS = (LEARNABLE_RESIZER_ARM, BILINEAR_BASELINE_ARM)  # the learnable resizer's cost against the seed's baseline
 SEED_SETTINGS = dict(backbone="densenet121", image_size=300, target_size=150, batch_size=64)
 # The tiny mode keeps the script working: a backbone traced in seconds (trainer/backbones.py:small_convnet).
 TINY_SETTINGS = dict(backbone="small_convnet", image_size=64, target_size=32, batch_size=4)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Serving latency of both arms' ``serving_default``: what the learnable resizer costs at inference.
+"""Serving latency of every arm's ``serving_default``: what each resizing stage costs at inference.
 
     .venv/bin/python bench/bench_serving.py             # 300x300 -> 150x150, batch 1 and 8
     .venv/bin/python bench/bench_serving.py --tiny      # seconds, small_convnet: keeps this script working
 
-1. Exports both arms, untrained, with the project's own code: the Transform
+1. Exports the arms (``--arms``; default the baseline and the default
+   candidates), untrained, with the project's own code: the Transform
    graph of ``preprocessing_fn`` (``trainer.transform_graph``), the classifier
    of ``trainer.models.build_classifier`` (float32) and the SavedModel of
    ``trainer.export.export_serving_model``, in the Pusher's layout.  Untrained
@@ -13,11 +14,12 @@
    ``serving_default`` signature on photo-like JPEG bytes (500x375 by
    default, ``bench_gpu.synthetic_jpegs``), at each batch size: ``--warmup``
    untimed calls, then ``--calls`` timed calls.  The arms alternate call by
-   call, in swapped order every round, so machine noise hits both alike.
+   call, the order rotated every round (``serving/latency.py``, as the
+   pipeline's comparison measures it), so machine noise hits all alike.
    Each round also times the ``transform_images`` signature (decode + resize
-   to ``image_size``, the Transform graph alone; the same graph in both arms).
-3. Prints per arm and batch size: median and p90 latency, images/s, and the
-   learnable/bilinear ratio of the median latency; writes
+   to ``image_size``, the Transform graph alone; the same graph in every arm).
+3. Prints per arm and batch size: median and p90 latency, images/s, and each
+   arm's ratio of the median latency to the baseline's; writes
    ``bench/results/serving.json``.
 
 In-process calls of the signatures, as TF Serving runs them, without its
@@ -38,7 +40,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from bench.bench_gpu import synthetic_jpegs  # noqa: E402  (imports no TensorFlow)
+from serving.latency import cpu_description, interleaved_times, latency_figures  # noqa: E402
 from trainer import contract  # noqa: E402  (pure Python)
+
+DEFAULT_ARMS = (contract.DEFAULT_BASELINE, *contract.DEFAULT_CANDIDATES)
 
 RESULTS = os.path.join(ROOT, "bench", "results", "serving.json")
 SEED_SETTINGS = dict(backbone="densenet121", image_size=300, target_size=150, source_size=(375, 500),
@@ -54,8 +59,8 @@ def progress(text):
     print(text, flush=True)
 
 
-def export_arms(work_dir, backbone, image_size, target_size):
-    """Both arms' serving SavedModels -> ({arm: export_dir}, {arm: facts of the export})."""
+def export_arms(work_dir, backbone, image_size, target_size, arms=DEFAULT_ARMS):
+    """The arms' serving SavedModels -> ({arm: export_dir}, {arm: facts of the export})."""
     import tensorflow_transform as tft
 
     from trainer import backbones, models
@@ -71,7 +76,7 @@ def export_arms(work_dir, backbone, image_size, target_size):
     progress(f"Transform graph written in {time.perf_counter() - start:.1f} s")
     transform_output = tft.TFTransformOutput(graph)
     export_dirs, facts = {}, {}
-    for arm in contract.ARMS:
+    for arm in arms:
         config = training.for_arm(arm)
         start = time.perf_counter()
         model = models.build_classifier(config, backbones.build_backbone(config))
@@ -83,24 +88,8 @@ def export_arms(work_dir, backbone, image_size, target_size):
     return export_dirs, facts
 
 
-def figures(milliseconds, batch_size):
-    import numpy as np
-
-    times = np.asarray(milliseconds)
-    median = float(np.median(times))
-    return {
-        "median_ms": median,
-        "p90_ms": float(np.percentile(times, 90)),
-        "mean_ms": float(times.mean()),
-        "min_ms": float(times.min()),
-        "images_per_second": batch_size * 1000.0 / median,
-        "calls": len(times),
-        "ms": [round(float(t), 3) for t in times],
-    }
-
-
 def time_batch_size(signatures, jpegs, batch_size, calls, warmup):
-    """Round-robin timing of every arm's serving and transform signatures at one batch size.
+    """Interleaved timing of every arm's serving and transform signatures at one batch size.
 
     ``signatures``: {arm: {signature name: concrete function}}.  Returns
     {arm: {signature name: figures, "first_call_ms": ...}}.
@@ -111,54 +100,46 @@ def time_batch_size(signatures, jpegs, batch_size, calls, warmup):
                for start in range(0, len(jpegs), batch_size)]
     outputs = {contract.SERVING_DEFAULT_SIGNATURE: contract.PROBABILITIES_OUTPUT,
                contract.TRANSFORM_IMAGES_SIGNATURE: contract.TRANSFORMED_IMAGE_KEY}
-    times = {arm: {name: [] for name in signatures[arm]} for arm in signatures}
-    first_call = {}
     arms = list(signatures)
     names = [name for name in outputs if all(name in signatures[arm] for arm in arms)]
-    for round_index in range(warmup + calls):
-        order = arms if round_index % 2 == 0 else arms[::-1]
-        batch = batches[round_index % len(batches)]
-        for name in names:
-            for arm in order:
-                start = time.perf_counter()
-                result = signatures[arm][name](**{contract.IMAGE_BYTES_INPUT: batch})
-                result[outputs[name]].numpy()  # the answer is ready
-                elapsed = (time.perf_counter() - start) * 1000.0
-                if round_index == 0 and name == contract.SERVING_DEFAULT_SIGNATURE:
-                    first_call[arm] = elapsed
-                if round_index >= warmup:
-                    times[arm][name].append(elapsed)
-        if round_index + 1 == warmup:
-            progress(f"  batch {batch_size}: warm-up done ({warmup} calls per arm and signature)")
-    return {arm: {**{name: figures(times[arm][name], batch_size) for name in names},
-                  "first_call_ms": first_call[arm]} for arm in arms}
+    state = {"calls": 0}
+
+    def call(arm, name):
+        def run():
+            batch = batches[(state["calls"] // (len(arms) * len(names))) % len(batches)]
+            state["calls"] += 1
+            signatures[arm][name](**{contract.IMAGE_BYTES_INPUT: batch})[outputs[name]].numpy()
+        return run
+
+    times, first = interleaved_times({(arm, name): call(arm, name) for arm in arms for name in names}, calls, warmup)
+    progress(f"  batch {batch_size}: {warmup} warm-up and {calls} timed calls per arm and signature")
+    return {arm: {**{name: latency_figures(times[(arm, name)], batch_size) for name in names},
+                  "first_call_ms": first[(arm, contract.SERVING_DEFAULT_SIGNATURE)]} for arm in arms}
 
 
-def ratios(by_arm):
-    """Learnable over bilinear: median and p90 latency, and the resizer's own milliseconds."""
+def ratios(by_arm, baseline):
+    """Each arm over the baseline: median and p90 latency, and the arm's extra milliseconds."""
     serving = contract.SERVING_DEFAULT_SIGNATURE
-    learnable, bilinear = by_arm[contract.CANDIDATE_ARM][serving], by_arm[contract.BASELINE_ARM][serving]
-    return {
-        "learnable_over_bilinear_median": learnable["median_ms"] / bilinear["median_ms"],
-        "learnable_over_bilinear_p90": learnable["p90_ms"] / bilinear["p90_ms"],
-        "resizer_extra_ms_median": learnable["median_ms"] - bilinear["median_ms"],
-    }
+    base = by_arm[baseline][serving]
+    return {arm: {"median_over_baseline": figures[serving]["median_ms"] / base["median_ms"],
+                  "p90_over_baseline": figures[serving]["p90_ms"] / base["p90_ms"],
+                  "extra_ms_median": figures[serving]["median_ms"] - base["median_ms"]}
+            for arm, figures in by_arm.items()}
 
 
 def table(results):
     serving, transform = contract.SERVING_DEFAULT_SIGNATURE, contract.TRANSFORM_IMAGES_SIGNATURE
-    lines = [f"{'arm':>18} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'images/s':>9} {'transform ms':>13}"]
+    lines = [f"{'arm':>20} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'images/s':>9} {'transform ms':>13} "
+             f"{'x baseline':>10}"]
     for batch_size in results["settings"]["batch_sizes"]:
         key = str(batch_size)
-        for arm in contract.ARMS:
+        for arm in results["settings"]["arms"]:
             arm_figures = results["arms"][arm][key]
             served = arm_figures[serving]
             transform_ms = arm_figures[transform]["median_ms"] if transform in arm_figures else float("nan")
-            lines.append(f"{arm:>18} {batch_size:>5} {served['median_ms']:>10.1f} {served['p90_ms']:>9.1f} "
-                         f"{served['images_per_second']:>9.1f} {transform_ms:>13.1f}")
-        ratio = results["ratios"][key]
-        lines.append(f"{'learnable/bilinear':>18} {batch_size:>5} {ratio['learnable_over_bilinear_median']:>10.2f} "
-                     f"{ratio['learnable_over_bilinear_p90']:>9.2f}")
+            ratio = results["ratios"][key][arm]["median_over_baseline"]
+            lines.append(f"{arm:>20} {batch_size:>5} {served['median_ms']:>10.1f} {served['p90_ms']:>9.1f} "
+                         f"{served['images_per_second']:>9.1f} {transform_ms:>13.1f} {ratio:>10.2f}")
     return "\n".join(lines)
 
 
@@ -178,6 +159,8 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", help="comma-separated (default 1,8)")
     parser.add_argument("--calls", help="timed calls per arm at each batch size, comma-separated (default 100,40)")
     parser.add_argument("--warmup", type=int, help="untimed calls per arm first (default 3; tiny 1)")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS),
+                        help="comma-separated arms, the baseline first (default: %(default)s)")
     parser.add_argument("--output", default=RESULTS)
     parser.add_argument("--keep", help="directory for the exports, kept afterwards (default: a removed temp dir)")
     args = parser.parse_args(argv)
@@ -195,6 +178,10 @@ def main(argv=None):
         settings["calls"] = tuple(int(v) for v in args.calls.split(","))
     if args.warmup is not None:
         settings["warmup"] = args.warmup
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    unknown = [a for a in arms if a not in contract.ALL_ARMS]
+    if unknown or len(arms) < 2:
+        parser.error(f"--arms: at least two of {', '.join(contract.ALL_ARMS)}, got {args.arms!r}")
     if len(settings["calls"]) != len(settings["batch_sizes"]):
         parser.error(f"--calls needs one count per batch size {settings['batch_sizes']}, got {settings['calls']}")
 
@@ -206,27 +193,28 @@ def main(argv=None):
     height, width = settings["source_size"]
     jpegs = synthetic_jpegs(2 * max(settings["batch_sizes"]), height=height, width=width)
     results = {
-        "benchmark": "in-process calls of the exported serving signatures (tf.saved_model.load), both arms",
+        "benchmark": "in-process calls of the exported serving signatures (tf.saved_model.load), every arm",
         "mode": "tiny" if args.tiny else "seed",
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_description(), "platform": platform.platform(), "python": platform.python_version(),
                     "cpu_count": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
                     "load_average_before": list(os.getloadavg())},
         "settings": {
             "image_size": [settings["image_size"]] * 2, "target_size": [settings["target_size"]] * 2,
             "source_size": [height, width], "jpeg_bytes_mean": sum(map(len, jpegs)) / len(jpegs),
-            "distinct_images": len(jpegs), "batch_sizes": list(settings["batch_sizes"]),
+            "distinct_images": len(jpegs), "batch_sizes": list(settings["batch_sizes"]), "arms": list(arms),
+            "baseline": arms[0],
             "calls": list(settings["calls"]), "warmup": settings["warmup"], "precision": "float32",
-            "weights": "untrained", "order": "arms alternate call by call, order swapped every round",
+            "weights": "untrained", "order": "arms alternate call by call, order rotated every round",
         },
         "exports": {},
-        "arms": {arm: {} for arm in contract.ARMS},
+        "arms": {arm: {} for arm in arms},
         "ratios": {},
     }
     progress(f"bench_serving: {results['mode']} settings, {settings['image_size']} -> {settings['target_size']} px, "
              f"{width}x{height} JPEGs, batch sizes {settings['batch_sizes']}, calls {settings['calls']}, "
              f"{os.cpu_count()} CPU cores; exports in {work_dir}")
     export_dirs, results["exports"] = export_arms(work_dir, settings["backbone"], settings["image_size"],
-                                                 settings["target_size"])
+                                                 settings["target_size"], arms)
     keras.backend.clear_session()
 
     loaded, signatures = {}, {}  # the loaded objects stay referenced: they own the variables
@@ -241,7 +229,7 @@ def main(argv=None):
     for batch_size, calls in zip(settings["batch_sizes"], settings["calls"]):
         by_arm = time_batch_size(signatures, jpegs, batch_size, calls, settings["warmup"])
         key = str(batch_size)
-        for arm in contract.ARMS:
+        for arm in arms:
             results["arms"][arm][key] = by_arm[arm]
             served = by_arm[arm][contract.SERVING_DEFAULT_SIGNATURE]
             transform = by_arm[arm].get(contract.TRANSFORM_IMAGES_SIGNATURE)
@@ -249,10 +237,11 @@ def main(argv=None):
                      f"p90 {served['p90_ms']:.1f} ms, {served['images_per_second']:.1f} images/s; first call "
                      f"{by_arm[arm]['first_call_ms']:.0f} ms"
                      + (f"; transform alone median {transform['median_ms']:.1f} ms" if transform else ""))
-        results["ratios"][key] = ratios(by_arm)
-        progress(f"  batch {batch_size}: learnable/bilinear median latency "
-                 f"{results['ratios'][key]['learnable_over_bilinear_median']:.2f}x "
-                 f"({results['ratios'][key]['resizer_extra_ms_median']:+.1f} ms)")
+        results["ratios"][key] = ratios(by_arm, arms[0])
+        for arm in arms[1:]:
+            ratio = results["ratios"][key][arm]
+            progress(f"  batch {batch_size}: {arm}/{arms[0]} median latency {ratio['median_over_baseline']:.2f}x "
+                     f"({ratio['extra_ms_median']:+.1f} ms)")
 
     results["machine"]["load_average_after"] = list(os.getloadavg())
     results["total_seconds"] = time.perf_counter() - started

@@ -128,7 +128,7 @@ def determinism_cost(args):
 
     training = config_lib.profile("demo").training.to_dict()
     results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "arms": {}}
-    for arm in contract.ARMS:
+    for arm in config_lib.profile("demo").training.arms:
         rates = {str(flag).lower(): isolated_rate(dict(training, deterministic=flag), arm, args.isolated_steps)
                  for flag in (False, True)}
         results["arms"][arm] = {"images_per_second": rates, "deterministic_over_default": rates["true"] / rates["false"]}
@@ -158,8 +158,10 @@ def main():
     output_dir = tempfile.mkdtemp(prefix="bench_trainer_")
     print(f"demo pipeline into {output_dir} ...", flush=True)
     demo = run_demo(output_dir, options)
+    from pipeline import config as config_lib
+
     arms = {}
-    for arm in contract.ARMS:
+    for arm in config_lib.profile("demo").training.arms:
         summary = read_training_summary(output_dir, arm)
         figures = in_pipeline_figures(summary, demo["component_seconds"][contract.trainer_id(arm)])
         figures["isolated_images_per_second"] = isolated_rate(summary["config"], arm, args.isolated_steps)

@@ -1,31 +1,40 @@
-"""ComparisonReport: the verdict and both arms side by side, readable without a notebook.
+"""ComparisonReport: the verdict and every arm side by side, readable without a notebook.
 
-Reads the PairedComparison's numbers and rule, the Evaluator's TFMA output
-(metrics per slice, with n, confusion matrices), both Trainers'
-``training_summary.json`` and resizer pictures, and the Pusher's result when
-there is one; writes ``report.md``, ``report.html`` (both from the jinja2
-templates in ``components/templates``), ``summary.json``, the training-curve
-plot and the per-example predictions into its output artifact and, when
-``report_dir`` is set, a copy there.
+Reads the PairedComparison's verdict (``comparison.json``), the Evaluator's TFMA output (metrics per slice,
+with n, confusion matrices), every arm's ``training_summary.json`` and resizer picture, and the Pusher's
+result when there is one; writes ``report.md``, ``report.html`` (both from the jinja2 templates in
+``components/templates``, their verdict tables from ``components/verdict_text.py``), ``summary.json``, the
+training-curve plot and the per-example predictions into its output artifact and, when ``report_dir`` is set,
+a copy there.
+
+``summary.json``: ``verdict`` (the whole typed verdict), and for readers of one figure each: ``chosen``,
+``blessed``, ``rule``; ``comparison`` (the chosen candidate against the baseline, or the best-ranked candidate
+when none is chosen, in the single-comparison form: ``n``, ``split``, ``candidate``/``baseline`` with
+``accuracy``, ``correct``, ``ci95``, ``difference``, ``difference_ci95``, ``discordant``, ``mcnemar_p``,
+``holm_p``, ``blessed``, ``rule``, ``data_order_sha256`` per arm); ``arms`` (per arm: ``role``, ``accuracy``,
+``ci95``, ``parameters`` and ``flops`` of its resizing stage, ``model_parameters``, ``model_flops``,
+``latency_ms``, ``latency_ratio``); ``comparisons`` (per candidate: ``difference``, ``difference_ci95``,
+``mcnemar_p``, ``holm_p``, ``significant``, ``passes``); plus ``metrics``, ``confusion_matrices``,
+``training`` (every arm's summary) and ``pushed``.
 """
 
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 import jinja2
 import tensorflow as tf
 from absl import logging
 from tfx import types
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import report_plots, tfma_results
+from components import report_plots, tfma_results, verdict_text
 from components.paired_comparison import PairedComparisonArtifact
+from components.verdict import Verdict
 from trainer.contract import (
-    BASELINE_ARM as BASELINE,
-    CANDIDATE_ARM as CANDIDATE,
+    ALL_ARMS,
     COMPARISON_FILE,
     PREDICTIONS_FILE,
     REPORT_HTML_FILE,
@@ -34,9 +43,12 @@ from trainer.contract import (
     RESIZER_PICTURE_FILE,
     TRAINING_CURVES_FILE,
     TRAINING_SUMMARY_FILE,
+    model_input,
+    model_run_input,
 )
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+PUSHED_MODEL_KEY, REPORT_DIR_KEY, DATA_NOTE_KEY = "pushed_model", "report_dir", "data_note"
 
 
 class ComparisonReportArtifact(types.Artifact):
@@ -53,17 +65,49 @@ def _read_json(path):
         return json.load(f)
 
 
-def build_summary(evaluation_uri: str, comparison: dict, arms: Dict[str, dict], pushed: dict,
+def single_comparison(verdict: Verdict, orders: Dict[str, Optional[str]]) -> dict:
+    """The headline candidate against the baseline, in the one-comparison form ``summary.json`` has always had."""
+    arm = verdict.headline
+    c, candidate, baseline = verdict.comparisons[arm], verdict.arms[arm], verdict.arms[verdict.baseline]
+
+    def side(result):
+        return {"arm": result.arm, "accuracy": result.accuracy, "correct": result.correct, "ci95": list(result.ci95)}
+
+    return {
+        "n": verdict.n, "split": verdict.split, "candidate": side(candidate), "baseline": side(baseline),
+        "difference": c.difference, "difference_ci95": list(c.difference_ci95),
+        "discordant": {"only_candidate_right": c.only_candidate_right, "only_baseline_right": c.only_baseline_right},
+        "mcnemar_p": c.mcnemar_p, "holm_p": c.holm_p, "blessed": verdict.blessed, "rule": verdict.rule,
+        "gate": verdict.gate.to_dict(), "data_order_sha256": orders,
+        "tfma_accuracy": {a: r.tfma_accuracy for a, r in verdict.arms.items()},
+    }
+
+
+def arm_figures(verdict: Verdict) -> Dict[str, dict]:
+    return {arm: {"role": r.role, "accuracy": r.accuracy, "ci95": list(r.ci95),
+                  "parameters": r.cost.resizer_parameters, "flops": r.cost.resizer_flops,
+                  "model_parameters": r.cost.parameters, "model_flops": r.cost.model_flops,
+                  "latency_ms": r.latency.median_ms if r.latency else None,
+                  "latency_ratio": r.latency.ratio if r.latency else None}
+            for arm, r in verdict.arms.items()}
+
+
+def build_summary(evaluation_uri: str, verdict: Verdict, arms: Dict[str, dict], pushed: dict,
                   data_note: str = "") -> dict:
-    """Everything the report shows, JSON-ready (``reports/summary.json``)."""
-    class_names = arms.get(CANDIDATE, {}).get("class_names", ())
-    comparison = dict(comparison)
-    comparison["data_order_sha256"] = {arm: arms.get(arm, {}).get("data_order_sha256") for arm in (CANDIDATE, BASELINE)}
+    """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring)."""
+    class_names = next((a["class_names"] for a in arms.values() if a.get("class_names")), ())
+    orders = {arm: arms.get(arm, {}).get("data_order_sha256") for arm in verdict.arms}
     return {
         "data_note": data_note,
-        "blessed": bool(comparison.get("blessed")),
-        "rule": comparison.get("rule"),
-        "comparison": comparison,
+        "blessed": verdict.blessed,
+        "chosen": verdict.chosen,
+        "rule": verdict.rule,
+        "comparison": single_comparison(verdict, orders),
+        "arms": arm_figures(verdict),
+        "comparisons": {arm: {"difference": c.difference, "difference_ci95": list(c.difference_ci95),
+                              "mcnemar_p": c.mcnemar_p, "holm_p": c.holm_p, "significant": c.significant,
+                              "passes": c.passes} for arm, c in verdict.comparisons.items()},
+        "verdict": verdict.to_dict(),
         "metrics": tfma_results.read_metrics(evaluation_uri, class_names),
         "class_names": list(class_names),
         "confusion_matrices": tfma_results.read_confusion_matrices(evaluation_uri),
@@ -72,24 +116,7 @@ def build_summary(evaluation_uri: str, comparison: dict, arms: Dict[str, dict], 
     }
 
 
-# --- rendering -------------------------------------------------------------------------------
-
-def _num(value):
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def _signed(value):
-    return "n/a" if value is None else f"{value:+.4f}"
-
-
-def _interval(bounds, signed=False):
-    fmt = _signed if signed else _num
-    return "n/a" if not bounds else f"{fmt(bounds[0])} .. {fmt(bounds[1])}"
-
-
-def _pval(value):
-    return "n/a" if value is None else (f"{value:.3g}" if value >= 1e-4 else f"{value:.1e}")
-
+# --- rendering -------------------------------------------------------------------------------------------
 
 def _cell(cell, column, signed=False):
     value = cell.get(column)
@@ -97,15 +124,15 @@ def _cell(cell, column, signed=False):
         return ""
     if isinstance(value, str):
         return value
-    text = (_signed if signed else _num)(value)
+    text = (verdict_text.signed if signed else verdict_text.num)(value)
     bounds = cell.get("ci95", {}).get(column)
-    return f"{text} [{_num(bounds[0])}, {_num(bounds[1])}]" if bounds else text
+    return f"{text} [{verdict_text.num(bounds[0])}, {verdict_text.num(bounds[1])}]" if bounds else text
 
 
-def _training_rows(arms):
+def _training_rows(arms, names):
     def row(label, fn):
         cells = []
-        for arm in (CANDIDATE, BASELINE):
+        for arm in names:
             try:
                 cells.append(fn(arms[arm]))
             except (KeyError, IndexError, TypeError, ZeroDivisionError):
@@ -133,32 +160,41 @@ def render(summary: dict, template_name: str) -> str:
         keep_trailing_newline=True,
         trim_blocks=True,
     )
-    environment.filters.update(num=_num, signed=_signed, interval=_interval, pval=_pval, cell=_cell)
+    environment.filters.update(cell=_cell, markdown=verdict_text.markdown_table)
+    verdict = Verdict.from_dict(summary["verdict"])
     names = summary.get("class_names") or []
-    order = summary["comparison"].get("data_order_sha256", {})
-    arms = summary["training"]
+    arms = [verdict.baseline, *verdict.candidates]
+    orders = summary["comparison"].get("data_order_sha256", {})
+    training = summary["training"]
     slices = sorted(summary["metrics"].items(), key=lambda kv: (kv[0] != "overall", kv[0]))
+    metric_columns = ([(arm, arm, False) for arm in arms]
+                      + [(f"{arm} - {verdict.baseline}", tfma_results.diff_column(arm), True)
+                         for arm in verdict.candidates])
     return environment.get_template(template_name).render(
-        c=summary["comparison"],
+        v=verdict,
+        arms=arms,
+        table=verdict_text.verdict_table(verdict),
+        latency_note=verdict_text.latency_note(verdict),
         data_note=summary.get("data_note"),
         pushed=summary.get("pushed") or {},
-        order=order,
-        same_order=bool(order.get(CANDIDATE)) and order.get(CANDIDATE) == order.get(BASELINE),
+        orders=orders,
+        same_order=len({orders.get(arm) for arm in arms}) == 1 and bool(orders.get(verdict.baseline)),
         predictions_file=PREDICTIONS_FILE,
         curves_file=TRAINING_CURVES_FILE,
         slices=slices,
+        metric_columns=metric_columns,
         has_ci=any("ci95" in cell for _, entry in slices for cell in entry["metrics"].values()),
         confusion=summary.get("confusion_matrices") or {},
         class_name=lambda i: names[i] if i < len(names) else str(i),
-        training_rows=_training_rows(arms),
-        pictures=[(arm, arms[arm]["picture_file"]) for arm in (CANDIDATE, BASELINE)
-                  if arms.get(arm, {}).get("picture_file")],
+        training_rows=_training_rows(training, arms),
+        pictures=[(arm, training[arm]["picture_file"]) for arm in arms
+                  if training.get(arm, {}).get("picture_file")],
     )
 
 
 def write_report(out_dir: str, summary: dict) -> None:
     """report.md, report.html, summary.json and the training curves into ``out_dir``."""
-    histories = {arm: summary["training"].get(arm, {}).get("history", {}) for arm in (CANDIDATE, BASELINE)}
+    histories = {arm: entry.get("history", {}) for arm, entry in summary["training"].items()}
     with tf.io.gfile.GFile(os.path.join(out_dir, TRAINING_CURVES_FILE), "wb") as f:
         f.write(report_plots.training_curves(histories))
     files = {REPORT_MARKDOWN_FILE: render(summary, "report.md.j2"),
@@ -169,44 +205,87 @@ def write_report(out_dir: str, summary: dict) -> None:
             f.write(text)
 
 
-@component
-def ComparisonReport(  # noqa: N802 (TFX component naming)
-    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
-    comparison: InputArtifact[PairedComparisonArtifact],
-    candidate_model: InputArtifact[standard_artifacts.Model],
-    candidate_run: InputArtifact[standard_artifacts.ModelRun],
-    baseline_model: InputArtifact[standard_artifacts.Model],
-    baseline_run: InputArtifact[standard_artifacts.ModelRun],
-    report: OutputArtifact[ComparisonReportArtifact],
-    pushed_model: InputArtifact[standard_artifacts.PushedModel] = None,
-    report_dir: Parameter[str] = "",
-    data_note: Parameter[str] = "",
-):
-    # Kubeflow's launcher creates only an output's parent directory (object stores need none).
-    tf.io.gfile.makedirs(report.uri)
-    arms = {}
-    for arm, model, run in ((CANDIDATE, candidate_model, candidate_run), (BASELINE, baseline_model, baseline_run)):
-        summary = _read_json(os.path.join(run.uri, TRAINING_SUMMARY_FILE))
-        picture = os.path.join(model.uri, RESIZER_PICTURE_FILE)
-        if tf.io.gfile.exists(picture):
-            name = f"{arm}_{RESIZER_PICTURE_FILE}"
-            tf.io.gfile.copy(picture, os.path.join(report.uri, name), overwrite=True)
-            summary["picture_file"] = name
-        arms[arm] = summary
-    pushed = {"pushed": False, "destination": None, "version": None}
-    if pushed_model is not None:
-        pushed = {
-            "pushed": bool(pushed_model.get_int_custom_property("pushed")),
-            "destination": pushed_model.get_string_custom_property("pushed_destination") or None,
-            "version": pushed_model.get_string_custom_property("pushed_version") or None,
-        }
-    tf.io.gfile.copy(os.path.join(comparison.uri, PREDICTIONS_FILE), os.path.join(report.uri, PREDICTIONS_FILE),
-                     overwrite=True)
-    paired = _read_json(os.path.join(comparison.uri, COMPARISON_FILE))
-    summary = build_summary(evaluation.uri, paired, arms, pushed, data_note)
-    write_report(report.uri, summary)
-    if report_dir:
-        tf.io.gfile.makedirs(report_dir)
-        for name in tf.io.gfile.listdir(report.uri):
-            tf.io.gfile.copy(os.path.join(report.uri, name), os.path.join(report_dir, name), overwrite=True)
-    logging.info("Comparison report: %s", os.path.join(report_dir or report.uri, REPORT_MARKDOWN_FILE))
+class ComparisonReportSpec(types.ComponentSpec):
+    PARAMETERS = {
+        REPORT_DIR_KEY: ExecutionParameter(type=str, optional=True),
+        DATA_NOTE_KEY: ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "comparison": ChannelParameter(type=PairedComparisonArtifact),
+        PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
+        **{model_input(arm): ChannelParameter(type=standard_artifacts.Model, optional=True) for arm in ALL_ARMS},
+        **{model_run_input(arm): ChannelParameter(type=standard_artifacts.ModelRun, optional=True)
+           for arm in ALL_ARMS},
+    }
+    OUTPUTS = {"report": ChannelParameter(type=ComparisonReportArtifact)}
+
+
+class Executor(base_executor.BaseExecutor):
+    """See the module docstring."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        report = artifact_utils.get_single_instance(output_dict["report"])
+        comparison = artifact_utils.get_single_instance(input_dict["comparison"])
+        evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
+        # Kubeflow's launcher creates only an output's parent directory (object stores need none).
+        tf.io.gfile.makedirs(report.uri)
+        verdict = Verdict.from_dict(_read_json(os.path.join(comparison.uri, COMPARISON_FILE)))
+        arms = {}
+        for arm in (verdict.baseline, *verdict.candidates):
+            summary = {}
+            if input_dict.get(model_run_input(arm)):
+                run = artifact_utils.get_single_instance(input_dict[model_run_input(arm)])
+                summary = _read_json(os.path.join(run.uri, TRAINING_SUMMARY_FILE))
+            if input_dict.get(model_input(arm)):
+                model = artifact_utils.get_single_instance(input_dict[model_input(arm)])
+                picture = os.path.join(model.uri, RESIZER_PICTURE_FILE)
+                if tf.io.gfile.exists(picture):
+                    name = f"{arm}_{RESIZER_PICTURE_FILE}"
+                    tf.io.gfile.copy(picture, os.path.join(report.uri, name), overwrite=True)
+                    summary["picture_file"] = name
+            arms[arm] = summary
+        pushed = {"pushed": False, "destination": None, "version": None}
+        if input_dict.get(PUSHED_MODEL_KEY):
+            pushed_model = artifact_utils.get_single_instance(input_dict[PUSHED_MODEL_KEY])
+            pushed = {
+                "pushed": bool(pushed_model.get_int_custom_property("pushed")),
+                "destination": pushed_model.get_string_custom_property("pushed_destination") or None,
+                "version": pushed_model.get_string_custom_property("pushed_version") or None,
+                "arm": verdict.chosen if pushed_model.get_int_custom_property("pushed") else None,
+            }
+        tf.io.gfile.copy(os.path.join(comparison.uri, PREDICTIONS_FILE), os.path.join(report.uri, PREDICTIONS_FILE),
+                         overwrite=True)
+        summary = build_summary(evaluation.uri, verdict, arms, pushed, exec_properties.get(DATA_NOTE_KEY) or "")
+        write_report(report.uri, summary)
+        report_dir = exec_properties.get(REPORT_DIR_KEY) or ""
+        if report_dir:
+            tf.io.gfile.makedirs(report_dir)
+            for name in tf.io.gfile.listdir(report.uri):
+                tf.io.gfile.copy(os.path.join(report.uri, name), os.path.join(report_dir, name), overwrite=True)
+        logging.info("Comparison report: %s", os.path.join(report_dir or report.uri, REPORT_MARKDOWN_FILE))
+
+
+class ComparisonReport(base_component.BaseComponent):
+    """The report of a run: the verdict, every arm's metrics, training and pictures.
+
+    Args:
+        evaluation: the Evaluator's output; comparison: the PairedComparison's.
+        models, model_runs: arm name -> that arm's Trainer ``model`` / ``model_run`` channel.
+        pushed_model: the Pusher's output, when the run has a Pusher.
+        report_dir: also copy the report here (a local or gfile path); data_note: shown at the top.
+
+    Output: ``report`` (report.md, report.html, summary.json, training_curves.png, pictures, predictions.csv).
+    """
+
+    SPEC_CLASS = ComparisonReportSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, evaluation, comparison, models: Dict[str, types.BaseChannel],
+                 model_runs: Dict[str, types.BaseChannel], pushed_model=None, report_dir: str = "",
+                 data_note: str = ""):
+        super().__init__(ComparisonReportSpec(
+            evaluation=evaluation, comparison=comparison, pushed_model=pushed_model, report_dir=report_dir,
+            data_note=data_note, report=types.Channel(type=ComparisonReportArtifact),
+            **{model_input(arm): channel for arm, channel in models.items()},
+            **{model_run_input(arm): channel for arm, channel in model_runs.items()}))

@@ -12,8 +12,10 @@ Both models predict every example of one split, so each example is a pair
   (one model right, the other wrong) split 50:50, so the two-sided p-value is
   a binomial test over them.
 
-:func:`decide` turns these into the gate's verdict and says which rule decided
-in one sentence.  :func:`summarise_seeds` does the same across repeated seeds.
+With several candidates, :func:`holm_adjust` corrects the McNemar p-values
+for multiplicity (Holm's step-down).  Across repeated seeds, :func:`seeds_ttest`
+tests the per-seed differences.  The gate and its verdict are
+``components/verdict.py``'s.
 """
 
 import dataclasses
@@ -111,110 +113,37 @@ def mcnemar_exact_p(table: PairedTable) -> float:
     return float(stats.binomtest(table.only_candidate_right, discordant, 0.5).pvalue)
 
 
-def compare(table: PairedTable, confidence: float = CONFIDENCE) -> dict:
-    """Every figure of the paired comparison, JSON-ready (the ``comparison`` block of the reports)."""
-    n = table.n
-    candidate = table.candidate_right / n if n else None
-    baseline = table.baseline_right / n if n else None
-    return {
-        "n": n,
-        "candidate": {"accuracy": candidate, "correct": table.candidate_right,
-                      "ci95": list(wilson_interval(table.candidate_right, n, confidence))},
-        "baseline": {"accuracy": baseline, "correct": table.baseline_right,
-                     "ci95": list(wilson_interval(table.baseline_right, n, confidence))},
-        "difference": (candidate - baseline) if n else None,
-        "difference_ci95": list(newcombe_paired_interval(table, confidence)),
-        "discordant": {"only_candidate_right": table.only_candidate_right,
-                       "only_baseline_right": table.only_baseline_right},
-        "mcnemar_p": mcnemar_exact_p(table),
-    }
+def holm_adjust(p_values: Sequence[float]) -> List[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the order given.
 
-
-def _signed(value):
-    return f"{value:+.3f}"
-
-
-def decide(comparison: dict, accuracy_margin: float, significance_level: float,
-           accuracy_floor: float = 0.0) -> dict:
-    """The gate: ``{'blessed': bool, 'rule': sentence}``.
-
-    Blessed only if the candidate's accuracy reaches ``accuracy_floor``, the
-    paired difference is strictly above ``accuracy_margin`` (a tie is never
-    blessed) and, when ``significance_level`` > 0, the exact McNemar test
-    rejects "no difference" at that level with the candidate the better model.
+    With m hypotheses sorted by p, the i-th smallest (i = 1..m) gets
+    ``max over j <= i of min(1, (m - j + 1) * p_(j))``; rejecting where the
+    adjusted p < alpha controls the family-wise error rate at alpha.
     """
-    n = comparison["n"]
-    if not n:
-        return {"blessed": False, "rule": "not blessed: no examples to compare"}
-    difference, (low, high) = comparison["difference"], comparison["difference_ci95"]
-    p = comparison["mcnemar_p"]
-    evidence = f"difference {_signed(difference)} (95% CI {_signed(low)}..{_signed(high)}), McNemar p = {p:.3g}, n = {n}"
-    accuracy = comparison["candidate"]["accuracy"]
-    if accuracy < accuracy_floor:
-        return {"blessed": False,
-                "rule": f"not blessed: candidate accuracy {accuracy:.3f} is below the floor {accuracy_floor:g}; {evidence}"}
-    if not difference > accuracy_margin:
-        what = ("a tie" if difference == 0 else
-                "the candidate is worse" if difference < 0 else "the difference is too small")
-        return {"blessed": False,
-                "rule": f"not blessed: {evidence}; {what}: it must be > margin {accuracy_margin:g}"}
-    if significance_level > 0 and not p < significance_level:
-        return {"blessed": False,
-                "rule": f"not blessed: {evidence}; p >= {significance_level:g}, so the difference is not significant"}
-    if significance_level > 0 and not difference > 0:
-        # A negative margin tolerates a loss, but a significant difference must favour the candidate.
-        return {"blessed": False,
-                "rule": f"not blessed: {evidence}; significant, but in the baseline's favour"}
-    test = f"p < {significance_level:g}" if significance_level > 0 else "no significance test (significance_level 0)"
-    return {"blessed": True,
-            "rule": f"blessed: {evidence}; above margin {accuracy_margin:g} and {test}"}
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
-def summarise_seeds(per_seed: Sequence[dict], significance_level: float = 0.05) -> dict:
-    """Across repeated seeds: mean and std of each arm and of the paired difference, and a paired t-test.
+def seeds_ttest(differences: Sequence[float]) -> Optional[float]:
+    """Two-sided one-sample t-test of per-seed paired differences against 0; None for one seed.
 
-    ``per_seed``: the :func:`compare` dicts, one per seed, all on the same split.
-    The test is a one-sample t-test of the per-seed differences against 0
-    (equivalently a paired t-test of the two arms' accuracies across seeds).
+    Without spread the statistic is undefined: all differences 0 give p = 1, all equal and non-zero p = 0.
     """
-    differences = [c["difference"] for c in per_seed]
-    candidates = [c["candidate"]["accuracy"] for c in per_seed]
-    baselines = [c["baseline"]["accuracy"] for c in per_seed]
+    if len(differences) < 2:
+        return None
+    if len(set(differences)) == 1:
+        return 1.0 if differences[0] == 0 else 0.0
+    return float(stats.ttest_1samp(differences, 0.0).pvalue)
 
-    def mean_std(values: List[float]) -> Dict[str, Optional[float]]:
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
-        return {"mean": mean, "std": std}
 
-    p_value = None
-    if len(differences) > 1:
-        if len(set(differences)) == 1:
-            # No spread: the t statistic is undefined; all equal to 0 is no evidence either way.
-            p_value = 1.0 if differences[0] == 0 else 0.0
-        else:
-            p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)
-    wins = sum(d > 0 for d in differences)
-    losses = sum(d < 0 for d in differences)
-    mean_difference = sum(differences) / len(differences)
-    seeds = len(differences)
-    if p_value is None:
-        verdict = f"one seed only: difference {_signed(mean_difference)}; repeat with more seeds to test it"
-    elif p_value < significance_level and mean_difference > 0:
-        verdict = (f"the learnable resizer is better: mean difference {_signed(mean_difference)} over {seeds} seeds "
-                   f"(better on {wins}, worse on {losses}), paired t-test p = {p_value:.3g} < {significance_level:g}")
-    elif p_value < significance_level and mean_difference < 0:
-        verdict = (f"the bilinear baseline is better: mean difference {_signed(mean_difference)} over {seeds} seeds "
-                   f"(resizer better on {wins}, worse on {losses}), paired t-test p = {p_value:.3g} < {significance_level:g}")
-    else:
-        verdict = (f"no significant difference: mean difference {_signed(mean_difference)} over {seeds} seeds "
-                   f"(resizer better on {wins}, worse on {losses}), paired t-test p = {p_value:.3g} >= {significance_level:g}")
-    return {
-        "candidate": mean_std(candidates),
-        "baseline": mean_std(baselines),
-        "difference": mean_std(differences),
-        "wins": wins,
-        "losses": losses,
-        "p_value": p_value,
-        "test": "one-sample t-test of the per-seed paired differences against 0",
-        "verdict": verdict,
-    }
+def mean_std(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    """``{"mean": ..., "std": sample standard deviation or None for one value}``."""
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return {"mean": mean, "std": std}

@@ -1,71 +1,89 @@
-"""PairedComparison: both models on every example of one split, the paired statistics, and the gate.
+"""PairedComparison: every arm on every example of one split, the paired statistics, the cost, and the gate.
 
 TFMA (the Evaluator) stays the metrics system: accuracy, AUC, calibration,
-confusion matrices, slices.  What it does not give is the *paired* view: both
-models predict the same examples, so "is the candidate better?" is a
-question about the examples where they disagree.  This component:
+confusion matrices, slices.  What it does not give is the *paired* view: all
+arms predict the same examples, so "is this candidate better than the
+baseline?" is a question about the examples where the two disagree, and with
+several candidates the answer must control for multiplicity.  This component:
 
-1. runs both SavedModels' ``serving_tf_example`` signature on every example
-   of ``split`` (the test split, which nothing was tuned on);
-2. writes the per-example predictions (``predictions.csv``: file name,
-   label, each arm's class and class probabilities);
-3. computes n, each arm's accuracy with a Wilson interval, the paired
-   difference with Newcombe's interval and the exact McNemar p-value
-   (``components/comparison_stats.py``), cross-checked against TFMA's
-   accuracy for the same models and split;
-4. decides the gate (floor, a difference strictly above the margin, and the
-   significance level when it is > 0) and writes a ``ModelBlessing`` the
-   Pusher reads, with the rule that decided in words.  This is the pipeline's
-   only gate: the Evaluator computes metrics without thresholds.
+1. runs every arm's SavedModel (``serving_tf_example`` signature) on every
+   example of ``split`` (the test split, which nothing was tuned on) and
+   writes the per-example predictions (``predictions.csv``: file name, label,
+   each arm's class and class probabilities);
+2. checks each arm's accuracy against TFMA's for the same model and split;
+3. reads each arm's cost (``model_cost.json``, written by its Trainer:
+   parameters and FLOPs per image) and measures each arm's serving latency
+   at batch 1 (``serving_default`` on one encoded test image, arms
+   interleaved call by call, ``latency_calls`` timed calls after
+   ``latency_warmup``);
+4. builds the typed verdict (``components/verdict.py``): every candidate vs
+   the baseline (Wilson, Newcombe, exact McNemar, Holm across candidates),
+   the gate, the chosen candidate and the rule in one sentence;
+5. writes a ``ModelBlessing`` for the Pusher and copies the chosen
+   candidate's Model artifact into ``chosen_model``, which the Pusher pushes
+   (nothing is chosen, and the blessing says NOT_BLESSED, when no candidate
+   passes).  This is the pipeline's only gate: the Evaluator computes
+   metrics without thresholds.
 
-``comparison.json`` in the output artifact holds the numbers, the rule and the
-blessing.
+``comparison.json`` in the ``comparison`` artifact is the verdict (``Verdict.to_dict()``).
 """
 
 import csv
 import io
 import json
 import os
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from absl import logging
 from tfx import types
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
-from tfx.utils import path_utils
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, path_utils
 
 from components import comparison_stats
 from components.labels import read_label_names
+from components.verdict import ArmResult, Cost, Gate, Latency, LatencySetup, Verdict, arm_result, decide
+from serving.latency import cpu_description, interleaved_times, latency_figures
 from trainer.contract import (
     ACCURACY_METRIC,
-    BASELINE_ARM as BASELINE,
-    CANDIDATE_ARM as CANDIDATE,
+    ALL_ARMS,
     COMPARISON_FILE,
     EXAMPLES_INPUT,
     FILENAME_KEY,
+    IMAGE_BYTES_INPUT,
+    IMAGE_KEY,
     LABEL_KEY,
+    MODEL_COST_FILE,
     PREDICTIONS_FILE,
     PROBABILITIES_OUTPUT,
+    SERVING_DEFAULT_SIGNATURE,
     SERVING_TF_EXAMPLE_SIGNATURE,
     TEST_SPLIT,
+    model_input,
 )
 
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
+# Custom properties of the blessing (TFX's names, so the Pusher reads it like the Evaluator's) and ours.
+BLESSED_PROPERTY, CHOSEN_ARM_PROPERTY, RULE_PROPERTY = "blessed", "chosen_arm", "rule"
+
+BASELINE_KEY, CANDIDATES_KEY, SPLIT_KEY = "baseline", "candidates", "split"
+MARGIN_KEY, FLOOR_KEY, SIGNIFICANCE_KEY = "accuracy_margin", "accuracy_floor", "significance_level"
+BATCH_SIZE_KEY, LATENCY_CALLS_KEY, LATENCY_WARMUP_KEY = "batch_size", "latency_calls", "latency_warmup"
 
 
 class PairedComparisonArtifact(types.Artifact):
-    """A directory with predictions.csv (per example, both arms) and comparison.json."""
+    """A directory with predictions.csv (per example, every arm) and comparison.json (the verdict)."""
 
     # Kubeflow's "<namespace>.<Type>", and importable by that name (components/__init__.py).
     TYPE_NAME = "components.PairedComparisonArtifact"
 
 
 def read_split(examples_uri: str, split: str):
-    """(serialized examples, labels, file names) of one split, ordered by file name."""
+    """(serialized examples, labels, file names, encoded images) of one split, ordered by file name."""
     pattern = os.path.join(examples_uri, f"Split-{split}", "*")
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
@@ -73,19 +91,20 @@ def read_split(examples_uri: str, split: str):
     spec = {
         LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
         FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        IMAGE_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
     records = []
     for serialized in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         parsed = tf.io.parse_single_example(serialized, spec)
         records.append((parsed[FILENAME_KEY].numpy().decode("utf-8"), int(parsed[LABEL_KEY].numpy()),
-                        serialized.numpy()))
+                        serialized.numpy(), parsed[IMAGE_KEY].numpy()))
     records.sort(key=lambda r: (r[0], r[2]))
-    return [r[2] for r in records], np.array([r[1] for r in records], np.int64), [r[0] for r in records]
+    return ([r[2] for r in records], np.array([r[1] for r in records], np.int64), [r[0] for r in records],
+            [r[3] for r in records])
 
 
-def predict(model_uri: str, serialized: List[bytes], batch_size: int = 32) -> np.ndarray:
-    """Class probabilities (N, K) from the model's ``serving_tf_example`` signature."""
-    loaded = tf.saved_model.load(path_utils.serving_model_path(model_uri))
+def predict(loaded, serialized: List[bytes], batch_size: int = 32) -> np.ndarray:
+    """Class probabilities (N, K) from a loaded serving model's ``serving_tf_example`` signature."""
     signature = loaded.signatures[SERVING_TF_EXAMPLE_SIGNATURE]
     outputs = []
     for start in range(0, len(serialized), batch_size):
@@ -95,99 +114,227 @@ def predict(model_uri: str, serialized: List[bytes], batch_size: int = 32) -> np
 
 
 def predictions_csv(filenames, labels, class_names, probabilities: Dict[str, np.ndarray]) -> str:
+    """One row per example: filename, label, label_name, then per arm ``<arm>_class`` and ``<arm>_p_<class>``."""
     out = io.StringIO()
     writer = csv.writer(out)
     header = ["filename", "label", "label_name"]
-    for arm in (CANDIDATE, BASELINE):
+    for arm in probabilities:
         header += [f"{arm}_class"] + [f"{arm}_p_{name}" for name in class_names]
     writer.writerow(header)
     for i, (filename, label) in enumerate(zip(filenames, labels)):
         row = [filename, int(label), class_names[label] if label < len(class_names) else str(label)]
-        for arm in (CANDIDATE, BASELINE):
-            p = probabilities[arm][i]
+        for arm, values in probabilities.items():
+            p = values[i]
             row += [int(np.argmax(p))] + [f"{v:.6f}" for v in p]
         writer.writerow(row)
     return out.getvalue()
 
 
 def tfma_accuracy(evaluation_uri: str) -> Dict[str, float]:
-    """TFMA's overall accuracy per model name (the candidate's model name may be empty)."""
+    """TFMA's overall accuracy per model name."""
     out = {}
     for metrics in tfma.load_metrics(evaluation_uri):
         if metrics.slice_key.single_slice_keys:
             continue
         for kv in metrics.metric_keys_and_values:
             if kv.key.name == ACCURACY_METRIC and not kv.key.is_diff and kv.value.HasField("double_value"):
-                out[kv.key.model_name or CANDIDATE] = kv.value.double_value.value
+                out[kv.key.model_name] = kv.value.double_value.value
     return out
 
 
-def compare_models(examples_uri, candidate_uri, baseline_uri, split, batch_size=32):
-    """Per-example predictions of both arms and the paired statistics."""
-    serialized, labels, filenames = read_split(examples_uri, split)
-    probabilities = {CANDIDATE: predict(candidate_uri, serialized, batch_size),
-                     BASELINE: predict(baseline_uri, serialized, batch_size)}
-    right = {arm: probabilities[arm].argmax(axis=-1) == labels for arm in probabilities}
-    table = comparison_stats.PairedTable.from_outcomes(right[CANDIDATE], right[BASELINE])
-    comparison = comparison_stats.compare(table)
-    comparison["split"] = split
-    return comparison, probabilities, labels, filenames
+def read_cost(model_uri: str) -> Cost:
+    """The Trainer's ``model_cost.json`` beside Format-Serving; an empty :class:`Cost` when there is none."""
+    path = os.path.join(model_uri, MODEL_COST_FILE)
+    if not tf.io.gfile.exists(path):
+        return Cost()
+    with tf.io.gfile.GFile(path) as f:
+        values = json.load(f)
+    return Cost(**{k: values.get(k) for k in Cost.model_fields})
 
 
-@component
-def PairedComparison(  # noqa: N802 (TFX component naming)
-    examples: InputArtifact[standard_artifacts.Examples],
-    candidate_model: InputArtifact[standard_artifacts.Model],
-    baseline_model: InputArtifact[standard_artifacts.Model],
-    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
-    comparison: OutputArtifact[PairedComparisonArtifact],
-    split: Parameter[str] = TEST_SPLIT,
-    accuracy_margin: Parameter[float] = 0.0,
-    accuracy_floor: Parameter[float] = 0.0,
-    significance_level: Parameter[float] = 0.0,
-    batch_size: Parameter[int] = 32,
-):
-    # The same bounds as the configuration's: a Kubeflow run may pass the margin as a runtime parameter.
-    for field, value, low, high in (("evaluation.accuracy_margin", accuracy_margin, -1.0, 1.0),
-                                    ("evaluation.accuracy_floor", accuracy_floor, 0.0, 1.0),
-                                    ("evaluation.significance_level", significance_level, 0.0, 0.999999)):
-        if not low <= value <= high:
-            raise ValueError(f"{field}: must be in [{low:g}, {high:g}], got {value!r}")
-    result, probabilities, labels, filenames = compare_models(
-        examples.uri, candidate_model.uri, baseline_model.uri, split, batch_size)
-    # The same models on the same split: TFMA's accuracy must agree with the per-example one.
-    tfma_values = tfma_accuracy(evaluation.uri)
-    for arm, key in ((CANDIDATE, "candidate"), (BASELINE, "baseline")):
-        ours, theirs = result[key]["accuracy"], tfma_values.get(arm)
-        if theirs is not None and abs(ours - theirs) > 1e-6:
+def measure_latency(loaded: Dict[str, object], image: bytes, calls: int, warmup: int) -> Dict[str, dict]:
+    """Per arm, :func:`serving.latency.latency_figures` of ``serving_default`` on ``[image]`` (batch 1)."""
+    batch = tf.constant([image])
+
+    def call(model):
+        return lambda: model.signatures[SERVING_DEFAULT_SIGNATURE](**{IMAGE_BYTES_INPUT: batch})[
+            PROBABILITIES_OUTPUT].numpy()
+
+    times, _ = interleaved_times({arm: call(model) for arm, model in loaded.items()}, calls, warmup)
+    return {arm: latency_figures(ms) for arm, ms in times.items()}
+
+
+def compare_arms(examples_uri: str, model_uris: Dict[str, str], baseline: str, candidates: Sequence[str],
+                 split: str, gate: Gate, tfma_values: Dict[str, float], batch_size: int = 32,
+                 latency_calls: int = 0, latency_warmup: int = 2):
+    """The verdict over ``candidates`` vs ``baseline`` and every arm's per-example probabilities.
+
+    ``model_uris``: arm -> its Model artifact URI.  Returns (Verdict, {arm: (N, K) probabilities}, labels,
+    file names).  Raises RuntimeError when an arm's accuracy disagrees with TFMA's (``tfma_values``).
+    """
+    serialized, labels, filenames, images = read_split(examples_uri, split)
+    arms = [baseline, *candidates]
+    loaded = {arm: tf.saved_model.load(path_utils.serving_model_path(model_uris[arm])) for arm in arms}
+    probabilities = {arm: predict(loaded[arm], serialized, batch_size) for arm in arms}
+    right = {arm: probabilities[arm].argmax(axis=-1) == labels for arm in arms}
+    latency, setup = {}, None
+    if latency_calls and images:
+        figures = measure_latency(loaded, images[0], latency_calls, latency_warmup)
+        base = figures[baseline]["median_ms"]
+        latency = {arm: Latency(median_ms=f["median_ms"], p25_ms=f["p25_ms"], p75_ms=f["p75_ms"], calls=f["calls"],
+                                ratio=f["median_ms"] / base) for arm, f in figures.items()}
+        setup = LatencySetup(calls=latency_calls, warmup=latency_warmup, image_bytes=len(images[0]),
+                             cpu=cpu_description())
+    results: Dict[str, ArmResult] = {
+        arm: arm_result(arm, "baseline" if arm == baseline else "candidate", right[arm],
+                        tfma_accuracy=tfma_values.get(arm), cost=read_cost(model_uris[arm]), latency=latency.get(arm))
+        for arm in arms}
+    for arm, result in results.items():
+        theirs = tfma_values.get(arm)
+        if theirs is not None and abs(result.accuracy - theirs) > 1e-6:
             raise RuntimeError(
-                f"{arm}: accuracy on split {split!r} is {ours:.6f} from per-example predictions but "
+                f"{arm}: accuracy on split {split!r} is {result.accuracy:.6f} from per-example predictions but "
                 f"{theirs:.6f} from TFMA; the Evaluator must evaluate the same split ({split!r})")
-    result["tfma_accuracy"] = tfma_values
-    result.update(comparison_stats.decide(result, accuracy_margin, significance_level, accuracy_floor))
-    result["gate"] = {"accuracy_margin": accuracy_margin, "accuracy_floor": accuracy_floor,
-                      "significance_level": significance_level}
-    try:
-        class_names = read_label_names(examples.uri)
-    except FileNotFoundError:
-        class_names = [str(i) for i in range(probabilities[CANDIDATE].shape[-1])]
-    # Kubeflow's launcher creates only an output's parent directory (object stores need none).
-    for directory in (comparison.uri, blessing.uri):
-        tf.io.gfile.makedirs(directory)
-    with tf.io.gfile.GFile(os.path.join(comparison.uri, PREDICTIONS_FILE), "w") as f:
-        f.write(predictions_csv(filenames, labels, class_names, probabilities))
-    with tf.io.gfile.GFile(os.path.join(comparison.uri, COMPARISON_FILE), "w") as f:
-        json.dump(result, f, indent=2)
+    tables = {arm: comparison_stats.PairedTable.from_outcomes(right[arm], right[baseline]) for arm in candidates}
+    verdict = decide(split, results[baseline], [results[arm] for arm in candidates], tables, gate, setup)
+    return verdict, probabilities, labels, filenames
 
-    # The same properties and marker file as the Evaluator's blessing, so the Pusher reads it alike.
-    blessing.set_string_custom_property("current_model", candidate_model.uri)
-    blessing.set_int_custom_property("current_model_id", candidate_model.id)
-    blessing.set_string_custom_property("baseline_model", baseline_model.uri)
-    blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
-    blessing.set_int_custom_property("blessed", int(result["blessed"]))
-    blessing.set_string_custom_property("rule", result["rule"])
-    with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSED_FILE if result["blessed"] else NOT_BLESSED_FILE),
-                           "w") as f:
-        f.write(result["rule"] + "\n")
-    logging.info("Paired comparison on %s (n=%d): %s", split, result["n"], result["rule"])
+
+def _checked_gate(exec_properties) -> Gate:
+    # The same bounds as the configuration's: a Kubeflow run may pass the margin as a runtime parameter.
+    values = {}
+    for key, low, high in ((MARGIN_KEY, -1.0, 1.0), (FLOOR_KEY, 0.0, 1.0), (SIGNIFICANCE_KEY, 0.0, 0.999999)):
+        value = float(exec_properties.get(key) or 0.0)
+        if not low <= value <= high:
+            raise ValueError(f"evaluation.{key}: must be in [{low:g}, {high:g}], got {value!r}")
+        values[key] = value
+    return Gate(**values)
+
+
+def _copy_tree(source: str, destination: str):
+    for folder, _, files in tf.io.gfile.walk(source):
+        relative = os.path.relpath(folder, source)
+        target = os.path.normpath(os.path.join(destination, relative))
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
+
+
+class PairedComparisonSpec(types.ComponentSpec):
+    PARAMETERS = {
+        BASELINE_KEY: ExecutionParameter(type=str),
+        CANDIDATES_KEY: ExecutionParameter(type=str),  # JSON list, in training.candidates order
+        SPLIT_KEY: ExecutionParameter(type=str),
+        MARGIN_KEY: ExecutionParameter(type=float),
+        FLOOR_KEY: ExecutionParameter(type=float),
+        SIGNIFICANCE_KEY: ExecutionParameter(type=float),
+        BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        LATENCY_CALLS_KEY: ExecutionParameter(type=int),
+        LATENCY_WARMUP_KEY: ExecutionParameter(type=int),
+    }
+    INPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        **{model_input(arm): ChannelParameter(type=standard_artifacts.Model, optional=True) for arm in ALL_ARMS},
+    }
+    OUTPUTS = {
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        "comparison": ChannelParameter(type=PairedComparisonArtifact),
+        "chosen_model": ChannelParameter(type=standard_artifacts.Model),
+    }
+
+
+class Executor(base_executor.BaseExecutor):
+    """See the module docstring."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        baseline = exec_properties[BASELINE_KEY]
+        candidates = json.loads(exec_properties[CANDIDATES_KEY])
+        gate = _checked_gate(exec_properties)
+        split = exec_properties[SPLIT_KEY]
+        models = {}
+        for arm in (baseline, *candidates):
+            if not input_dict.get(model_input(arm)):
+                raise ValueError(f"PairedComparison: arm {arm!r} has no input {model_input(arm)!r}")
+            models[arm] = artifact_utils.get_single_instance(input_dict[model_input(arm)])
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
+        verdict, probabilities, labels, filenames = compare_arms(
+            examples.uri, {arm: m.uri for arm, m in models.items()}, baseline, candidates, split, gate,
+            tfma_accuracy(evaluation.uri), batch_size=int(exec_properties[BATCH_SIZE_KEY]),
+            latency_calls=int(exec_properties[LATENCY_CALLS_KEY]),
+            latency_warmup=int(exec_properties[LATENCY_WARMUP_KEY]))
+        try:
+            class_names = read_label_names(examples.uri)
+        except FileNotFoundError:
+            class_names = [str(i) for i in range(probabilities[baseline].shape[-1])]
+        comparison = artifact_utils.get_single_instance(output_dict["comparison"])
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        chosen_model = artifact_utils.get_single_instance(output_dict["chosen_model"])
+        # Kubeflow's launcher creates only an output's parent directory (object stores need none).
+        for directory in (comparison.uri, blessing.uri, chosen_model.uri):
+            tf.io.gfile.makedirs(directory)
+        io_utils.write_string_file(os.path.join(comparison.uri, PREDICTIONS_FILE),
+                                   predictions_csv(filenames, labels, class_names, probabilities))
+        io_utils.write_string_file(os.path.join(comparison.uri, COMPARISON_FILE),
+                                   json.dumps(verdict.to_dict(), indent=2))
+        write_blessing(blessing, verdict, models, chosen_model)
+        logging.info("Paired comparison on %s (n=%d): %s", split, verdict.n, verdict.rule)
+
+
+def write_blessing(blessing, verdict: Verdict, models: Dict[str, types.Artifact], chosen_model) -> None:
+    """The blessing the Pusher reads (TFX's properties and marker file) and the chosen model's copy."""
+    if verdict.chosen:
+        source = models[verdict.chosen]
+        _copy_tree(source.uri, chosen_model.uri)
+        chosen_model.set_string_custom_property(CHOSEN_ARM_PROPERTY, verdict.chosen)
+        chosen_model.set_int_custom_property("source_model_id", source.id)
+        # What was evaluated: the chosen arm's Trainer output (``chosen_model`` is its copy, which the Pusher pushes).
+        blessing.set_string_custom_property("current_model", source.uri)
+        blessing.set_int_custom_property("current_model_id", source.id)
+    baseline = models[verdict.baseline]
+    blessing.set_string_custom_property("baseline_model", baseline.uri)
+    blessing.set_int_custom_property("baseline_model_id", baseline.id)
+    blessing.set_string_custom_property(CHOSEN_ARM_PROPERTY, verdict.chosen or "")
+    blessing.set_int_custom_property(BLESSED_PROPERTY, int(verdict.blessed))
+    blessing.set_string_custom_property(RULE_PROPERTY, verdict.rule)
+    io_utils.write_string_file(os.path.join(blessing.uri, BLESSED_FILE if verdict.blessed else NOT_BLESSED_FILE),
+                               verdict.rule + "\n")
+
+
+class PairedComparison(base_component.BaseComponent):
+    """Every candidate arm against the baseline on one split: the verdict, the blessing, the chosen model.
+
+    Args:
+        examples: the Examples channel.
+        models: arm name -> that arm's Trainer ``model`` channel (the baseline and every candidate).
+        evaluation: the Evaluator's output for the same arms and split (its accuracy is cross-checked).
+        baseline: the baseline arm; candidates: the candidate arms, in ``training.candidates`` order.
+        split: the split compared (the test split).
+        accuracy_margin, accuracy_floor, significance_level: the gate (``pipeline.config.EvalConfig``).
+        batch_size: examples per prediction call.
+        latency_calls: timed serving calls per arm at batch 1 (0: no latency measured); latency_warmup:
+            untimed calls first.
+
+    Outputs: ``blessing`` (ModelBlessing), ``comparison`` (predictions.csv, comparison.json),
+    ``chosen_model`` (a copy of the chosen candidate's Model artifact; empty when none is chosen).
+    """
+
+    SPEC_CLASS = PairedComparisonSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, examples, models: Dict[str, types.BaseChannel], evaluation, baseline: str,
+                 candidates: Sequence[str], split: str = TEST_SPLIT, accuracy_margin=0.0, accuracy_floor=0.0,
+                 significance_level=0.0, batch_size: int = 32, latency_calls: int = 0, latency_warmup: int = 2):
+        arms = [baseline, *candidates]
+        if sorted(models) != sorted(arms):
+            raise ValueError(f"PairedComparison: models for {sorted(models)} but arms {sorted(arms)}")
+        super().__init__(PairedComparisonSpec(
+            examples=examples, evaluation=evaluation, baseline=baseline, candidates=json.dumps(list(candidates)),
+            split=split, accuracy_margin=accuracy_margin, accuracy_floor=accuracy_floor,
+            significance_level=significance_level, batch_size=batch_size, latency_calls=latency_calls,
+            latency_warmup=latency_warmup,
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            comparison=types.Channel(type=PairedComparisonArtifact),
+            chosen_model=types.Channel(type=standard_artifacts.Model),
+            **{model_input(arm): channel for arm, channel in models.items()}))

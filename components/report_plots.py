@@ -9,10 +9,12 @@ matplotlib.use("Agg")  # files only, never a window
 
 from matplotlib import pyplot as plt  # noqa: E402
 
-from trainer.contract import BASELINE_ARM, CANDIDATE_ARM  # noqa: E402
+from components.verdict import Verdict  # noqa: E402
+from trainer.contract import ALL_ARMS  # noqa: E402
 
-ARM_COLOURS = {CANDIDATE_ARM: "#d95f02", BASELINE_ARM: "#1b9e77"}
-ARM_LABELS = {CANDIDATE_ARM: "learnable resizer", BASELINE_ARM: "bilinear baseline"}
+# One colour per arm, the same in every picture (ColorBrewer Dark2).
+_PALETTE = ("#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+ARM_COLOURS = dict(zip(ALL_ARMS, _PALETTE))
 
 
 def _png(figure) -> bytes:
@@ -23,7 +25,7 @@ def _png(figure) -> bytes:
 
 
 def training_curves(histories: Dict[str, Dict[str, Sequence[float]]]) -> bytes:
-    """Loss and accuracy per epoch, training (solid) and validation (dashed), both arms on shared axes."""
+    """Loss and accuracy per epoch, training (solid) and validation (dashed), every arm on shared axes."""
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for metric, axis in zip(("loss", "accuracy"), axes):
         for arm, history in histories.items():
@@ -33,7 +35,7 @@ def training_curves(histories: Dict[str, Dict[str, Sequence[float]]]) -> bytes:
                 if values:
                     epochs = range(1, len(values) + 1)
                     axis.plot(epochs, values, style, color=colour, marker="o", markersize=3,
-                              label=f"{ARM_LABELS.get(arm, arm)}, {what}")
+                              label=f"{arm}, {what}")
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
@@ -44,29 +46,36 @@ def training_curves(histories: Dict[str, Dict[str, Sequence[float]]]) -> bytes:
     return _png(figure)
 
 
-def sweep_plot(seeds: Sequence[int], comparisons: Sequence[dict]) -> bytes:
-    """Per seed: both arms' test accuracy with 95 % Wilson intervals, and the paired difference with its interval."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+def sweep_plot(seeds: Sequence[int], verdicts: Sequence[Verdict]) -> bytes:
+    """Per seed: every arm's test accuracy with 95 % Wilson intervals, and each candidate's paired difference
+    from the baseline with its 95 % Newcombe interval."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     positions = list(range(len(seeds)))
-    for offset, (arm, key) in zip((-0.1, 0.1), ((CANDIDATE_ARM, "candidate"), (BASELINE_ARM, "baseline"))):
-        values = [c[key]["accuracy"] for c in comparisons]
-        low = [v - c[key]["ci95"][0] for v, c in zip(values, comparisons)]
-        high = [c[key]["ci95"][1] - v for v, c in zip(values, comparisons)]
-        left.errorbar([p + offset for p in positions], values, yerr=[low, high], fmt="o", capsize=3,
-                      color=ARM_COLOURS[arm], label=ARM_LABELS[arm])
+    first = verdicts[0]
+    arms = [first.baseline, *first.candidates]
+    width = 0.6 / max(len(arms), 1)
+
+    def errorbar(axis, arm, index, count, values, bounds, label):
+        offset = (index - (count - 1) / 2) * width
+        axis.errorbar([p + offset for p in positions], values,
+                      yerr=[[v - b[0] for v, b in zip(values, bounds)], [b[1] - v for v, b in zip(values, bounds)]],
+                      fmt="o", capsize=3, color=ARM_COLOURS.get(arm, "black"), label=label)
+
+    for index, arm in enumerate(arms):
+        errorbar(left, arm, index, len(arms), [v.arms[arm].accuracy for v in verdicts],
+                 [v.arms[arm].ci95 for v in verdicts], arm)
+    for index, arm in enumerate(first.candidates):
+        errorbar(right, arm, index, len(first.candidates), [v.comparisons[arm].difference for v in verdicts],
+                 [v.comparisons[arm].difference_ci95 for v in verdicts], f"{arm} - {first.baseline}")
     left.set_ylabel("test accuracy (95% Wilson CI)")
     left.set_ylim(0, 1.02)
-    left.legend(fontsize=8)
-    differences = [c["difference"] for c in comparisons]
-    low = [d - c["difference_ci95"][0] for d, c in zip(differences, comparisons)]
-    high = [c["difference_ci95"][1] - d for d, c in zip(differences, comparisons)]
-    right.errorbar(positions, differences, yerr=[low, high], fmt="o", capsize=3, color="black")
     right.axhline(0, color="grey", linewidth=1)
-    right.set_ylabel("resizer - bilinear (95% Newcombe CI)")
+    right.set_ylabel(f"candidate - {first.baseline} (95% Newcombe CI)")
     for axis in (left, right):
         axis.set_xticks(positions)
         axis.set_xticklabels([str(s) for s in seeds])
         axis.set_xlabel("seed")
         axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
     figure.suptitle("Repeated seeds, paired on the same test examples")
     return _png(figure)

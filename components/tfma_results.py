@@ -12,7 +12,6 @@ from typing import Dict, List, Optional, Sequence
 import tensorflow_model_analysis as tfma
 
 from trainer.contract import ACCURACY_METRIC as ACCURACY
-from trainer.contract import CANDIDATE_ARM as CANDIDATE
 
 EXAMPLE_COUNT = "example_count"
 ONE_CLASS_NOTE = "n/a (one class in slice)"
@@ -48,8 +47,16 @@ def _meaningful_in_one_class_slice(metric: str, class_name: str) -> bool:
     return metric in (EXAMPLE_COUNT, ACCURACY) or metric == f"recall[{class_name}]"
 
 
+def diff_column(model_name: str) -> str:
+    """The cell key of a candidate's difference from the baseline (TFMA's ``is_diff`` metrics)."""
+    return f"diff:{model_name}"
+
+
 def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> Dict[str, dict]:
-    """``{slice: {"n": count, "metrics": {metric: {arm: value or note, "diff": ..., "ci95": {arm: [lo, hi]}}}}}``."""
+    """``{slice: {"n": count, "metrics": {metric: {arm: value or note, "diff:<arm>": ..., "ci95": {arm: [lo, hi]}}}}}``.
+
+    ``n`` is the baseline's example count (every arm sees the same examples).
+    """
     out: Dict[str, dict] = {}
     for metrics in tfma.load_metrics(evaluation_uri):
         name = slice_name(metrics.slice_key)
@@ -60,8 +67,8 @@ def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> Dict[s
                 continue
             metric = metric_name(kv.key, class_names)
             value = kv.value.double_value.value
-            column = "diff" if kv.key.is_diff else (kv.key.model_name or CANDIDATE)
-            if metric == EXAMPLE_COUNT and column == CANDIDATE:
+            column = diff_column(kv.key.model_name) if kv.key.is_diff else kv.key.model_name
+            if metric == EXAMPLE_COUNT and not kv.key.is_diff:
                 entry["n"] = int(value)
             cell = entry["metrics"].setdefault(metric, {})
             if one_class is not None and not _meaningful_in_one_class_slice(metric, one_class):
@@ -99,6 +106,6 @@ def read_confusion_matrices(evaluation_uri: str) -> Dict[str, List[List[float]]]
             for e in entries:
                 if e.actual_class_id >= 0 and e.predicted_class_id >= 0:
                     matrix[e.actual_class_id][e.predicted_class_id] = e.num_weighted_examples
-            out[kv.key.model_name or CANDIDATE] = matrix
+            out[kv.key.model_name] = matrix
     return out
 

@@ -19,7 +19,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from components import demo_data, image_records, splits
 from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, json_object
-from trainer.contract import REQUIRED_SPLITS, SERVED_MODEL_NAME, TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
+from trainer.contract import (BILINEAR_ANTIALIAS_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, REQUIRED_SPLITS,
+                              SERVED_MODEL_NAME, TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT)
 
 __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILES", "TrainingConfig",
            "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
@@ -86,15 +87,19 @@ class DataConfig(ConfigModel):
 
 
 class EvalConfig(ConfigModel):
-    """The gate: when the candidate is blessed and pushed (judged on the test split)."""
+    """The gate: when a candidate passes, and the best one that does is blessed and pushed (on the test split)."""
 
     accuracy_margin: float = Field(
         0.0, ge=-1, le=1,
-        description="the candidate's test accuracy must beat the baseline's by more than this (a tie never does)")
+        description="a candidate's test accuracy must beat the baseline's by more than this (a tie never does)")
     accuracy_floor: float = Field(0.5, ge=0, le=1, description="...and reach at least this")
     significance_level: float = Field(
         0.05, ge=0, lt=1,
-        description="...and the exact McNemar test must reject 'no difference' at this level (0: no test)")
+        description="...and the exact McNemar test, Holm-adjusted across the candidates, must reject 'no "
+                    "difference' at this level (0: no test)")
+    latency_calls: int = Field(
+        20, ge=0, description="timed serving calls per arm at batch 1 for the verdict's latency (0: not measured)")
+    latency_warmup: int = Field(3, ge=0, description="untimed serving calls per arm before the timed ones")
 
 
 class PipelineConfig(ConfigModel):
@@ -172,7 +177,8 @@ PROFILES: Dict[str, dict] = {
         "output_dir": "outputs/full",
         "beam_pipeline_args": ("--direct_running_mode=multi_processing", "--direct_num_workers=0"),
         "data": {"source": "tfds"},
-        "training": {"epochs": 5, "class_names": ("cat", "dog")},
+        "training": {"epochs": 5, "class_names": ("cat", "dog"),
+                     "candidates": (LEARNABLE_RESIZER_ARM, MULLER_ARM, BILINEAR_ANTIALIAS_ARM)},
         "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.6, "significance_level": 0.05},
     },
 }

@@ -20,10 +20,11 @@ Runtime parameters (change them per run without recompiling; the compiled
 defaults are the config's values):
 
 ``epochs`` (int)
-    ``training.epochs`` of both Trainers.
+    ``training.epochs`` of every arm's Trainer.
 ``accuracy_margin`` (float)
-    ``evaluation.accuracy_margin``: the candidate's test accuracy must beat
-    the baseline's by more than this for the model to be blessed and pushed.
+    ``evaluation.accuracy_margin``: a candidate's test accuracy must beat
+    the baseline's by more than this for it to pass the gate (and the best
+    candidate that passes to be pushed).
 ``tfds_splits`` (str, JSON object; ``data.source=tfds`` only)
     ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "validation":
     "train[90%:95%]", "test": "train[95%:]"}``.
@@ -31,11 +32,12 @@ defaults are the config's values):
 Why ``epochs`` goes through an extra step: Kubeflow v2 (and TFX's compiler
 for it) can only substitute a runtime parameter for a *whole* execution
 property, never for a value inside one, and ``epochs`` lives inside the
-Trainers' ``custom_config`` JSON (two different ones, one per arm).  So the
+Trainers' ``custom_config`` JSON (a different one per arm).  So the
 compiled pipeline gets one more step, ``RuntimeConfig``, that takes the
 parameter, re-validates the configuration with it (a bad value fails that
-step, naming the field, before anything trains) and outputs the two
-``custom_config`` strings; the Trainers read them as dynamic execution
+step, naming the field, before anything trains) and outputs one
+``custom_config`` string per arm (every arm the project knows, so the
+step's outputs do not depend on the configuration); the Trainers read theirs as dynamic execution
 properties (``channel.future()[0].value``).  ``tfds_splits`` and the
 PairedComparison's ``accuracy_margin`` (the gate lives there alone; the
 Evaluator has no thresholds) are plain properties, so those parameters are
@@ -70,7 +72,7 @@ from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 from pipeline import config as config_lib  # noqa: E402
 from pipeline.kubeflow_spec import finish_pipeline_job, write_pipeline_file  # noqa: E402
 from trainer import contract  # noqa: E402
-from trainer.contract import ARMS, RUNTIME_CONFIG_ID  # noqa: E402
+from trainer.contract import ALL_ARMS, RUNTIME_CONFIG_ID  # noqa: E402
 
 KUBEFLOW_TFX_COMMAND = (
     "python",
@@ -97,7 +99,7 @@ def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: 
     return {
         custom_config_output(arm): json.dumps(config.training.for_arm(arm).to_custom_config(code_fingerprint),
                                           sort_keys=True)
-        for arm in ARMS
+        for arm in ALL_ARMS
     }
 
 
@@ -106,7 +108,7 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
     pipeline_config: Parameter[str],
     code_fingerprint: Parameter[str],
     epochs: Parameter[int],
-) -> OutputDict(**{custom_config_output(arm): str for arm in ARMS}):
+) -> OutputDict(**{custom_config_output(arm): str for arm in ALL_ARMS}):
     """Applies the run's parameters to the compiled configuration (validated; a bad value fails here)."""
     return resolve_runtime_config(pipeline_config, code_fingerprint, epochs)
 
@@ -143,7 +145,7 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
         code_fingerprint=code_fingerprint(),
         epochs=params[EPOCHS],
     ).with_id(RUNTIME_CONFIG_ID)
-    for arm in ARMS:
+    for arm in config.training.arms:
         trainer = components[contract.trainer_id(arm)]
         _set_exec_property(trainer, "custom_config",
                            resolver.outputs[custom_config_output(arm)].future()[0].value)

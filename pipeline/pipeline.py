@@ -1,14 +1,15 @@
 """``create_pipeline(config)``: the TFX pipeline, wiring only.
 
 ExampleGen (train / validation / test) -> StatisticsGen -> SchemaGen ->
-ExampleValidator -> Transform -> Trainer (learnable resizer) and Trainer
-(bilinear baseline), both fitting on train and validating on validation ->
-Evaluator (TFMA, candidate vs baseline on test) -> PairedComparison (both
-models on every test example: intervals, McNemar, the gate) -> Pusher (only
-what the paired gate blesses) -> ComparisonReport. With
-``training.warm_start_epochs`` (the paper's control experiment) a third
-Trainer (``Trainer_warm_start``, the bilinear baseline) runs first and both
-arms start from its model (TFX's ``base_model``).
+ExampleValidator -> Transform -> one Trainer per arm (the baseline and each
+of ``training.candidates``; ids ``Trainer_<arm>``), all fitting on train and
+validating on validation -> Evaluator (TFMA, every arm on test, the baseline
+marked) -> PairedComparison (every arm on every test example: intervals,
+McNemar with Holm across candidates, cost, the gate, the chosen candidate)
+-> Pusher (the chosen candidate, only when the gate blesses it) ->
+ComparisonReport. With ``training.warm_start_epochs`` (the paper's control
+experiment) one more Trainer (``Trainer_warm_start``, the baseline arm) runs
+first and every arm starts from its model (TFX's ``base_model``).
 """
 
 import os
@@ -17,15 +18,14 @@ from typing import Dict
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from components import evaluator_executor
 from components.comparison_report import ComparisonReport
+from components.evaluator import Evaluator
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.paired_comparison import PairedComparison
 from components.tfds_example_gen import TfdsExampleGen
 from pipeline.config import PipelineConfig
 from trainer import contract
 from trainer.config import code_fingerprint
-from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
 
 
 def make_example_gen(config: PipelineConfig):
@@ -47,7 +47,7 @@ def make_example_gen(config: PipelineConfig):
 
 
 def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Candidate vs baseline on the test split, with TFMA's jackknife 95 % intervals.
+    """Every arm on the test split (one model spec each, the baseline marked), with TFMA's jackknife 95 % intervals.
 
     No thresholds here: the gate is the PairedComparison's alone (floor,
     strict margin, paired test), so changing the gate never reruns the
@@ -61,9 +61,9 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             label_key=contract.LABEL_KEY,
             prediction_key=contract.PROBABILITIES_OUTPUT,
             model_type="tf_generic",
-            is_baseline=(name == BASELINE_ARM),
+            is_baseline=(name == training.baseline),
         )
-        for name in (CANDIDATE_ARM, BASELINE_ARM)
+        for name in training.arms
     ]
     overall = tfma.SlicingSpec()
     class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(training.num_classes))})
@@ -161,39 +161,40 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
             custom_config=custom_config,
         ).with_id(component_id)
 
-    # The paper's control experiment: both arms continue from one baseline trained first (TFX's base_model).
+    # The paper's control experiment: every arm continues from one baseline trained first (TFX's base_model).
     warm_start = None
     if config.training.warm_start_epochs:
         warm_start = trainer(contract.WARM_START_TRAINER_ID, config.training.warm_start_custom_config(fingerprint))
-    candidate, baseline = (
-        trainer(contract.trainer_id(arm), config.training.for_arm(arm).to_custom_config(fingerprint),
-                warm_start.outputs["model"] if warm_start else None)
-        for arm in (CANDIDATE_ARM, BASELINE_ARM)
-    )
-    evaluator = tfx.components.Evaluator(
+    trainers = {
+        arm: trainer(contract.trainer_id(arm), config.training.for_arm(arm).to_custom_config(fingerprint),
+                     warm_start.outputs["model"] if warm_start else None)
+        for arm in config.training.arms
+    }
+    models = {arm: t.outputs["model"] for arm, t in trainers.items()}
+    evaluator = Evaluator(
         examples=examples,
-        model=candidate.outputs["model"],
-        baseline_model=baseline.outputs["model"],
-        example_splits=[contract.TEST_SPLIT],
+        models=models,
         eval_config=make_eval_config(config),
-    )
-    # TFX's executor, minus jackknife work whose result TFMA discards: same output, ~12 s less on the demo.
-    evaluator.executor_spec = evaluator_executor.EXECUTOR_SPEC.copy()
+        example_splits=[contract.TEST_SPLIT],
+    ).with_id(contract.EVALUATOR_ID)
     gate = config.evaluation
     paired = PairedComparison(
         examples=examples,
-        candidate_model=candidate.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        models=models,
         evaluation=evaluator.outputs["evaluation"],
+        baseline=config.training.baseline,
+        candidates=config.training.candidates,
         split=contract.TEST_SPLIT,
         accuracy_margin=gate.accuracy_margin,
         accuracy_floor=gate.accuracy_floor,
         significance_level=gate.significance_level,
+        latency_calls=gate.latency_calls,
+        latency_warmup=gate.latency_warmup,
     ).with_id(contract.PAIRED_COMPARISON_ID)
     pusher = None
     if push:
         pusher = tfx.components.Pusher(
-            model=candidate.outputs["model"],
+            model=paired.outputs["chosen_model"],
             model_blessing=paired.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(
@@ -204,18 +205,16 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     report = ComparisonReport(
         evaluation=evaluator.outputs["evaluation"],
         comparison=paired.outputs["comparison"],
-        candidate_model=candidate.outputs["model"],
-        candidate_run=candidate.outputs["model_run"],
-        baseline_model=baseline.outputs["model"],
-        baseline_run=baseline.outputs["model_run"],
+        models=models,
+        model_runs={arm: t.outputs["model_run"] for arm, t in trainers.items()},
         pushed_model=pusher.outputs["pushed_model"] if pusher else None,
         report_dir=report_dir or config.report_dir,
         data_note=data_note(config),
-    )
+    ).with_id(contract.COMPARISON_REPORT_ID)
     return {
         c.id: c
         for c in (example_gen, statistics_gen, schema_gen, example_validator, transform, warm_start,
-                  candidate, baseline, evaluator, paired, pusher, report)
+                  *trainers.values(), evaluator, paired, pusher, report)
         if c is not None
     }
 
@@ -224,10 +223,12 @@ def data_note(config: PipelineConfig) -> str:
     """What the report and the closing table say about the data and the experiment, when a reader must know it."""
     note = ""
     if config.training.warm_start_epochs:
-        note = (f"CONTROL EXPERIMENT: both arms continue for {config.training.epochs} epoch(s) from one bilinear "
-                f"baseline trained {config.training.warm_start_epochs} epoch(s) first (its backbone and head). ")
+        note = (f"CONTROL EXPERIMENT: every arm continues for {config.training.epochs} epoch(s) from one "
+                f"{config.training.baseline} model trained {config.training.warm_start_epochs} epoch(s) first (its "
+                f"backbone and head). ")
     if config.uses_demo_data:
         return note + ("SYNTHETIC demo data (components/demo_data.py), built as a positive control: its class cue "
-                "survives the 300x300 Transform and cancels in the bilinear baseline's 150x150 resize. "
-                "A win here shows the pipeline can detect a resizer that helps; it says nothing about photos.")
+                "survives the 300x300 Transform and cancels in the bilinear baseline's 150x150 resize (and in every "
+                "fixed resize and MULLER at this exact 2x factor, away from the borders). A win here shows the "
+                "pipeline can detect a resizer that helps; it says nothing about photos.")
     return note.strip()

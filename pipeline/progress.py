@@ -78,7 +78,7 @@ def quiet_logs(verbose):
 
 
 def closing_table(config, seconds, cached, total, report_dir=None):
-    """Component times, then the verdict: both arms on the test split with n, intervals, McNemar and the rule."""
+    """Component times, then the verdict: every arm on the test split (accuracy, difference, p, cost) and the rule."""
     report_dir = report_dir or config.report_dir
     lines = ["", "Component wall times:"]
     for node, value in seconds.items():
@@ -90,22 +90,9 @@ def closing_table(config, seconds, cached, total, report_dir=None):
         return "\n".join(lines)
     with open(summary_path) as f:
         summary = json.load(f)
-    lines += [""] + comparison_lines(summary)
-    training = summary.get("training", {})
-
-    def fmt(v):
-        return "n/a" if v is None else f"{v:.4f}"
-
-    for label, key in (("final train loss", "loss"), ("validation accuracy", "val_accuracy")):
-        cells = []
-        for arm in contract.ARMS:
-            history = training.get(arm, {}).get("history", {}).get(key) or [None]
-            cells.append(fmt(history[-1]))
-        lines.append(f"  {label:<22} {cells[0]:>17}  {cells[1]:>17}")
+    lines += [""] + verdict_lines(summary)
     pushed = summary.get("pushed") or {}
     lines += [
-        "",
-        f"  {summary.get('rule')}",
         f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)' if 'pushed' in pushed else 'no Pusher in this run'}",
         f"  report:  {os.path.abspath(os.path.join(report_dir, contract.REPORT_MARKDOWN_FILE))}",
     ]
@@ -114,22 +101,13 @@ def closing_table(config, seconds, cached, total, report_dir=None):
     return "\n".join(lines)
 
 
-def comparison_lines(summary: dict) -> list:
-    """The paired comparison as a small table (also used by the sweep)."""
-    c = summary.get("comparison") or {}
-    if not c.get("n"):
-        return ["  no paired comparison in the report"]
+def verdict_lines(summary: dict) -> list:
+    """The verdict of a report's ``summary.json`` as a table with its rule (also used by the sweep)."""
+    from components.verdict import Verdict
+    from components.verdict_text import latency_note, text_table, verdict_table
 
-    def acc(side):
-        low, high = side["ci95"]
-        return f"{side['accuracy']:.4f} [{low:.3f}, {high:.3f}]"
-
-    low, high = c["difference_ci95"]
-    candidate, baseline = contract.ARMS
-    return [
-        f"  {c['split']} split, n = {c['n']:<8} {candidate:>17}  {baseline:>17}  difference (95% CI)",
-        f"  {'accuracy (95% CI)':<22} {acc(c['candidate']):>17}  {acc(c['baseline']):>17}"
-        f"  {c['difference']:+.4f} [{low:+.3f}, {high:+.3f}]",
-        f"  {'only this one right':<22} {c['discordant']['only_candidate_right']:>17}"
-        f"  {c['discordant']['only_baseline_right']:>17}  McNemar p = {c['mcnemar_p']:.3g}",
-    ]
+    if not summary.get("verdict"):
+        return ["  no verdict in the report"]
+    verdict = Verdict.from_dict(summary["verdict"])
+    return ([f"  {verdict.split} split, n = {verdict.n}"] + text_table(verdict_table(verdict))
+            + [f"  {latency_note(verdict)}", "", f"  {verdict.rule}"])

@@ -1,10 +1,12 @@
 """``pipeline_runner.py sweep``: the comparison repeated over seeds, never pushing.
 
 Each seed runs the same pipeline without its Pusher, with ``training.seed``
-set to that seed (the initial weights of both arms and their shared data
+set to that seed (the initial weights of every arm and their shared data
 order).  Ingestion, statistics, schema and Transform do not depend on the
 seed, so after the first seed they come from TFX's cache; each seed retrains
-both arms and evaluates them on the same test split.  Every seed's report
+every arm and evaluates them on the same test split.  Across seeds, each
+candidate's per-seed differences from the baseline get a paired t-test, and
+the candidates' p-values a Holm correction.  Every seed's report
 lands in ``reports/sweep/seed_<seed>/``; the sweep's own ``sweep.md``,
 ``sweep.json`` and ``sweep.png`` in ``reports/``.
 """
@@ -14,7 +16,8 @@ import os
 import time
 from typing import List, Sequence
 
-from components.comparison_stats import summarise_seeds
+from components.verdict import AcrossSeeds, Verdict, across_seeds
+from components.verdict_text import across_seeds_table, markdown_table, seeds_table
 from pipeline.config import PipelineConfig
 from trainer import contract
 
@@ -40,54 +43,37 @@ def seed_report_dir(config: PipelineConfig, seed: int) -> str:
 
 
 def sweep_summary(seeds: Sequence[int], per_seed: Sequence[dict], significance_level: float) -> dict:
-    """The machine-readable sweep: ``seeds``, ``per_seed``, ``difference``, ``p_value``, ``verdict``."""
-    across = summarise_seeds([entry["comparison"] for entry in per_seed], significance_level)
+    """The machine-readable sweep: ``seeds``, ``per_seed`` (seed, seconds, report_dir, verdict),
+    ``candidates`` (per candidate across seeds: :class:`components.verdict.AcrossSeeds`), ``verdict`` (their
+    sentences)."""
+    verdicts = [Verdict.from_dict(entry["verdict"]) for entry in per_seed]
+    summaries = across_seeds(seeds, verdicts, significance_level)
     return {
         "seeds": list(seeds),
         "per_seed": list(per_seed),
-        "candidate": across["candidate"],
-        "baseline": across["baseline"],
-        "difference": across["difference"],
-        "wins": across["wins"],
-        "losses": across["losses"],
-        "p_value": across["p_value"],
-        "test": across["test"],
+        "baseline": verdicts[0].baseline,
+        "candidates": {s.candidate: s.to_dict() for s in summaries},
         "significance_level": significance_level,
-        "verdict": across["verdict"],
+        "test": summaries[0].test,
+        "verdict": " | ".join(s.verdict for s in summaries),
     }
 
 
-def _fmt_ci(bounds, signed=False):
-    fmt = "{:+.3f}" if signed else "{:.3f}"
-    return f"[{fmt.format(bounds[0])}, {fmt.format(bounds[1])}]"
-
-
 def sweep_markdown(summary: dict, data_note: str = "") -> str:
-    lines = ["# Repeated seeds: learnable resizer vs bilinear baseline", ""]
+    seeds = summary["seeds"]
+    verdicts = [Verdict.from_dict(entry["verdict"]) for entry in summary["per_seed"]]
+    summaries = [AcrossSeeds.from_dict(s) for s in summary["candidates"].values()]
+    names = ", ".join(verdicts[0].candidates)
+    lines = [f"# Repeated seeds: {names} against {summary['baseline']}", ""]
     if data_note:
         lines += [f"> **{data_note}**", ""]
-    lines += [f"**Verdict:** {summary['verdict']}", "",
-              "| seed | n | learnable resizer (95% CI) | bilinear baseline (95% CI) | difference (95% CI) | "
-              "McNemar p | gate | minutes |", "|---|---|---|---|---|---|---|---|"]
-    for entry in summary["per_seed"]:
-        c = entry["comparison"]
-        lines.append(
-            f"| {entry['seed']} | {c['n']} | {c['candidate']['accuracy']:.3f} {_fmt_ci(c['candidate']['ci95'])} | "
-            f"{c['baseline']['accuracy']:.3f} {_fmt_ci(c['baseline']['ci95'])} | "
-            f"{c['difference']:+.3f} {_fmt_ci(c['difference_ci95'], True)} | {c['mcnemar_p']:.3g} | "
-            f"{'blessed' if c.get('blessed') else 'not blessed'} | {entry['seconds'] / 60:.1f} |")
-
-    def mean_std(stats, signed=False):
-        mean = f"{stats['mean']:+.3f}" if signed else f"{stats['mean']:.3f}"
-        return mean + ("" if stats["std"] is None else f" ± {stats['std']:.3f}")
-
-    p = summary["p_value"]
-    lines += ["", f"- learnable resizer: {mean_std(summary['candidate'])} (mean ± std over seeds)",
-              f"- bilinear baseline: {mean_std(summary['baseline'])}",
-              f"- paired difference: {mean_std(summary['difference'], True)}; resizer better on "
-              f"{summary['wins']} of {len(summary['seeds'])} seeds, worse on {summary['losses']}",
-              f"- {summary['test']}: p = {'n/a' if p is None else f'{p:.3g}'}", "",
-              f"![per-seed accuracy and differences]({contract.SWEEP_PLOT_FILE})", ""]
+    lines += ["**Across seeds:**", ""] + [f"- {s.verdict}" for s in summaries] + ["",
+              markdown_table(across_seeds_table(summaries)), "",
+              f"Mean ± standard deviation over seeds; {summary['test']}.", "", "## Per seed", "",
+              markdown_table(seeds_table(seeds, verdicts)), ""]
+    lines += [f"- seed {entry['seed']}: {entry['seconds'] / 60:.1f} min; {Verdict.from_dict(entry['verdict']).rule}"
+              for entry in summary["per_seed"]]
+    lines += ["", f"![per-seed accuracy and differences]({contract.SWEEP_PLOT_FILE})", ""]
     return "\n".join(lines)
 
 
@@ -113,8 +99,8 @@ def run_sweep(config: PipelineConfig, seeds: Sequence[int], run_pipeline, report
         seconds = time.perf_counter() - start
         with open(os.path.join(report_dir, contract.REPORT_SUMMARY_FILE)) as f:
             report = json.load(f)
-        per_seed.append({"seed": seed, "seconds": seconds, "report_dir": report_dir,
-                         "comparison": report["comparison"]})
+        per_seed.append({"seed": seed, "seconds": seconds, "report_dir": report_dir, "verdict": report["verdict"],
+                         "data_order_sha256": report["comparison"]["data_order_sha256"]})
     reporter.prefix = ""
     summary = sweep_summary(seeds, per_seed, config.evaluation.significance_level)
     summary["data_note"] = data_note(config)
@@ -124,5 +110,5 @@ def run_sweep(config: PipelineConfig, seeds: Sequence[int], run_pipeline, report
     with open(os.path.join(config.report_dir, contract.SWEEP_MARKDOWN_FILE), "w") as f:
         f.write(sweep_markdown(summary, summary["data_note"]))
     with open(os.path.join(config.report_dir, contract.SWEEP_PLOT_FILE), "wb") as f:
-        f.write(sweep_plot(list(seeds), [entry["comparison"] for entry in per_seed]))
+        f.write(sweep_plot(list(seeds), [Verdict.from_dict(entry["verdict"]) for entry in per_seed]))
     return summary

@@ -23,7 +23,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from trainer import contract
 
-Arm = Literal[contract.CANDIDATE_ARM, contract.BASELINE_ARM]
+Arm = Literal[contract.ALL_ARMS]
+FixedArm = Literal[contract.FIXED_ARMS]
 Interpolation = Literal["bilinear", "bicubic", "area", "nearest"]
 ResizeMode = Literal["stretch", "pad"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
@@ -32,7 +33,6 @@ ImageCache = Literal["memory", "disk"]
 Backbone = Literal["densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3", "small_convnet"]
 BackboneInput = Literal["auto", "unit", "imagenet"]
 
-ARMS = get_args(Arm)
 INTERPOLATIONS = get_args(Interpolation)
 RESIZE_MODES = get_args(ResizeMode)
 IMAGE_CACHES = get_args(ImageCache)
@@ -164,6 +164,22 @@ def json_object(value: Any) -> Any:
 Size = Annotated[Tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], BeforeValidator(_size)]
 # "a,b" or a JSON list on the command line.
 Strings = Annotated[Tuple[str, ...], BeforeValidator(_listed)]
+# Arm names, "learnable_resizer,muller" on the command line.
+Arms = Annotated[Tuple[Arm, ...], BeforeValidator(_listed)]
+
+
+class MullerConfig(ConfigModel):
+    """MULLER's settings (Tu, Milanfar & Talebi 2023; the reference code's defaults)."""
+
+    layers: int = Field(2, ge=1, description="Laplacian layers, each with one learned weight and bias")
+    kernel_size: int = Field(5, ge=3, description="side of the Gaussian blur kernel (odd)")
+    sigma: float = Field(1.0, gt=0, description="standard deviation of the Gaussian blur, in pixels")
+
+    @model_validator(mode="after")
+    def _odd_kernel(self):
+        if self.kernel_size % 2 == 0:
+            raise ConfigError("kernel_size", f"must be odd, got {self.kernel_size}")
+        return self
 
 
 # --- the configuration ------------------------------------------------------------------------------
@@ -182,9 +198,16 @@ class TrainingConfig(ConfigModel):
     backbone_input: BackboneInput = Field(
         "auto", description="what the backbone is fed: unit: [0, 1] images (the seed's); imagenet: its "
                             "keras.applications preprocess_input; auto: imagenet with backbone_weights, else unit")
+    candidates: Arms = Field(
+        contract.DEFAULT_CANDIDATES,
+        description="the candidate arms, each compared with the baseline: learnable_resizer, muller, or a fixed "
+                    "resize (bilinear_antialias, lanczos3_antialias, bicubic, area, bilinear_baseline)")
+    baseline: FixedArm = Field(contract.DEFAULT_BASELINE,
+                               description="the arm every candidate is compared with (a fixed resize)")
     filters: int = Field(16, ge=1, description="channels inside the learnable resizer")
     num_res_blocks: int = Field(1, ge=1, description="residual blocks in the learnable resizer")
     interpolation: Interpolation = Field("bilinear", description="the learnable resizer's inner resize method")
+    muller: MullerConfig = Field(default_factory=MullerConfig, description="the MULLER arm's settings")
     num_classes: int = Field(2, ge=2, description="number of classes")
     class_names: Strings = Field((), description="class names in label order (a,b); empty: read from the examples")
     batch_size: int = Field(64, ge=1, description="images per training step")
@@ -199,7 +222,7 @@ class TrainingConfig(ConfigModel):
     warm_start_epochs: int = Field(
         0, ge=0, description="the paper's control experiment: epochs of the bilinear baseline trained first; both "
                              "arms then continue from its backbone and head for `epochs` more (0: both from scratch)")
-    seed: int = Field(42, description="seed of the initial weights and the data order (the same for both arms)")
+    seed: int = Field(42, description="seed of the initial weights and the data order (the same for every arm)")
     precision: Precision = Field("auto", description="auto: mixed_float16 on GPUs, float32 on CPUs")
     jit_compile: bool = Field(False, description="compile the training step with XLA")
     deterministic: bool = Field(
@@ -224,16 +247,28 @@ class TrainingConfig(ConfigModel):
                                              "the resizer downscales")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ConfigError("class_names", f"{len(self.class_names)} names for num_classes={self.num_classes}")
+        if not self.candidates:
+            raise ConfigError("candidates", "needs at least one candidate arm")
+        repeated = sorted({arm for arm in self.candidates if self.candidates.count(arm) > 1})
+        if repeated:
+            raise ConfigError("candidates", f"lists {', '.join(repeated)} more than once")
+        if self.baseline in self.candidates:
+            raise ConfigError("candidates", f"{self.baseline} is the baseline; a candidate must be another arm")
         return self
+
+    @property
+    def arms(self) -> Tuple[str, ...]:
+        """Every arm this configuration trains: the baseline first, then the candidates in their order."""
+        return (self.baseline, *self.candidates)
 
     def for_arm(self, arm: str) -> "ArmConfig":
         """What the Trainer of ``arm`` runs with."""
         return ArmConfig.from_dict({**self.model_dump(), "arm": arm})
 
     def warm_start_custom_config(self, code_fingerprint: str = "") -> dict:
-        """The control experiment's first Trainer: the bilinear baseline for ``warm_start_epochs`` epochs."""
+        """The control experiment's first Trainer: the baseline arm for ``warm_start_epochs`` epochs."""
         first = self.model_copy(update={"epochs": self.warm_start_epochs, "warm_start_epochs": 0})
-        return {**first.for_arm(contract.BASELINE_ARM).to_custom_config(code_fingerprint),
+        return {**first.for_arm(self.baseline).to_custom_config(code_fingerprint),
                 contract.WARM_START_SOURCE_KEY: True}
 
     def to_custom_config(self, code_fingerprint: str = "") -> dict:

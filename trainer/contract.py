@@ -11,13 +11,24 @@ executors without ``pipeline/`` or ``components/``, and everything else may
 import this without loading TensorFlow.
 """
 
-# --- the two arms of the comparison ---------------------------------------------------------
+# --- the arms of the comparison -----------------------------------------------------------------
+# Every arm is the same backbone and head behind a different resizing stage (trainer/resizers.py says
+# what each computes). One arm is the baseline, the others are candidates compared with it.
 
-CANDIDATE_ARM = "learnable_resizer"
-BASELINE_ARM = "bilinear_baseline"
-ARMS = (CANDIDATE_ARM, BASELINE_ARM)
-# The pushed model is the candidate; TF Serving serves it under this name by default.
-SERVED_MODEL_NAME = CANDIDATE_ARM
+LEARNABLE_RESIZER_ARM = "learnable_resizer"  # Talebi & Milanfar 2021 (the seed's)
+MULLER_ARM = "muller"  # Tu, Milanfar & Talebi 2023: multilayer Laplacian resizer
+BILINEAR_BASELINE_ARM = "bilinear_baseline"  # the seed's baseline: bilinear, no antialiasing
+BILINEAR_ANTIALIAS_ARM = "bilinear_antialias"
+LANCZOS3_ANTIALIAS_ARM = "lanczos3_antialias"
+BICUBIC_ARM = "bicubic"
+AREA_ARM = "area"
+LEARNED_ARMS = (LEARNABLE_RESIZER_ARM, MULLER_ARM)  # a resizing stage with trainable weights
+FIXED_ARMS = (BILINEAR_BASELINE_ARM, BILINEAR_ANTIALIAS_ARM, LANCZOS3_ANTIALIAS_ARM, BICUBIC_ARM, AREA_ARM)
+ALL_ARMS = LEARNED_ARMS + FIXED_ARMS
+DEFAULT_CANDIDATES = (LEARNABLE_RESIZER_ARM, MULLER_ARM)
+DEFAULT_BASELINE = BILINEAR_BASELINE_ARM
+# The pushed model is the chosen candidate, whichever it is; TF Serving serves it under this name by default.
+SERVED_MODEL_NAME = "resizer_classifier"
 
 # --- the canonical image record (one tf.train.Example per image) -----------------------------
 
@@ -57,6 +68,7 @@ BAD_IMAGES_FILE = "bad_images.tsv"  # Examples artifact: one line per converted 
 INGEST_REPORT_FILE = "ingest_report.json"  # Examples artifact: counts per split, outcome and reason
 TRAINING_SUMMARY_FILE = "training_summary.json"  # ModelRun artifact: config, history, images/s
 RESIZER_PICTURE_FILE = "resizer_picture.png"  # Model artifact, beside Format-Serving
+MODEL_COST_FILE = "model_cost.json"  # Model artifact, beside Format-Serving: parameters and FLOPs per image
 SCHEMA_FILE = "schema.pbtxt"  # the curated schema ImportSchemaGen reads
 
 # The comparison report (artifact and report_dir).
@@ -66,7 +78,7 @@ REPORT_SUMMARY_FILE = "summary.json"
 TRAINING_CURVES_FILE = "training_curves.png"
 # The paired comparison (its artifact, and copied beside the report).
 PREDICTIONS_FILE = "predictions.csv"  # per example: file name, label, each arm's class and probabilities
-COMPARISON_FILE = "comparison.json"  # n, accuracies, intervals, McNemar p, blessed, rule
+COMPARISON_FILE = "comparison.json"  # the typed verdict (components/verdict.py): arms, comparisons, chosen, rule
 # The seeds sweep (report_dir).
 SWEEP_MARKDOWN_FILE = "sweep.md"
 SWEEP_SUMMARY_FILE = "sweep.json"
@@ -126,8 +138,18 @@ def trainer_id(arm: str) -> str:
     return f"Trainer_{arm}"
 
 
-CANDIDATE_TRAINER_ID = trainer_id(CANDIDATE_ARM)
-BASELINE_TRAINER_ID = trainer_id(BASELINE_ARM)
+# The components that read every arm (Evaluator, PairedComparison, ComparisonReport) take one optional input
+# per arm under these names; the arm is the key, so no artifact needs to say which arm it is.
+def model_input(arm: str) -> str:
+    """The input key of ``arm``'s Model artifact: ``learnable_resizer_model``."""
+    return f"{arm}_model"
+
+
+def model_run_input(arm: str) -> str:
+    """The input key of ``arm``'s ModelRun artifact: ``learnable_resizer_model_run``."""
+    return f"{arm}_model_run"
+
+
 # The control experiment (training.warm_start_epochs): the baseline trained first, both arms continue from it.
 WARM_START_TRAINER_ID = "Trainer_warm_start"
 WARM_START_SOURCE_KEY = "warm_start_source"  # in its custom_config: save what the continued arms load

@@ -1,14 +1,15 @@
 """The Trainer module: ``run_fn`` for TFX's Trainer component.
 
-One module trains either arm; ``custom_config['training']`` (an
-:class:`~trainer.config.ArmConfig` dict) chooses which.  Both arms get
-identical initial backbone weights (seeded), the same Transform graph, and
-the identical sequence of training batches (``trainer/data.py``: every image
-decoded once, then a seeded order that depends on the examples and the seed
-alone).
+One module trains every arm; ``custom_config['training']`` (an
+:class:`~trainer.config.ArmConfig` dict) chooses which.  All arms get
+identical initial backbone and head weights (seeded), the same Transform graph,
+and the identical sequence of training batches (``trainer/data.py``: every
+image decoded once, then a seeded order that depends on the examples and the
+seed alone).
 
-Writes into the Model artifact: the serving SavedModel (``Format-Serving``) and
-``resizer_picture.png`` beside it; into the ModelRun artifact: TensorBoard logs
+Writes into the Model artifact: the serving SavedModel (``Format-Serving``),
+``resizer_picture.png`` and ``model_cost.json`` (parameters and FLOPs per
+image, ``trainer/cost.py``) beside it; into the ModelRun artifact: TensorBoard logs
 and ``training_summary.json`` (config, hardware, history, images/s, a hash of
 the initial backbone weights, and ``data_order_sha256``: a SHA-256 over the
 file names of the training examples in the order they were consumed).
@@ -33,9 +34,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import backbones, data, distribution, models
+from trainer import backbones, cost, data, distribution, models
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
-from trainer.contract import (LABEL_NAMES_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE,
+from trainer.contract import (LABEL_NAMES_FILE, MODEL_COST_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE,
                               WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE, WARM_START_SOURCE_KEY)
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
@@ -313,6 +314,10 @@ def run_fn(fn_args):
     with timer.phase("export"):
         export_serving_model(model, tf_transform_output, class_names, serving_model_dir)
     logging.info("Exported %s to %s", config.arm, serving_model_dir)
+    with timer.phase("cost"):
+        summary["cost"] = cost.model_cost(model, config.image_size)
+        with tf.io.gfile.GFile(os.path.join(os.path.dirname(serving_model_dir), MODEL_COST_FILE), "w") as f:
+            json.dump({"arm": config.arm, **summary["cost"]}, f, indent=2)
 
     if config.picture_images and placement.is_chief:
         with timer.phase("picture"):

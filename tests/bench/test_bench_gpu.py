@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from trainer.contract import ARMS, BASELINE_ARM, CANDIDATE_ARM
+from bench.bench_gpu import ARMS
+from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,5 +33,5 @@ def test_gpu_bench_tiny_mode_writes_every_figure(tmp_path):
         assert variant["images_per_second"] > 0 and variant["step_ms_p90"] >= variant["step_ms_median"] > 0
         assert variant["loss_finite"]
     # The resizer's weights: 12,163 parameters more than the bilinear arm (the seed's resizer, 16 filters).
-    assert by_arm[CANDIDATE_ARM]["parameters"] - by_arm[BASELINE_ARM]["parameters"] == 12_163
+    assert by_arm[LEARNABLE_RESIZER_ARM]["parameters"] - by_arm[BILINEAR_BASELINE_ARM]["parameters"] == 12_163
     assert results["bilinear_over_learnable_speed"]["mixed_float16"] > 0

@@ -1,4 +1,4 @@
-"""The serving benchmark runs end to end in its tiny mode: both arms exported, loaded and timed."""
+"""The serving benchmark runs end to end in its tiny mode: the default arms exported, loaded and timed."""
 
 import json
 import os
@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-from trainer.contract import (ARMS, BASELINE_ARM, CANDIDATE_ARM, SERVING_DEFAULT_SIGNATURE,
+from trainer.contract import (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, SERVING_DEFAULT_SIGNATURE,
                               TRANSFORM_IMAGES_SIGNATURE)
+
+ARMS = (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM)  # the baseline and the default candidates
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,11 +29,13 @@ def test_serving_bench_tiny_mode_writes_every_figure(tmp_path):
     assert results["machine"]["cpu_count"] == os.cpu_count() and results["machine"]["tensorflow"]
     settings = results["settings"]
     assert settings["batch_sizes"] == [1, 8] and settings["precision"] == "float32"
-    # Both arms exported in the Pusher's layout, the resizer's 12,163 weights apart.
+    # Every arm exported in the Pusher's layout, the learnable resizer 12,163 weights and MULLER 4 from the baseline.
     for arm in ARMS:
         assert (tmp_path / "exports" / "serving" / arm / "1" / "saved_model.pb").is_file()
-    assert (results["exports"][CANDIDATE_ARM]["parameters"]
-            - results["exports"][BASELINE_ARM]["parameters"]) == 12_163
+    assert (results["exports"][LEARNABLE_RESIZER_ARM]["parameters"]
+            - results["exports"][BILINEAR_BASELINE_ARM]["parameters"]) == 12_163
+    assert (results["exports"][MULLER_ARM]["parameters"] - results["exports"][BILINEAR_BASELINE_ARM]["parameters"]) == 4
+    assert settings["arms"] == list(ARMS) and settings["baseline"] == BILINEAR_BASELINE_ARM
     assert set(results["arms"]) == set(ARMS)
     for arm in ARMS:
         assert set(results["arms"][arm]) == {"1", "8"}
@@ -43,9 +47,11 @@ def test_serving_bench_tiny_mode_writes_every_figure(tmp_path):
                 assert figures["images_per_second"] == pytest.approx(int(batch) * 1000 / figures["median_ms"])
     for batch in ("1", "8"):
         served = {arm: results["arms"][arm][batch][SERVING_DEFAULT_SIGNATURE] for arm in ARMS}
-        ratio = results["ratios"][batch]
-        assert ratio["learnable_over_bilinear_median"] == pytest.approx(
-            served[CANDIDATE_ARM]["median_ms"] / served[BASELINE_ARM]["median_ms"])
-        assert ratio["resizer_extra_ms_median"] == pytest.approx(
-            served[CANDIDATE_ARM]["median_ms"] - served[BASELINE_ARM]["median_ms"])
-    assert "learnable/bilinear" in done.stdout
+        for arm in ARMS:
+            ratio = results["ratios"][batch][arm]
+            assert ratio["median_over_baseline"] == pytest.approx(
+                served[arm]["median_ms"] / served[BILINEAR_BASELINE_ARM]["median_ms"])
+            assert ratio["extra_ms_median"] == pytest.approx(
+                served[arm]["median_ms"] - served[BILINEAR_BASELINE_ARM]["median_ms"])
+        assert results["ratios"][batch][BILINEAR_BASELINE_ARM]["median_over_baseline"] == 1.0
+    assert f"{MULLER_ARM}/{BILINEAR_BASELINE_ARM} median latency" in done.stdout

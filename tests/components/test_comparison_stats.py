@@ -1,10 +1,10 @@
-"""Paired statistics against hand-computed and published cases, and the gate's rules."""
+"""Paired statistics against hand-computed and published cases: Wilson, Newcombe, McNemar, Holm, the seeds' test."""
 
 import pytest
 from scipy import stats
 
 from components.comparison_stats import (
-    PairedTable, compare, decide, mcnemar_exact_p, newcombe_paired_interval, summarise_seeds, wilson_interval,
+    PairedTable, holm_adjust, mcnemar_exact_p, mean_std, newcombe_paired_interval, seeds_ttest, wilson_interval,
 )
 
 
@@ -56,45 +56,30 @@ def test_table_from_outcomes():
         PairedTable.from_outcomes([1] * 5, [1] * 4)
 
 
-def test_a_forced_tie_is_never_blessed():
-    comparison = compare(PairedTable(40, 5, 5, 10))
-    assert comparison["difference"] == 0
-    for alpha in (0.0, 0.05):
-        verdict = decide(comparison, accuracy_margin=0.0, significance_level=alpha)
-        assert verdict["blessed"] is False and "a tie" in verdict["rule"]
+def test_holm_against_a_hand_computed_case():
+    # m = 4, sorted p: 0.01, 0.02, 0.03, 0.5 -> 4 * 0.01, 3 * 0.02, 2 * 0.03, 1 * 0.5 (monotone already).
+    assert holm_adjust([0.03, 0.5, 0.01, 0.02]) == pytest.approx([0.06, 0.5, 0.04, 0.06])
+    # Step-down: a later (larger) raw p never gets a smaller adjusted p; nothing exceeds 1.
+    assert holm_adjust([0.02, 0.021, 0.9]) == pytest.approx([0.06, 0.06, 0.9])
+    assert holm_adjust([0.4, 0.5]) == [0.8, 0.8]
+    assert holm_adjust([0.6, 0.7, 0.8]) == [1.0, 1.0, 1.0]
+    assert holm_adjust([0.03]) == [0.03] and holm_adjust([]) == []
 
 
-def test_significance_blocks_a_positive_but_not_significant_difference():
-    comparison = compare(PairedTable(40, 6, 3, 10))  # +3/59, p = 0.51
-    assert comparison["difference"] > 0 and comparison["mcnemar_p"] > 0.05
-    assert decide(comparison, 0.0, 0.0)["blessed"] is True
-    blocked = decide(comparison, 0.0, 0.05)
-    assert blocked["blessed"] is False
-    assert "p >= 0.05" in blocked["rule"] and "difference +0.051" in blocked["rule"] and "n = 59" in blocked["rule"]
+def test_holm_rejects_what_bonferroni_would_and_sometimes_more():
+    p = [0.011, 0.012, 0.013]
+    alpha = 0.05
+    bonferroni = [min(1.0, 3 * v) for v in p]
+    holm = holm_adjust(p)
+    assert [v < alpha for v in bonferroni] == [True, True, True]
+    assert all(h <= b for h, b in zip(holm, bonferroni)) and all(v < alpha for v in holm)
+    assert [v < alpha for v in holm_adjust([0.013, 0.024, 0.04])] == [True, True, True]  # Bonferroni: 1 of 3
 
 
-def test_a_significant_win_is_blessed_and_says_why():
-    verdict = decide(compare(PairedTable(40, 20, 2, 10)), 0.0, 0.05)
-    assert verdict["blessed"] is True
-    assert verdict["rule"].startswith("blessed: difference +0.250 (95% CI +") and "p < 0.05" in verdict["rule"]
-
-
-def test_margin_floor_and_direction():
-    comparison = compare(PairedTable(40, 20, 2, 10))
-    assert decide(comparison, accuracy_margin=0.3, significance_level=0)["blessed"] is False
-    assert "below the floor" in decide(comparison, 0.0, 0.0, accuracy_floor=0.9)["rule"]
-    losing = compare(PairedTable(40, 2, 20, 10))
-    assert decide(losing, accuracy_margin=-1.0, significance_level=0.05)["blessed"] is False
-
-
-def test_summarise_seeds():
-    per_seed = [compare(PairedTable(40, 10, 2, 8)), compare(PairedTable(40, 12, 3, 5)),
-                compare(PairedTable(40, 9, 2, 9))]
-    summary = summarise_seeds(per_seed)
-    differences = [c["difference"] for c in per_seed]
-    assert summary["difference"]["mean"] == pytest.approx(sum(differences) / 3)
-    assert summary["p_value"] == pytest.approx(stats.ttest_1samp(differences, 0).pvalue)
-    assert summary["wins"] == 3 and summary["verdict"].startswith("the learnable resizer is better")
-    mixed = summarise_seeds([compare(PairedTable(40, 10, 2, 8)), compare(PairedTable(40, 2, 10, 8))])
-    assert mixed["verdict"].startswith("no significant difference")
-    assert summarise_seeds(per_seed[:1])["p_value"] is None
+def test_seeds_ttest_and_mean_std():
+    differences = [0.2, 0.25, 0.18]
+    assert seeds_ttest(differences) == pytest.approx(stats.ttest_1samp(differences, 0).pvalue)
+    assert seeds_ttest([0.1]) is None
+    assert seeds_ttest([0.0, 0.0]) == 1.0 and seeds_ttest([0.1, 0.1]) == 0.0
+    summary = mean_std([1.0, 2.0, 3.0])
+    assert summary == {"mean": 2.0, "std": pytest.approx(1.0)} and mean_std([4.0])["std"] is None

@@ -12,6 +12,7 @@ import pytest
 
 from components import image_records as ir
 from components.demo_data import CLASS_NAMES, SPECIAL_FILES, make_demo_dataset
+from trainer import contract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -71,25 +72,40 @@ def _stripe_statistic(images):
     return row_to_row - column_to_column
 
 
-def test_class_cue_survives_transform_and_dies_at_150(tmp_path):
-    """The real path: file -> Transform's 300x300 stretch (what the resizer sees) -> the baseline's 150x150."""
+@pytest.fixture(scope="module")
+def demo_at_300(tmp_path_factory):
+    """(images as Transform hands them to every arm: 300x300 float in [0, 255], labels) of a small demo set."""
+    import tensorflow as tf
+
+    from trainer.image_decoding import decode_and_resize
+
+    folder = tmp_path_factory.mktemp("demo")
+    make_demo_dataset(str(folder), per_class=12, seed=5, specials=False)
+    encoded, labels = [], []
+    for label, name in enumerate(CLASS_NAMES):
+        for filename in sorted(os.listdir(folder / name)):
+            encoded.append((folder / name / filename).read_bytes())
+            labels.append(label)
+    return decode_and_resize(tf.constant(encoded), (300, 300)).numpy(), np.array(labels)
+
+
+def _resized(arm, full, layer_weights=None):
     import tensorflow as tf
 
     from trainer.config import TrainingConfig
-    from trainer.contract import BASELINE_ARM
-    from trainer.models import build_downscaler
-    from trainer.image_decoding import decode_and_resize
+    from trainer.resizers import build_resizer
 
-    make_demo_dataset(str(tmp_path), per_class=12, seed=5, specials=False)
-    encoded, labels = [], []
-    for label, name in enumerate(CLASS_NAMES):
-        for filename in sorted(os.listdir(tmp_path / name)):
-            encoded.append((tmp_path / name / filename).read_bytes())
-            labels.append(label)
-    labels = np.array(labels)
-    full = decode_and_resize(tf.constant(encoded), (300, 300)).numpy()
-    baseline_resize = build_downscaler(TrainingConfig().for_arm(BASELINE_ARM))
-    small = baseline_resize(tf.constant(full / 255.0)).numpy() * 255.0
+    stage = build_resizer(TrainingConfig().for_arm(arm))
+    stage.build(full.shape)
+    for variable, value in zip(stage.trainable_weights, layer_weights or []):
+        variable.assign(value)
+    return stage(tf.constant(full / 255.0)).numpy() * 255.0
+
+
+def test_class_cue_survives_transform_and_dies_at_150(demo_at_300):
+    """The real path: file -> Transform's 300x300 stretch (what the resizer sees) -> the baseline's 150x150."""
+    full, labels = demo_at_300
+    small = _resized(contract.BILINEAR_BASELINE_ARM, full)
     assert small.shape == (len(labels), 150, 150, 3)
 
     at_300, at_150 = _stripe_statistic(full), _stripe_statistic(small)
@@ -97,6 +113,18 @@ def test_class_cue_survives_transform_and_dies_at_150(tmp_path):
     assert np.all((at_300 > 0) == (labels == 0)), at_300
     # ...and the baseline's 2x2 average removes the stripes: < 0.1 % of their energy is left.
     assert np.median(np.abs(at_150)) < 1e-3 * np.median(np.abs(at_300)), (at_150, at_300)
+
+
+@pytest.mark.parametrize("arm, layer_weights", [
+    *((arm, None) for arm in contract.FIXED_ARMS if arm != contract.BILINEAR_BASELINE_ARM),
+    (contract.MULLER_ARM, [3.0, -2.0, 0.1, -0.1]),  # trained-like weights and biases: w1, w2, b1, b2
+])
+def test_the_cue_dies_in_every_fixed_resize_and_muller_too_away_from_the_border(demo_at_300, arm, layer_weights):
+    """So on this positive control only the learnable resizer (non-linear before its resize) can win."""
+    full, labels = demo_at_300
+    interior = _resized(arm, full, layer_weights)[:, 3:-3, 3:-3]
+    at_300, at_150 = _stripe_statistic(full), _stripe_statistic(interior)
+    assert np.median(np.abs(at_150)) < 1e-3 * np.median(np.abs(at_300)), (arm, at_150, at_300)
 
 
 @pytest.mark.parametrize("max_pixels", [ir.DEFAULT_MAX_PIXELS, 40_000_000, 10**12])

@@ -40,7 +40,8 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         "--training.target_size", "112,112", "--data.split_buckets", '{"train": 3, "validation": 1, "test": 2}',
         "--enable_cache", "false", "--set", "evaluation.accuracy_margin=0.05",
         "--evaluation.significance_level", "0.01", "--training.deterministic", "true",
-        "--training.class_names", "cat,dog",
+        "--training.class_names", "cat,dog", "--training.candidates",
+        f"{contract.MULLER_ARM},{contract.LANCZOS3_ANTIALIAS_ARM}", "--training.baseline", contract.AREA_ARM, "--training.muller.layers", "3", "--evaluation.latency_calls", "0",
     ])
     config = pipeline_runner.config_from_args(args)
     assert config.output_dir == str(tmp_path)
@@ -49,6 +50,9 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
     assert config.enable_cache is False and config.evaluation.accuracy_margin == 0.05
     assert config.evaluation.significance_level == 0.01 and config.training.deterministic is True
     assert config.training.class_names == ("cat", "dog")
+    assert config.training.arms == (contract.AREA_ARM, contract.MULLER_ARM, contract.LANCZOS3_ANTIALIAS_ARM)
+    assert config.training.muller.layers == 3
+    assert config.evaluation.latency_calls == 0
 
 
 @pytest.mark.parametrize(
@@ -70,6 +74,10 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         (["--training.batch_size", "0"], "training.batch_size: must be >= 1"),
         (["--set", "profile=full"], "profile"),
         (["--training.backbone", "vgg16"], "training.backbone: 'vgg16' is not one of"),
+        (["--training.candidates", f"{contract.MULLER_ARM},nearest"], "training.candidates[1]: 'nearest' is not one of"),
+        (["--training.baseline", contract.MULLER_ARM], "training.baseline: 'muller' is not one of"),
+        (["--training.candidates", contract.BILINEAR_BASELINE_ARM], "training.candidates: bilinear_baseline is the baseline"),
+        (["--training.muller.kernel_size", "4"], "training.muller.kernel_size: must be odd"),
         (["--training.backbone", "inception_v3", "--training.image_size", "74,74", "--training.target_size", "74,74"],
          "training.target_size: backbone inception_v3 needs at least 75x75, got (74, 74)"),
         (["--training.backbone_weights", "/absent/densenet.weights.h5"],
@@ -126,7 +134,7 @@ def test_json_round_trip_of_every_profile():
 def test_arm_is_not_a_user_setting():
     assert "training.arm" not in config_lib.field_paths()
     with pytest.raises(ConfigError, match="training.arm: unknown field"):
-        config_lib.with_overrides(config_lib.profile("demo"), {"training.arm": contract.BASELINE_ARM})
+        config_lib.with_overrides(config_lib.profile("demo"), {"training.arm": contract.BILINEAR_BASELINE_ARM})
 
 
 @pytest.mark.parametrize("field, value", [

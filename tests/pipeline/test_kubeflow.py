@@ -12,7 +12,9 @@ from pipeline import config as config_lib
 from pipeline import kubeflow
 from tests.pipeline.helpers import IMAGE, ROOT, compile_offline, no_network
 from trainer import contract
-from trainer.contract import ARMS, CANDIDATE_TRAINER_ID, RUNTIME_CONFIG_ID
+from trainer.contract import ALL_ARMS, LEARNABLE_RESIZER_ARM, RUNTIME_CONFIG_ID
+
+LEARNABLE_TRAINER_ID = contract.trainer_id(LEARNABLE_RESIZER_ARM)
 
 
 def test_parses_as_pipeline_job_and_spec(compiled):
@@ -40,9 +42,9 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
         assert container["command"] == list(kubeflow.KUBEFLOW_TFX_COMMAND)
         assert "--direct_num_workers=3" in container["args"] and "--extra=x" in container["args"]
     # Module code by dotted path: nothing to upload, importable from the image.
-    trainer_args = executors[f"{CANDIDATE_TRAINER_ID}_executor"]["container"]["args"]
+    trainer_args = executors[f"{LEARNABLE_TRAINER_ID}_executor"]["container"]["args"]
     assert "tfx.components.trainer.executor.GenericExecutor" in trainer_args
-    assert contract.RUN_FN in json.dumps(tasks[CANDIDATE_TRAINER_ID])
+    assert contract.RUN_FN in json.dumps(tasks[LEARNABLE_TRAINER_ID])
     assert contract.PREPROCESSING_FN in json.dumps(tasks[contract.TRANSFORM_ID])
 
 
@@ -78,7 +80,9 @@ def test_runtime_parameters(compiled):
     assert "accuracy_margin" not in resolver
     gate = tasks[contract.PAIRED_COMPARISON_ID]["inputs"]["parameters"]
     assert gate["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
-    for arm in ARMS:
+    # Every arm's Trainer (the full profile adds bilinear_antialias), its custom_config from RuntimeConfig.
+    assert {task for task in tasks if task.startswith("Trainer_")} == {contract.trainer_id(a) for a in config.training.arms}
+    for arm in config.training.arms:
         custom = tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]
         assert custom["taskOutputParameter"] == {
             "producerTask": RUNTIME_CONFIG_ID, "outputParameterKey": kubeflow.custom_config_output(arm)}
@@ -104,8 +108,8 @@ def test_resolve_runtime_config_applies_and_validates():
     config = config_lib.profile("full")
     assert config_lib.PipelineConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 3)
-    assert set(out) == {kubeflow.custom_config_output(arm) for arm in ARMS}
-    for arm in ARMS:
+    assert set(out) == {kubeflow.custom_config_output(arm) for arm in ALL_ARMS}
+    for arm in ALL_ARMS:
         custom = json.loads(out[kubeflow.custom_config_output(arm)])
         assert custom == config.training.replace(epochs=3).for_arm(arm).to_custom_config("fp")
     with pytest.raises(config_lib.ConfigError, match="epochs"):
@@ -141,7 +145,7 @@ def test_runtime_config_step_through_the_container_entrypoint(compiled, tmp_path
     kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags(args))
     with open(tmp_path / "executor_output.json") as f:
         produced = json.load(f)["parameterValues"]
-    for arm in ARMS:
+    for arm in config.training.arms:
         custom = json.loads(produced[kubeflow.custom_config_output(arm)])[contract.TRAINING_CONFIG_KEY]
         assert custom["epochs"] == 2 and custom["arm"] == arm
 
@@ -180,6 +184,6 @@ def test_the_control_experiment_compiles_with_its_first_trainer(tmp_path):
     with open(compile_offline(config, str(tmp_path / "control.json"))) as f:
         tasks = json.load(f)["pipelineSpec"]["root"]["dag"]["tasks"]
     assert contract.WARM_START_TRAINER_ID in tasks
-    for arm in ARMS:
+    for arm in config.training.arms:
         base_model = tasks[contract.trainer_id(arm)]["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
         assert base_model["producerTask"] == contract.WARM_START_TRAINER_ID

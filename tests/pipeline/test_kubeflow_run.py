@@ -15,13 +15,15 @@ from pipeline.kubeflow import custom_config_output
 from tests.pipeline.helpers import IMAGE
 from tests.pipeline.kfp_harness import PipelineRun, artifact_uri
 from trainer import contract
-from trainer.contract import ARMS, RUNTIME_CONFIG_ID, SERVED_MODEL_NAME
+from trainer.contract import BILINEAR_ANTIALIAS_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, RUNTIME_CONFIG_ID, SERVED_MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPILED_EPOCHS, RUN_EPOCHS = 2, 3
+CANDIDATES = (LEARNABLE_RESIZER_ARM, MULLER_ARM, BILINEAR_ANTIALIAS_ARM)
 TINY = [
+    "--training.candidates", ",".join(CANDIDATES),
     "--data.demo_images_per_class", "24",
     "--training.backbone", "small_convnet",  # the plumbing is under test, not DenseNet-121
     "--training.image_size", "64,64",
@@ -88,11 +90,13 @@ def test_example_gen_also_runs_without_its_driver_step(executed, tmp_path):
         assert sorted(os.listdir(os.path.join(examples["uri"], f"Split-{split}")))
 
 
-def test_overridden_runtime_parameter_reached_both_trainers_and_the_evaluator(executed):
+def test_overridden_runtime_parameter_reached_every_arms_trainer(executed):
     _, job, run = executed
     assert job["runtimeConfig"]["parameterValues"]["epochs"] == COMPILED_EPOCHS
     produced = run.outputs[RUNTIME_CONFIG_ID]["parameterValues"]
-    for arm in ARMS:
+    arms = (contract.DEFAULT_BASELINE, *CANDIDATES)
+    assert {name for name in run.order if name.startswith("Trainer_")} == {contract.trainer_id(a) for a in arms}
+    for arm in arms:
         trainer_id = contract.trainer_id(arm)
         # The Trainer's dynamic execution property is the RuntimeConfig step's output ...
         custom_config = run.executor_inputs[trainer_id]["inputs"]["parameterValues"]["custom_config"]
@@ -107,7 +111,9 @@ def test_overridden_runtime_parameter_reached_both_trainers_and_the_evaluator(ex
 def test_blessing_and_push_travel_as_artifact_metadata(executed):
     output_dir, _, run = executed
     [blessing] = run.outputs[contract.PAIRED_COMPARISON_ID]["artifacts"]["blessing"]
-    assert blessing["metadata"]["blessed"] == 1
+    assert blessing["metadata"]["blessed"] == 1 and blessing["metadata"]["chosen_arm"] in CANDIDATES
+    [chosen] = run.outputs[contract.PAIRED_COMPARISON_ID]["artifacts"]["chosen_model"]
+    assert chosen["metadata"]["chosen_arm"] == blessing["metadata"]["chosen_arm"]
     [pushed] = run.outputs[contract.PUSHER_ID]["artifacts"]["pushed_model"]
     assert pushed["metadata"]["pushed"] == 1
     version = pushed["metadata"]["pushed_version"]
@@ -116,6 +122,10 @@ def test_blessing_and_push_travel_as_artifact_metadata(executed):
     with open(os.path.join(report_uri, contract.REPORT_SUMMARY_FILE)) as f:
         summary = json.load(f)
     assert summary["pushed"]["pushed"] is True and summary["pushed"]["version"] == version
+    # The verdict covers every arm the compiled pipeline trained, and the Evaluator evaluated them all.
+    assert set(summary["arms"]) == {contract.DEFAULT_BASELINE, *CANDIDATES} == set(summary["verdict"]["arms"])
+    assert summary["chosen"] == blessing["metadata"]["chosen_arm"] == summary["pushed"]["arm"]
+    assert set(summary["confusion_matrices"]) == set(summary["arms"])
     assert os.path.exists(output_dir / "reports" / contract.REPORT_MARKDOWN_FILE)
 
 

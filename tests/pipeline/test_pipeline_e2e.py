@@ -12,12 +12,19 @@ import sys
 import pytest
 
 from trainer import contract
-from trainer.contract import ARMS, BASELINE_TRAINER_ID, CANDIDATE_TRAINER_ID, SERVED_MODEL_NAME
+from trainer.contract import (BILINEAR_ANTIALIAS_ARM, BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM,
+                              SERVED_MODEL_NAME)
 
 pytestmark = pytest.mark.slow
 
+CANDIDATES = (LEARNABLE_RESIZER_ARM, MULLER_ARM, BILINEAR_ANTIALIAS_ARM)
+ARMS = (BILINEAR_BASELINE_ARM, *CANDIDATES)
+BASELINE_TRAINER_ID = contract.trainer_id(BILINEAR_BASELINE_ARM)
+LEARNABLE_TRAINER_ID = contract.trainer_id(LEARNABLE_RESIZER_ARM)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = [
+    "--training.candidates", ",".join(CANDIDATES),  # three candidates against the bilinear baseline
     "--data.demo_images_per_class", "12",
     "--training.backbone", "small_convnet",  # the plumbing is under test, not DenseNet-121
     "--training.image_size", "64,64",
@@ -71,7 +78,8 @@ def tree_digest(path):
 
 @pytest.fixture(scope="module")
 def killed_then_completed(tmp_path_factory):
-    """A run killed during the second Trainer, then started again to completion."""
+    """A run killed when the learnable resizer's Trainer starts (the baseline's has finished), then started again
+    to completion."""
     output_dir = tmp_path_factory.mktemp("local_run")
     stderr = open(os.path.join(output_dir, "killed_run.stderr"), "w")
     proc = subprocess.Popen(runner_command(output_dir, "--evaluation.accuracy_margin", "-1"), cwd=ROOT,
@@ -80,7 +88,7 @@ def killed_then_completed(tmp_path_factory):
     try:
         for line in proc.stdout:
             seen.append(line)
-            if f"▶ {CANDIDATE_TRAINER_ID}" in line:
+            if f"▶ {LEARNABLE_TRAINER_ID}" in line:
                 proc.send_signal(signal.SIGKILL)
                 break
     finally:
@@ -99,51 +107,68 @@ def test_killed_run_resumes_without_redoing_finished_components(killed_then_comp
     for done in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.STATISTICS_GEN_ID, contract.IMPORT_SCHEMA_GEN_ID,
                  contract.EXAMPLE_VALIDATOR_ID, contract.TRANSFORM_ID, BASELINE_TRAINER_ID):
         assert state[done] == "cached", (done, stdout[-3000:])
-    for redone in (CANDIDATE_TRAINER_ID, contract.EVALUATOR_ID, contract.PAIRED_COMPARISON_ID, contract.PUSHER_ID,
-                   contract.COMPARISON_REPORT_ID):
+    for redone in (LEARNABLE_TRAINER_ID, contract.trainer_id(MULLER_ARM), contract.EVALUATOR_ID,
+                   contract.PAIRED_COMPARISON_ID, contract.PUSHER_ID, contract.COMPARISON_REPORT_ID):
         assert state[redone] == "ran", (redone, stdout[-3000:])
+    assert {contract.trainer_id(arm) for arm in ARMS} <= set(state)
 
 
 def test_run_writes_everything_under_the_output_dir(killed_then_completed):
     output_dir, stdout = killed_then_completed
-    picture = f"{contract.CANDIDATE_ARM}_{contract.RESIZER_PICTURE_FILE}"
     reports = os.path.join(output_dir, "reports")
     for path in ("metadata.sqlite", "pipeline_root", "demo_data", "schema"):
         assert os.path.exists(os.path.join(output_dir, path)), path
-    for name in (contract.REPORT_MARKDOWN_FILE, contract.REPORT_HTML_FILE, picture, contract.PREDICTIONS_FILE,
+    pictures = [f"{arm}_{contract.RESIZER_PICTURE_FILE}" for arm in ARMS]
+    for name in (contract.REPORT_MARKDOWN_FILE, contract.REPORT_HTML_FILE, *pictures, contract.PREDICTIONS_FILE,
                  contract.TRAINING_CURVES_FILE):
         assert os.path.getsize(os.path.join(reports, name)) > 0, name
     summary = json.load(open(os.path.join(reports, contract.REPORT_SUMMARY_FILE)))
-    assert summary["blessed"] is True and summary["rule"].startswith("blessed: ")
-    c = summary["comparison"]
-    assert c["split"] == contract.TEST_SPLIT and c["n"] > 0 and c["blessed"] is True
-    for side in ("candidate", "baseline"):
-        assert c[side]["ci95"][0] <= c[side]["accuracy"] <= c[side]["ci95"][1]
-    assert c["difference_ci95"][0] <= c["difference"] <= c["difference_ci95"][1]
-    assert 0 <= c["mcnemar_p"] <= 1 and c["rule"] == summary["rule"]
+    # A margin of -1 without a significance test: every candidate passes, the most accurate is chosen.
+    assert summary["blessed"] is True and summary["chosen"] in CANDIDATES
+    assert summary["rule"].startswith(f"blessed {summary['chosen']}: ")
+    assert set(summary["arms"]) == set(ARMS) and set(summary["comparisons"]) == set(CANDIDATES)
+    for arm, figures in summary["arms"].items():
+        assert figures["ci95"][0] <= figures["accuracy"] <= figures["ci95"][1]
+        assert figures["latency_ratio"] > 0 and figures["model_flops"] > figures["flops"] > 0
+        assert figures["parameters"] == {LEARNABLE_RESIZER_ARM: 12_035, MULLER_ARM: 4}.get(arm, 0)
+    for arm, comparison in summary["comparisons"].items():
+        assert comparison["difference_ci95"][0] <= comparison["difference"] <= comparison["difference_ci95"][1]
+        assert 0 <= comparison["mcnemar_p"] <= comparison["holm_p"] <= 1 and comparison["passes"] is True
+    c = summary["comparison"]  # the chosen candidate against the baseline, in the one-comparison form
+    assert c["candidate"]["arm"] == summary["chosen"] and c["baseline"]["arm"] == BILINEAR_BASELINE_ARM
+    assert c["split"] == contract.TEST_SPLIT and c["n"] > 0 and c["blessed"] is True and c["rule"] == summary["rule"]
+    # Every arm consumed the identical sequence of training examples.
     orders = c["data_order_sha256"]
-    assert orders[contract.CANDIDATE_ARM] == orders[contract.BASELINE_ARM] and len(orders[contract.CANDIDATE_ARM]) == 64
-    # TFMA and the per-example predictions agree on the accuracy of both models.
-    for arm, side in zip(ARMS, ("candidate", "baseline")):
-        assert abs(c["tfma_accuracy"][arm] - c[side]["accuracy"]) < 1e-6
+    assert set(orders) == set(ARMS) and len(set(orders.values())) == 1 and len(orders[BILINEAR_BASELINE_ARM]) == 64
+    # TFMA and the per-example predictions agree on every arm's accuracy.
+    for arm in ARMS:
+        assert abs(c["tfma_accuracy"][arm] - summary["arms"][arm]["accuracy"]) < 1e-6
     with open(os.path.join(reports, contract.PREDICTIONS_FILE)) as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == c["n"] and {"filename", "label", f"{contract.CANDIDATE_ARM}_class"} <= set(rows[0])
+    assert len(rows) == c["n"] and {"filename", "label", *(f"{arm}_class" for arm in ARMS)} <= set(rows[0])
     # Every slice states its n; cells that mean nothing say so.
     assert summary["metrics"]["overall"]["n"] == c["n"]
-    assert "blessed: difference" in stdout and f"{contract.TEST_SPLIT} split, n = {c['n']}" in stdout
+    assert f"blessed {summary['chosen']}: accuracy" in stdout and f"{contract.TEST_SPLIT} split, n = {c['n']}" in stdout
     assert "SYNTHETIC" in stdout and "SYNTHETIC" in summary["data_note"]
+    for arm in ARMS:  # the closing table: a row per arm
+        assert re.search(rf"\n  {arm} +\d\.\d{{4}} \[", stdout), arm
     report = open(os.path.join(reports, contract.REPORT_MARKDOWN_FILE)).read()
-    for text in ("SYNTHETIC", f"## Paired comparison: {contract.TEST_SPLIT} split, n = {c['n']}",
-                 f"| {contract.ACCURACY_METRIC} |", "auc[stripes_vertical]", "McNemar", "Newcombe", "Wilson",
-                 *(f"Confusion matrix: {arm}" for arm in ARMS), "identical for both arms",
+    for text in ("SYNTHETIC", f"## Every arm on the {contract.TEST_SPLIT} split, n = {c['n']}",
+                 f"| {contract.ACCURACY_METRIC} |", "auc[stripes_vertical]", "McNemar", "Newcombe", "Wilson", "Holm",
+                 *(f"Confusion matrix: {arm}" for arm in ARMS), "identical for every arm",
                  f"### {contract.LABEL_NAME_KEY}=stripes_horizontal (n = ", "n/a (one class in slice)",
-                 picture, contract.TRAINING_CURVES_FILE):
+                 *pictures, contract.TRAINING_CURVES_FILE, "| arm | accuracy (95% CI) |"):
         assert text in report, text
     assert "nan" not in report.lower().replace("nanoseconds", "")
     [version] = versions(output_dir)
-    assert os.path.exists(os.path.join(output_dir, "serving", SERVED_MODEL_NAME, version, "saved_model.pb"))
-    assert f"serving/{SERVED_MODEL_NAME}/{version}" in stdout
+    pushed = os.path.join(output_dir, "serving", SERVED_MODEL_NAME, version)
+    assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
+    assert f"serving/{SERVED_MODEL_NAME}/{version}" in stdout and summary["pushed"]["arm"] == summary["chosen"]
+    # The pushed model is the chosen arm's: its variables are the chosen Trainer's export's, byte for byte.
+    trained = os.path.join(output_dir, "pipeline_root", contract.trainer_id(summary["chosen"]), "model")
+    latest = max((v for v in os.listdir(trained) if os.path.isdir(os.path.join(trained, v, "Format-Serving"))), key=int)
+    exported = os.path.join(trained, latest, "Format-Serving", "variables")
+    assert tree_digest(os.path.join(pushed, "variables")) == tree_digest(exported)
 
 
 def test_second_run_is_served_from_cache(killed_then_completed):
@@ -161,11 +186,11 @@ def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(kill
 
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "1.0").stdout
     assert progress(stdout)[contract.PAIRED_COMPARISON_ID] == "ran"
-    assert "not blessed: difference" in stdout and "must be > margin 1" in stdout
+    assert "not blessed: no candidate passes the gate" in stdout and "must be > margin 1" in stdout
     assert versions(output_dir) == [first]  # the Pusher wrote nothing
 
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-0.5").stdout
-    assert "\n  blessed: difference" in stdout
+    assert re.search(r"\n  blessed \w+: accuracy", stdout)
     assert len(versions(output_dir)) == 2 and versions(output_dir)[0] == first
     assert tree_digest(os.path.join(output_dir, "serving", SERVED_MODEL_NAME, first)) == first_digest
 
@@ -178,10 +203,11 @@ def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     # Progress names the seed; the second seed takes ingestion and Transform from the cache.
-    for component in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.TRANSFORM_ID, CANDIDATE_TRAINER_ID,
+    for component in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.TRANSFORM_ID, LEARNABLE_TRAINER_ID,
+                      contract.trainer_id(MULLER_ARM),
                       contract.EVALUATOR_ID, contract.PAIRED_COMPARISON_ID, contract.COMPARISON_REPORT_ID):
         assert re.search(rf"seed 0 \(1/2\) ✓ {component} [\d.]+ s\n", proc.stdout), component
-    assert f"seed 1 (2/2) ▶ {CANDIDATE_TRAINER_ID}" in proc.stdout
+    assert f"seed 1 (2/2) ▶ {LEARNABLE_TRAINER_ID}" in proc.stdout
     assert re.search(rf"seed 1 \(2/2\) ✓ {contract.TRANSFORM_ID} [\d.]+ s \(from cache\)", proc.stdout)
     assert contract.PUSHER_ID not in proc.stdout and versions(output_dir) == []
 
@@ -189,19 +215,23 @@ def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
     sweep = json.load(open(os.path.join(reports, contract.SWEEP_SUMMARY_FILE)))
     assert sweep["seeds"] == [0, 1] and [entry["seed"] for entry in sweep["per_seed"]] == [0, 1]
     for entry in sweep["per_seed"]:
-        c = entry["comparison"]
-        for key in ("n", "split", "difference", "difference_ci95", "mcnemar_p", "blessed", "rule",
-                    "data_order_sha256"):
-            assert key in c, key
-        assert c["candidate"]["accuracy"] is not None and len(c["baseline"]["ci95"]) == 2
-    orders = [entry["comparison"]["data_order_sha256"] for entry in sweep["per_seed"]]
-    assert all(len(set(order.values())) == 1 for order in orders)  # both arms alike within a seed
+        verdict = entry["verdict"]
+        assert set(verdict["arms"]) == set(ARMS) and set(verdict["comparisons"]) == set(CANDIDATES)
+        for comparison in verdict["comparisons"].values():
+            assert comparison["n"] == verdict["n"] > 0 and len(comparison["difference_ci95"]) == 2
+            assert comparison["mcnemar_p"] <= comparison["holm_p"]
+    orders = [entry["data_order_sha256"] for entry in sweep["per_seed"]]
+    assert all(len(set(order.values())) == 1 and set(order) == set(ARMS) for order in orders)  # alike within a seed
     assert orders[0] != orders[1]  # and the seed changes it
-    differences = [entry["comparison"]["difference"] for entry in sweep["per_seed"]]
-    assert abs(sweep["difference"]["mean"] - sum(differences) / 2) < 1e-12
-    assert sweep["difference"]["std"] is not None and "p_value" in sweep and sweep["verdict"]
-    assert sweep["verdict"] in proc.stdout
+    assert set(sweep["candidates"]) == set(CANDIDATES)
+    for arm, across in sweep["candidates"].items():
+        differences = [entry["verdict"]["comparisons"][arm]["difference"] for entry in sweep["per_seed"]]
+        assert across["differences"] == differences
+        assert abs(across["difference"]["mean"] - sum(differences) / 2) < 1e-12
+        assert across["difference"]["std"] is not None and across["verdict"] in proc.stdout
+        assert across["p_value"] is None or across["p_value"] <= across["holm_p"]
     markdown = open(os.path.join(reports, contract.SWEEP_MARKDOWN_FILE)).read()
-    assert "| seed | n |" in markdown and sweep["verdict"] in markdown and "SYNTHETIC" in markdown
+    assert "| seed | candidate | n |" in markdown and "SYNTHETIC" in markdown
+    assert all(across["verdict"] in markdown for across in sweep["candidates"].values())
     with open(os.path.join(reports, contract.SWEEP_PLOT_FILE), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ from pipeline.prepare import curated_schema_path, resolve_config, write_inputs
 from pipeline.progress import ProgressReporter
 from tests.pipeline.helpers import IMAGE
 from trainer import contract
-from trainer.contract import ARMS, RUNTIME_CONFIG_ID
+from trainer.contract import RUNTIME_CONFIG_ID
 
 SMALL = ["--data.demo_images_per_class", "4"]
 
@@ -189,14 +189,14 @@ def test_same_execution_properties(both_pipelines):
             checked.add((node_id, name))
         assert set(parameters) <= set(component.exec_properties), node_id
     example_gen = contract.TFDS_EXAMPLE_GEN_ID if config.data.source == "tfds" else contract.IMAGE_FOLDER_EXAMPLE_GEN_ID
-    assert {(contract.trainer_id(arm), "custom_config") for arm in ARMS} <= checked
+    assert {(contract.trainer_id(arm), "custom_config") for arm in config.training.arms} <= checked
     assert {(contract.EVALUATOR_ID, "eval_config"), (contract.PAIRED_COMPARISON_ID, "accuracy_margin"),
             (contract.TRANSFORM_ID, "custom_config"),
             (contract.PUSHER_ID, "push_destination"), (contract.IMPORT_SCHEMA_GEN_ID, "schema_file"),
             (example_gen, "max_pixels"), (contract.COMPARISON_REPORT_ID, "report_dir")} <= checked
     dynamic = {tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]["taskOutputParameter"][
-        "outputParameterKey"] for arm in ARMS}
-    assert dynamic == {kubeflow.custom_config_output(arm) for arm in ARMS}
+        "outputParameterKey"] for arm in config.training.arms}
+    assert dynamic == {kubeflow.custom_config_output(arm) for arm in config.training.arms}
 
 
 def test_same_beam_arguments(both_pipelines):

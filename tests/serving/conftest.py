@@ -19,7 +19,7 @@ def serving_model(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("serving_model")
     training = TrainingConfig(**SMALL)
-    config = training.for_arm(contract.CANDIDATE_ARM)
+    config = training.for_arm(contract.LEARNABLE_RESIZER_ARM)
     graph = write_transform_graph(str(root / "transform_graph"), training, str(root / "tmp"))
     model = models.build_classifier(config, backbones.build_backbone(config))
     export_dir = str(root / "serving" / contract.SERVED_MODEL_NAME / "1700000000")

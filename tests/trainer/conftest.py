@@ -7,6 +7,6 @@ from tests.trainer.helpers import run_until_trainers
 
 @pytest.fixture(scope="session")
 def trained_pipeline(tmp_path_factory):
-    """A real TFX run up to both Trainers: {component id: output dir}."""
+    """A real TFX run up to the Trainers of the default arms (baseline, learnable resizer, MULLER): {id: dir}."""
     root = str(tmp_path_factory.mktemp("trainer_pipeline"))
     return run_until_trainers(root)

@@ -1,4 +1,4 @@
-"""Helpers of the trainer tests: a real TFX run up to both Trainers on a small synthetic data set."""
+"""Helpers of the trainer tests: a real TFX run up to every arm's Trainer on a small synthetic data set."""
 
 import glob
 import json
@@ -33,9 +33,10 @@ def small_config(root, training_overrides=None):
     return config_lib.with_overrides(config_lib.demo_profile(output_dir=root), overrides)
 
 
-def run_until_trainers(root, training_overrides=None, arms=contract.ARMS, count=24):
+def run_until_trainers(root, training_overrides=None, arms=None, count=24):
     """Runs ImportExampleGen -> StatisticsGen -> SchemaGen -> Transform -> Trainer(s) with LocalDagRunner.
 
+    ``arms``: whose Trainers run (default: the configuration's, the baseline and the default candidates).
     Returns {component id: output dir}.
     """
     from tfx import v1 as tfx
@@ -49,7 +50,7 @@ def run_until_trainers(root, training_overrides=None, arms=contract.ARMS, count=
     wanted = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
     if contract.WARM_START_TRAINER_ID in components:
         wanted.append(contract.WARM_START_TRAINER_ID)
-    wanted += [contract.trainer_id(arm) for arm in arms]
+    wanted += [contract.trainer_id(arm) for arm in (config.training.arms if arms is None else arms)]
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="trainer_test",
         pipeline_root=config.pipeline_root,

@@ -1,4 +1,5 @@
-"""Another backbone through TFX: both Trainers train MobileNet-v2 arms and export models that serve."""
+"""Another backbone through TFX: the learnable resizer's and the baseline's Trainers train MobileNet-v2 arms and
+export models that serve."""
 
 import os
 
@@ -9,17 +10,18 @@ import tensorflow as tf
 from components import synthetic_examples
 from tests.trainer.helpers import latest, read_summary, run_until_trainers
 from trainer import contract
-from trainer.contract import ARMS, BASELINE_ARM, CANDIDATE_ARM
+from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM
 
 pytestmark = pytest.mark.slow
 
 MOBILENET_V2_BASELINE_PARAMETERS = 2_260_546  # global average pooling: the same at every input size
+ARMS = (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM)  # MULLER's MobileNet-v2 step: tests/trainer/test_backbones.py
 
 
 @pytest.fixture(scope="module")
 def mobilenet_pipeline(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("mobilenet_pipeline"))
-    return run_until_trainers(root, dict(backbone="mobilenet_v2"))
+    return run_until_trainers(root, dict(backbone="mobilenet_v2"), arms=ARMS)
 
 
 def test_both_arms_train_mobilenet_v2_from_identical_weights(mobilenet_pipeline):
@@ -27,9 +29,9 @@ def test_both_arms_train_mobilenet_v2_from_identical_weights(mobilenet_pipeline)
     for arm, summary in summaries.items():
         assert summary["config"]["backbone"] == "mobilenet_v2" and summary["arm"] == arm
         assert np.isfinite(summary["history"]["loss"][0])
-    assert summaries[BASELINE_ARM]["parameters"] == MOBILENET_V2_BASELINE_PARAMETERS
-    assert summaries[CANDIDATE_ARM]["parameters"] - summaries[BASELINE_ARM]["parameters"] == 12_163
-    assert summaries[CANDIDATE_ARM]["initial_backbone_sha256"] == summaries[BASELINE_ARM]["initial_backbone_sha256"]
+    assert summaries[BILINEAR_BASELINE_ARM]["parameters"] == MOBILENET_V2_BASELINE_PARAMETERS
+    assert summaries[LEARNABLE_RESIZER_ARM]["parameters"] - summaries[BILINEAR_BASELINE_ARM]["parameters"] == 12_163
+    assert summaries[LEARNABLE_RESIZER_ARM]["initial_backbone_sha256"] == summaries[BILINEAR_BASELINE_ARM]["initial_backbone_sha256"]
 
 
 def test_the_exported_models_serve_image_bytes(mobilenet_pipeline):

@@ -1,4 +1,5 @@
-"""trainer.backbones: every backbone in both arms, at its minimum input size; weights files; input scaling."""
+"""trainer.backbones: every backbone behind the learned resizing stages and the baseline, at its minimum input size;
+weights files; input scaling."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,11 @@ import keras
 
 from trainer import backbones, models
 from trainer.config import BACKBONE_MIN_SIZES, BACKBONES, ArmConfig, ConfigError, TrainingConfig
-from trainer.contract import ARMS, BASELINE_ARM, CANDIDATE_ARM
+from trainer.contract import BILINEAR_BASELINE_ARM as BASELINE_ARM
+from trainer.contract import LEARNABLE_RESIZER_ARM as CANDIDATE_ARM
+from trainer.contract import MULLER_ARM
+
+ARMS = (CANDIDATE_ARM, MULLER_ARM, BASELINE_ARM)
 
 # Both arms at the seed's 300 -> 150 with 2 classes (bench/bench_backbones.py prints the same table). Global
 # average pooling makes the counts independent of the input size, so the small models below must match them.
@@ -23,6 +28,7 @@ BASELINE_PARAMETERS = {
 BATCHNORM_LAYERS = {"densenet121": 121, "resnet50": 53, "mobilenet_v2": 52, "efficientnet_b0": 49,
                     "inception_v3": 94, "small_convnet": 4}
 RESIZER_PARAMETERS = 12_163  # 16 filters, 1 residual block
+MULLER_PARAMETERS = 4  # 2 layers, a weight and a bias each
 
 
 def smallest_config(backbone, arm=CANDIDATE_ARM, **changes):
@@ -51,13 +57,15 @@ def build(config):
 
 @pytest.fixture(scope="module")
 def both_arms(request):
-    """(backbone, {arm: built classifier}) at the backbone's minimum size; parametrized with the backbone's name."""
+    """(backbone, {arm: built classifier}) at the backbone's minimum size for the learnable resizer, MULLER and
+    the baseline; parametrized with the backbone's name."""
     return request.param, {arm: build(smallest_config(request.param, arm)) for arm in ARMS}
 
 
 every_backbone = pytest.mark.parametrize("both_arms", BACKBONES, indirect=True)
 # More than ~20 s each on 2 cores (tracing a training step of the deepest models).
-SLOW_ROUND_TRIPS = {("densenet121", CANDIDATE_ARM), ("densenet121", BASELINE_ARM), ("inception_v3", CANDIDATE_ARM)}
+SLOW_ROUND_TRIPS = {("densenet121", CANDIDATE_ARM), ("densenet121", MULLER_ARM), ("densenet121", BASELINE_ARM),
+                    ("inception_v3", CANDIDATE_ARM)}
 
 
 def test_the_table_lists_every_backbone():
@@ -73,6 +81,7 @@ def test_parameter_counts_of_both_arms(both_arms):
     bilinear = arms[BASELINE_ARM]["model"].count_params()
     assert bilinear == BASELINE_PARAMETERS[backbone]
     assert learnable - bilinear == RESIZER_PARAMETERS
+    assert arms[MULLER_ARM]["model"].count_params() - bilinear == MULLER_PARAMETERS
 
 
 @every_backbone
@@ -80,8 +89,9 @@ def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_a
     backbone, arms = both_arms
     learnable, bilinear = arms[CANDIDATE_ARM], arms[BASELINE_ARM]
     assert len(learnable["initial_backbone"]) > 3 * BATCHNORM_LAYERS[backbone]  # kernels + 3-4 arrays per BatchNorm
-    for key in ("initial_backbone", "initial_head"):
-        assert all(np.array_equal(a, b) for a, b in zip(learnable[key], bilinear[key])), key
+    for other in (bilinear, arms[MULLER_ARM]):
+        for key in ("initial_backbone", "initial_head"):
+            assert all(np.array_equal(a, b) for a, b in zip(learnable[key], other[key])), key
     other_seed = weights_of(backbones.build_backbone(smallest_config(backbone, seed=12)))
     assert not all(np.array_equal(a, b) for a, b in zip(learnable["initial_backbone"], other_seed))
 
@@ -93,9 +103,15 @@ def test_every_batchnorm_layer_takes_the_configured_momentum(both_arms):
     assert len(norms) == BATCHNORM_LAYERS[backbone] and {layer.momentum for layer in norms} == {0.5}
 
 
+# The learned stages with every backbone; the baseline with the seed's backbone and small_convnet (for the
+# others, MULLER's step covers the baseline's path: MULLER is its bilinear resize plus two Laplacian residuals).
+TRAINING_STEPS = [(backbone, arm) for backbone in BACKBONES for arm in (CANDIDATE_ARM, MULLER_ARM)] + [
+    ("densenet121", BASELINE_ARM), ("small_convnet", BASELINE_ARM)]
+
+
 @pytest.mark.parametrize("both_arms, arm", [
     pytest.param(backbone, arm, marks=[pytest.mark.slow] if (backbone, arm) in SLOW_ROUND_TRIPS else [])
-    for backbone in BACKBONES for arm in ARMS], indirect=["both_arms"])
+    for backbone, arm in TRAINING_STEPS], indirect=["both_arms"])
 def test_one_training_step_then_a_keras_round_trip(both_arms, arm, tmp_path):
     backbone, arms = both_arms
     config = smallest_config(backbone, arm)
@@ -137,7 +153,7 @@ def test_mixed_precision_still_gives_float32_probabilities():
     try:
         model = build(config)["model"]
         out = model(np.full((2, *config.image_size, 3), 100.0, "float32"), training=False)
-        assert models.get_downscaler(model).compute_dtype == "bfloat16"
+        assert models.get_resizer(model).compute_dtype == "bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert out.dtype == "float32" and np.allclose(np.asarray(out).sum(-1), 1.0, atol=1e-5)

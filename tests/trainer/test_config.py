@@ -6,7 +6,9 @@ import pytest
 
 from trainer import contract
 from trainer.config import ArmConfig, ConfigError, TrainingConfig
-from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
+from trainer.contract import BILINEAR_BASELINE_ARM as BASELINE_ARM
+from trainer.contract import LEARNABLE_RESIZER_ARM as CANDIDATE_ARM
+from trainer.contract import MULLER_ARM
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,13 @@ from trainer.contract import BASELINE_ARM, CANDIDATE_ARM
         (dict(precision="fp8"), "precision", "'fp8' is not one of"),
         (dict(jit_compile="maybe"), "jit_compile", "must be true or false"),
         (dict(arm=CANDIDATE_ARM), "arm", "unknown field"),  # the pipeline assigns arms: ArmConfig
+        (dict(candidates=()), "candidates", "at least one candidate"),
+        (dict(candidates="muller,muller"), "candidates", "lists muller more than once"),
+        (dict(candidates="learnable_resizer,bilinear_baseline"), "candidates", "bilinear_baseline is the baseline"),
+        (dict(candidates="learnable_resizer,nearest"), "candidates[1]", "'nearest' is not one of"),
+        (dict(baseline=MULLER_ARM), "baseline", "'muller' is not one of"),
+        (dict(muller={"kernel_size": 4}), "muller.kernel_size", "must be odd"),
+        (dict(muller={"layers": 0}), "muller.layers", "must be >= 1"),
     ],
 )
 def test_invalid_training_config_names_the_field(kwargs, field, message):
@@ -32,6 +41,15 @@ def test_invalid_training_config_names_the_field(kwargs, field, message):
         TrainingConfig(**kwargs)
     assert info.value.field == field
     assert message in str(info.value) and str(info.value).startswith(f"{field}: ")
+
+
+def test_arms_are_the_baseline_then_the_candidates():
+    config = TrainingConfig()
+    assert config.candidates == contract.DEFAULT_CANDIDATES == (CANDIDATE_ARM, MULLER_ARM)
+    assert config.arms == (BASELINE_ARM, CANDIDATE_ARM, MULLER_ARM)
+    other = TrainingConfig(candidates="muller,bilinear_baseline", baseline="area")
+    assert other.arms == ("area", MULLER_ARM, BASELINE_ARM)
+    assert TrainingConfig(muller={"layers": 3}).muller.layers == 3
 
 
 def test_command_line_forms_parse():

@@ -14,11 +14,13 @@ CONTRACT_FILE = os.path.join(ROOT, "trainer", "contract.py")
 # Names distinctive enough that a string literal equal to one is that name written out again.
 # (Short generic ones such as "label", "image", "train" are left out: they mean other things too.)
 DISTINCTIVE = [
-    contract.CANDIDATE_ARM, contract.BASELINE_ARM, contract.IMAGE_KEY, contract.FILENAME_KEY,
+    contract.LEARNABLE_RESIZER_ARM, contract.MULLER_ARM, contract.BILINEAR_BASELINE_ARM,
+    contract.BILINEAR_ANTIALIAS_ARM, contract.LANCZOS3_ANTIALIAS_ARM, contract.SERVED_MODEL_NAME,
+    contract.IMAGE_KEY, contract.FILENAME_KEY, contract.MODEL_COST_FILE, contract.COMPARISON_FILE,
     contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE, contract.TRAINING_SUMMARY_FILE,
     contract.RESIZER_PICTURE_FILE, contract.SERVING_DEFAULT_SIGNATURE, contract.SERVING_TF_EXAMPLE_SIGNATURE,
     contract.TRANSFORM_IMAGES_SIGNATURE, contract.ACCURACY_METRIC, contract.PREPROCESSING_FN, contract.RUN_FN,
-    contract.CANDIDATE_TRAINER_ID, contract.BASELINE_TRAINER_ID,
+    *(contract.trainer_id(arm) for arm in contract.ALL_ARMS),
 ]
 
 
@@ -28,8 +30,6 @@ NOT_THE_CONTRACT = {
     ("components/tfds_example_gen.py", contract.FILENAME_KEY),
     ("tests/components/conftest.py", contract.FILENAME_KEY),
     ("tests/components/test_tfds_example_gen.py", contract.FILENAME_KEY),
-    # The Keras layer of the learnable resizer (saved models look it up by this name).
-    ("trainer/models.py", contract.CANDIDATE_ARM),
 }
 
 
@@ -65,10 +65,16 @@ def test_names_are_written_out_only_in_the_contract():
 
 
 def test_names_are_distinct_where_they_must_be():
-    assert len(set(contract.ARMS)) == 2 and contract.SERVED_MODEL_NAME in contract.ARMS
+    assert len(set(contract.ALL_ARMS)) == len(contract.ALL_ARMS) == 7
+    assert set(contract.LEARNED_ARMS) | set(contract.FIXED_ARMS) == set(contract.ALL_ARMS)
+    assert contract.DEFAULT_BASELINE in contract.FIXED_ARMS
+    assert set(contract.DEFAULT_CANDIDATES) <= set(contract.ALL_ARMS) - {contract.DEFAULT_BASELINE}
+    # Every arm's inputs of the multi-arm components are distinct names.
+    keys = [key(arm) for arm in contract.ALL_ARMS for key in (contract.model_input, contract.model_run_input)]
+    assert len(set(keys)) == len(keys)
     assert len(set(contract.RECORD_FEATURE_KEYS)) == len(contract.RECORD_FEATURE_KEYS)
     files = [contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE,
              contract.TRAINING_SUMMARY_FILE, contract.RESIZER_PICTURE_FILE, contract.REPORT_MARKDOWN_FILE,
              contract.REPORT_HTML_FILE, contract.REPORT_SUMMARY_FILE]
     assert len(set(files)) == len(files)
-    assert contract.trainer_id(contract.CANDIDATE_ARM) == contract.CANDIDATE_TRAINER_ID
+    assert contract.trainer_id(contract.MULLER_ARM) == f"Trainer_{contract.MULLER_ARM}"

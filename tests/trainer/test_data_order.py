@@ -1,4 +1,4 @@
-"""Both arms consume the identical sequence of training examples, in one process or in several,
+"""Every arm consumes the identical sequence of training examples, in one process or in several,
 and a deterministic rerun predicts bit for bit the same."""
 
 import json
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+from tfx.utils import path_utils
 
 from components.paired_comparison import predict, read_split
 from tests.trainer.helpers import latest, read_summary, small_config
 from trainer import contract, data
-from trainer.contract import ARMS, CANDIDATE_ARM
+from trainer.contract import LEARNABLE_RESIZER_ARM
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +37,13 @@ def expected_order_sha256(examples, transform, training):
     return data.order_sha256(split.keys, data.example_order(len(split), training.seed, total)), total
 
 
-def test_both_arms_consume_the_same_sequence_in_one_process(trained_pipeline, tmp_path):
-    learnable = read_summary(trained_pipeline[contract.CANDIDATE_TRAINER_ID])
-    bilinear = read_summary(trained_pipeline[contract.BASELINE_TRAINER_ID])
+def test_every_arm_consumes_the_same_sequence_in_one_process(trained_pipeline, tmp_path):
     training = small_config(str(tmp_path)).training
+    assert len(training.arms) == 3  # the baseline, the learnable resizer and MULLER
+    summaries = [read_summary(trained_pipeline[contract.trainer_id(arm)]) for arm in training.arms]
     sha, total = expected_order_sha256(*artifacts(trained_pipeline), training)
-    assert learnable["data_order_sha256"] == bilinear["data_order_sha256"] == sha
-    assert learnable["images_consumed"] == bilinear["images_consumed"] == total
+    assert {s["data_order_sha256"] for s in summaries} == {sha}
+    assert {s["images_consumed"] for s in summaries} == {total}
 
 
 def train_in_subprocess(examples, transform, out, training):
@@ -67,14 +68,18 @@ def test_separate_processes_same_sequence_and_deterministic_reruns(trained_pipel
     training = small_config(str(tmp_path)).training
     assert training.deterministic
     summaries = {arm: train_in_subprocess(examples, transform, str(tmp_path / arm), training.for_arm(arm))
-                 for arm in ARMS}
-    in_pipeline = read_summary(trained_pipeline[contract.CANDIDATE_TRAINER_ID])["data_order_sha256"]
+                 for arm in training.arms}
+    learnable_trainer = trained_pipeline[contract.trainer_id(LEARNABLE_RESIZER_ARM)]
+    in_pipeline = read_summary(learnable_trainer)["data_order_sha256"]
     assert {s["data_order_sha256"] for s in summaries.values()} == {in_pipeline}
 
-    serialized, _, _ = read_split(examples, contract.TEST_SPLIT)
+    serialized, _, _, _ = read_split(examples, contract.TEST_SPLIT)
     assert serialized, "the test split is empty"
-    pipeline_model = latest(os.path.join(trained_pipeline[contract.CANDIDATE_TRAINER_ID], "model", "*"))
-    first = predict(pipeline_model, serialized)
-    again = predict(os.path.join(tmp_path, CANDIDATE_ARM, "model"), serialized)
+
+    def load(model_uri):
+        return tf.saved_model.load(path_utils.serving_model_path(model_uri))
+
+    first = predict(load(latest(os.path.join(learnable_trainer, "model", "*"))), serialized)
+    again = predict(load(os.path.join(tmp_path, LEARNABLE_RESIZER_ARM, "model")), serialized)
     np.testing.assert_array_equal(first, again)  # bit for bit
     assert first.shape == (len(serialized), 2) and np.all(np.isfinite(first))

@@ -13,7 +13,7 @@ import pytest
 from tests.trainer.helpers import small_config
 from tests.trainer.test_data_order import ROOT, artifacts
 from trainer import contract
-from trainer.contract import CANDIDATE_ARM
+from trainer.contract import LEARNABLE_RESIZER_ARM
 from trainer.distribution import TF_CONFIG, cluster_spec, is_chief_task
 
 pytestmark = pytest.mark.slow
@@ -56,9 +56,9 @@ def test_two_workers_train_like_one_process(trained_pipeline, tmp_path):
     """
     examples, transform = artifacts(trained_pipeline)
     settings = {"steps_per_epoch": 1, "optimizer": "sgd", "picture_images": 0}
-    training = small_config(str(tmp_path), dict(settings, learning_rate=0.01)).training.for_arm(CANDIDATE_ARM)
+    training = small_config(str(tmp_path), dict(settings, learning_rate=0.01)).training.for_arm(LEARNABLE_RESIZER_ARM)
     # The starting point: the same run with a step too small to move any weight.
-    start = small_config(str(tmp_path), dict(settings, learning_rate=1e-12)).training.for_arm(CANDIDATE_ARM)
+    start = small_config(str(tmp_path), dict(settings, learning_rate=1e-12)).training.for_arm(LEARNABLE_RESIZER_ARM)
     env = {k: v for k, v in os.environ.items() if k != TF_CONFIG}
     run_single(examples, transform, str(tmp_path / "start"), start, env)
     run_single(examples, transform, str(tmp_path / "single"), training, env)

@@ -1,6 +1,7 @@
 """run_fn for real inside TFX's Trainer, and the SavedModel it exports."""
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -12,9 +13,9 @@ from components import synthetic_examples
 from tests.trainer.helpers import latest, read_summary, run_until_trainers, small_config
 from trainer import contract, export
 from trainer.contract import (
-    BASELINE_TRAINER_ID,
-    CANDIDATE_ARM,
-    CANDIDATE_TRAINER_ID,
+    BILINEAR_BASELINE_ARM,
+    LEARNABLE_RESIZER_ARM,
+    MULLER_ARM,
     SERVING_DEFAULT_SIGNATURE,
     SERVING_TF_EXAMPLE_SIGNATURE,
     TRANSFORM_IMAGES_SIGNATURE,
@@ -22,6 +23,9 @@ from trainer.contract import (
 from trainer.run import train
 
 pytestmark = pytest.mark.slow
+
+LEARNABLE_TRAINER_ID = contract.trainer_id(LEARNABLE_RESIZER_ARM)
+BASELINE_TRAINER_ID = contract.trainer_id(BILINEAR_BASELINE_ARM)
 
 
 def serving_dir(trainer_dir):
@@ -33,8 +37,9 @@ def serve(loaded, images, signature=SERVING_DEFAULT_SIGNATURE, input_name=contra
     return loaded.signatures[signature](**{input_name: tf.constant(images, tf.string)})
 
 
-def test_both_arms_train_and_export(trained_pipeline):
-    for arm in contract.ARMS:
+def test_every_default_arm_trains_and_exports_with_its_cost(trained_pipeline):
+    costs = {}
+    for arm in contract.DEFAULT_CANDIDATES + (contract.DEFAULT_BASELINE,):
         summary = read_summary(trained_pipeline[contract.trainer_id(arm)])
         assert summary["arm"] == arm
         assert summary["class_names"] == list(synthetic_examples.CLASS_NAMES)
@@ -48,10 +53,20 @@ def test_both_arms_train_and_export(trained_pipeline):
         assert tf.io.decode_png(open(picture, "rb").read()).shape[0] > 3 * 64
         run_dir = latest(os.path.join(trained_pipeline[contract.trainer_id(arm)], "model_run", "*"))
         assert glob.glob(os.path.join(run_dir, "train", "events.out.tfevents.*")), "no TensorBoard logs"
+        with open(os.path.join(os.path.dirname(model_dir), contract.MODEL_COST_FILE)) as f:
+            costs[arm] = json.load(f)
+        assert costs[arm] == {"arm": arm, **summary["cost"]} and costs[arm]["parameters"] == summary["parameters"]
+    # The resizing stage's trainable weights, and FLOPs in the order of their work at 64 -> 32 px.
+    assert [costs[arm]["resizer_parameters"] for arm in (BILINEAR_BASELINE_ARM, MULLER_ARM)] == [0, 4]
+    assert costs[LEARNABLE_RESIZER_ARM]["resizer_parameters"] == 12_035  # 12,163 less the BatchNorms' statistics
+    flops = {arm: costs[arm]["resizer_flops"] for arm in costs}
+    assert 0 < flops[BILINEAR_BASELINE_ARM] < flops[MULLER_ARM] < flops[LEARNABLE_RESIZER_ARM]
+    backbone_flops = {arm: costs[arm]["model_flops"] - costs[arm]["resizer_flops"] for arm in costs}
+    assert max(backbone_flops.values()) - min(backbone_flops.values()) < 1e-3 * min(backbone_flops.values())
 
 
 def test_arms_start_from_identical_backbone_weights(trained_pipeline):
-    learnable = read_summary(trained_pipeline[CANDIDATE_TRAINER_ID])
+    learnable = read_summary(trained_pipeline[LEARNABLE_TRAINER_ID])
     bilinear = read_summary(trained_pipeline[BASELINE_TRAINER_ID])
     assert learnable["initial_backbone_sha256"] == bilinear["initial_backbone_sha256"]
     assert learnable["parameters"] - bilinear["parameters"] == 12_163
@@ -63,27 +78,28 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
         str(tmp_path),
         dict(backbone="densenet121", image_size=(300, 300), target_size=(150, 150), batch_size=2,
              steps_per_epoch=1, picture_images=0, seed=3),
-        arms=(CANDIDATE_ARM,),
+        arms=(LEARNABLE_RESIZER_ARM,),
         count=24,  # every split gets examples (an empty split leaves SchemaGen nothing to infer from)
     )
-    summary = read_summary(dirs[CANDIDATE_TRAINER_ID])
+    summary = read_summary(dirs[LEARNABLE_TRAINER_ID])
     assert summary["parameters"] == 7_051_717
     assert summary["config"]["image_size"] == [300, 300] and summary["config"]["target_size"] == [150, 150]
     assert summary["images_per_epoch"] == 2 and summary["images_consumed"] == 2
     assert np.isfinite(summary["history"]["loss"][0])
-    loaded = tf.saved_model.load(serving_dir(dirs[CANDIDATE_TRAINER_ID]))
+    loaded = tf.saved_model.load(serving_dir(dirs[LEARNABLE_TRAINER_ID]))
     image = synthetic_examples.encode(np.full((40, 70, 3), 90, np.uint8))
     out = serve(loaded, [image])
     assert out[contract.PROBABILITIES_OUTPUT].shape == (1, 2)
 
 
-@pytest.fixture(scope="module")
-def exported(trained_pipeline, tmp_path_factory):
-    """An in-memory model trained in-process on the pipeline's Transform output, and its export."""
+@pytest.fixture(scope="module", params=[LEARNABLE_RESIZER_ARM, MULLER_ARM])
+def exported(request, trained_pipeline, tmp_path_factory):
+    """An in-memory model of each learned arm, trained in-process on the pipeline's Transform output, and its
+    export."""
     transform_dir = latest(os.path.join(trained_pipeline[contract.TRANSFORM_ID], "transform_graph", "*"))
     examples = latest(os.path.join(trained_pipeline["ImportExampleGen"], "examples", "*"))
     tf_transform_output = tft.TFTransformOutput(transform_dir)
-    config = small_config(str(tmp_path_factory.mktemp("unused"))).training.for_arm(CANDIDATE_ARM)
+    config = small_config(str(tmp_path_factory.mktemp("unused"))).training.for_arm(request.param)
     model, _, _ = train(config, [os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
                         [os.path.join(examples, f"Split-{contract.VALIDATION_SPLIT}", "*")], tf_transform_output)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")

@@ -1,4 +1,4 @@
-"""The paper's control experiment through TFX: a baseline trained first, both arms continued from it."""
+"""The paper's control experiment through TFX: a baseline trained first, every arm continued from it."""
 
 import json
 import os
@@ -7,11 +7,12 @@ import pytest
 
 from tests.trainer.helpers import latest, read_summary, run_until_trainers, small_config
 from trainer import contract
-from trainer.contract import ARMS, BASELINE_ARM, CANDIDATE_ARM
+from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM
 
 pytestmark = pytest.mark.slow
 
 WARM_START_EPOCHS = 2
+ARMS = (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM)  # the default arms
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +21,9 @@ def control_experiment(tmp_path_factory):
     return run_until_trainers(root, dict(warm_start_epochs=WARM_START_EPOCHS, picture_images=0))
 
 
-def test_both_arms_start_from_the_trained_baseline(control_experiment):
+def test_every_arm_starts_from_the_trained_baseline(control_experiment):
     first = read_summary(control_experiment[contract.WARM_START_TRAINER_ID])
-    assert first["arm"] == BASELINE_ARM and len(first["history"]["loss"]) == WARM_START_EPOCHS
+    assert first["arm"] == BILINEAR_BASELINE_ARM and len(first["history"]["loss"]) == WARM_START_EPOCHS
     assert first["warm_start_from"] is None
     # The first Trainer trained: its weights moved away from the seed's.
     assert first["final_backbone_sha256"] != first["initial_backbone_sha256"]
@@ -34,11 +35,13 @@ def test_both_arms_start_from_the_trained_baseline(control_experiment):
         assert continued["initial_head_sha256"] == first["final_head_sha256"]
 
 
-def test_both_continued_arms_train_alike(control_experiment):
-    candidate, baseline = (read_summary(control_experiment[contract.trainer_id(arm)])
-                           for arm in (CANDIDATE_ARM, BASELINE_ARM))
+def test_the_continued_arms_train_alike(control_experiment):
+    candidate, baseline, muller = (read_summary(control_experiment[contract.trainer_id(arm)])
+                                   for arm in (LEARNABLE_RESIZER_ARM, BILINEAR_BASELINE_ARM, MULLER_ARM))
     config = small_config("unused").training
-    for summary in (candidate, baseline):
+    assert config.arms == ARMS
+    assert candidate["data_order_sha256"] == muller["data_order_sha256"]
+    for summary in (candidate, baseline, muller):
         assert len(summary["history"]["loss"]) == config.epochs
         assert summary["config"]["warm_start_epochs"] == WARM_START_EPOCHS
     assert candidate["steps_per_epoch"] == baseline["steps_per_epoch"]

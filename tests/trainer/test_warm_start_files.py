@@ -41,9 +41,9 @@ def test_the_first_trainer_is_the_baseline_for_warm_start_epochs():
     training = TrainingConfig(epochs=5, warm_start_epochs=3)
     custom_config = training.warm_start_custom_config("abc")
     first = custom_config[contract.TRAINING_CONFIG_KEY]
-    assert (first["arm"], first["epochs"], first["warm_start_epochs"]) == (contract.BASELINE_ARM, 3, 0)
+    assert (first["arm"], first["epochs"], first["warm_start_epochs"]) == (contract.BILINEAR_BASELINE_ARM, 3, 0)
     assert custom_config[contract.WARM_START_SOURCE_KEY] is True
     assert custom_config[contract.CODE_FINGERPRINT_KEY] == "abc"
     # The continued arms keep `epochs` and are told nothing to save.
-    assert contract.WARM_START_SOURCE_KEY not in training.for_arm(contract.CANDIDATE_ARM).to_custom_config()
-    assert np.isclose(training.for_arm(contract.CANDIDATE_ARM).epochs, 5)
+    assert contract.WARM_START_SOURCE_KEY not in training.for_arm(contract.LEARNABLE_RESIZER_ARM).to_custom_config()
+    assert np.isclose(training.for_arm(contract.LEARNABLE_RESIZER_ARM).epochs, 5)

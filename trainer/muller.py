@@ -1,0 +1,110 @@
+"""MULLER, the multilayer Laplacian resizer (Tu, Milanfar & Talebi, "MULLER: Multilayer Laplacian Resizer for
+Vision", ICCV 2023, arXiv:2304.02859), as a Keras 3 layer.
+
+The base resize of the input is boosted by a few band-pass (Laplacian) residuals, each scaled by one learned
+weight and shifted by one learned bias through a tanh::
+
+    out = resize(x_0)
+    for k in 1..L:  x_k = blur(x_{k-1});  out += tanh(w_k * resize(x_k - x_{k-1}) + b_k)
+
+``blur`` is a separable Gaussian (``kernel_size`` taps, standard deviation ``sigma`` pixels, zero padding at
+the borders, as in the authors' reference code); ``resize`` is the base resize (bilinear without antialiasing
+by default, the seed's baseline).  Every ``w_k`` and ``b_k`` starts at 0, so the untrained layer *is* the base
+resize, bit for bit (tanh(0) = 0).  2 trainable parameters per layer; its extra work is the blur at the input
+resolution and one resize per layer.
+
+MULLER is the subject of a published patent application (US 2024/0331091); check it before deploying MULLER
+commercially.
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+from trainer.config import ConfigError
+
+_PACKAGE = "resizer_tfx"
+
+
+def gaussian_taps(kernel_size: int, sigma: float) -> np.ndarray:
+    """The normalised 1-D Gaussian: float32 (kernel_size,), centred, summing to 1."""
+    radius = kernel_size // 2
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    taps = np.exp(-(x ** 2) / (2.0 * sigma ** 2))
+    return (taps / taps.sum()).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MullerResizer(layers.Layer):
+    """Resizes float images (B, H, W, C) to (B, *target_size, C): base resize + learned Laplacian residuals.
+
+    Args:
+        target_size: (height, width) of the output, in pixels.
+        num_layers: Laplacian layers L (each adds one weight and one bias).
+        kernel_size: odd side of the Gaussian blur.
+        sigma: the blur's standard deviation, in input pixels.
+        interpolation: the base resize (``keras.ops.image.resize``'s names: bilinear, bicubic, area, lanczos3...).
+        antialias: whether the base resize antialiases when it downscales.
+
+    Raises:
+        ConfigError: a setting out of range, naming it.
+    """
+
+    def __init__(self, target_size=(150, 150), num_layers=2, kernel_size=5, sigma=1.0, interpolation="bilinear",
+                 antialias=False, **kwargs):
+        super().__init__(**kwargs)
+        target_size = tuple(target_size)
+        if len(target_size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in target_size):
+            raise ConfigError("target_size", f"expected two positive ints, got {target_size!r}")
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ConfigError("muller.layers", f"must be a positive int, got {num_layers!r}")
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
+            raise ConfigError("muller.kernel_size", f"must be an odd int >= 3, got {kernel_size!r}")
+        if not sigma > 0:
+            raise ConfigError("muller.sigma", f"must be > 0, got {sigma!r}")
+        self.target_size = target_size
+        self.num_layers = num_layers
+        self.kernel_size = kernel_size
+        self.sigma = float(sigma)
+        self.interpolation = interpolation
+        self.antialias = bool(antialias)
+        self._taps = gaussian_taps(kernel_size, self.sigma)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name}: the channel dimension must be known, got shape {tuple(input_shape)}")
+        # Depthwise kernels (rows, cols, channels, 1): the same taps for every channel, as two 1-D passes.
+        self._row_kernel = np.tile(self._taps.reshape(1, -1, 1, 1), (1, 1, channels, 1))
+        self._col_kernel = np.tile(self._taps.reshape(-1, 1, 1, 1), (1, 1, channels, 1))
+        self.layer_weights = [self.add_weight(name=f"weight_{k}", shape=(), initializer="zeros")
+                              for k in range(1, self.num_layers + 1)]
+        self.layer_biases = [self.add_weight(name=f"bias_{k}", shape=(), initializer="zeros")
+                             for k in range(1, self.num_layers + 1)]
+
+    def _resize(self, images):
+        return keras.ops.image.resize(images, self.target_size, interpolation=self.interpolation,
+                                      antialias=self.antialias)
+
+    def _blur(self, images):
+        dtype = images.dtype
+        x = keras.ops.depthwise_conv(images, keras.ops.cast(self._row_kernel, dtype), padding="same")
+        return keras.ops.depthwise_conv(x, keras.ops.cast(self._col_kernel, dtype), padding="same")
+
+    def call(self, inputs):
+        out = self._resize(inputs)
+        x = inputs
+        for weight, bias in zip(self.layer_weights, self.layer_biases):
+            blurred = self._blur(x)
+            out = out + keras.ops.tanh(weight * self._resize(blurred - x) + bias)
+            x = blurred
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.target_size, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(target_size=list(self.target_size), num_layers=self.num_layers, kernel_size=self.kernel_size,
+                      sigma=self.sigma, interpolation=self.interpolation, antialias=self.antialias)
+        return config
