@@ -21,7 +21,11 @@ every block sum to zero, so the 150x150 image holds no stripes at all (see the
 test ``test_class_cue_survives_transform_and_dies_at_150``).  The learnable
 resizer can turn the stripe orientation into something that survives its own
 downscale (its 7x7 convolution and LeakyReLU see the pattern at full
-resolution).
+resolution).  Every other arm cannot, away from the image border: each fixed
+resize is a filter symmetric about the centre of every 2x2 block at this
+exact 2x factor, and MULLER's residuals pass through the same bilinear 2x2
+average before its tanh (``trainer/resizers.py``; the test
+``test_the_cue_dies_in_every_fixed_resize_and_muller_too_away_from_the_border``).
 
 A **weaker coarse cue** survives any resize, so both arms learn something:
 ``stripes_horizontal`` images are warmer (red up, blue down) and

@@ -181,8 +181,7 @@ def compare_arms(examples_uri: str, model_uris: Dict[str, str], baseline: str, c
     if latency_calls and images:
         figures = measure_latency(loaded, images[0], latency_calls, latency_warmup)
         base = figures[baseline]["median_ms"]
-        latency = {arm: Latency(median_ms=f["median_ms"], p25_ms=f["p25_ms"], p75_ms=f["p75_ms"], calls=f["calls"],
-                                ratio=f["median_ms"] / base) for arm, f in figures.items()}
+        latency = {arm: Latency.from_figures(f, base) for arm, f in figures.items()}
         setup = LatencySetup(calls=latency_calls, warmup=latency_warmup, image_bytes=len(images[0]),
                              cpu=cpu_description())
     results: Dict[str, ArmResult] = {

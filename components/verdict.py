@@ -65,6 +65,12 @@ class Latency(Record):
     calls: int
     ratio: Optional[float] = None  # median over the baseline's median
 
+    @classmethod
+    def from_figures(cls, figures: dict, baseline_median_ms: float) -> "Latency":
+        """From :func:`serving.latency.latency_figures` of one arm, and the baseline's median."""
+        return cls(ratio=figures["median_ms"] / baseline_median_ms,
+                   **{k: figures[k] for k in cls.model_fields if k != "ratio"})
+
 
 class LatencySetup(Record):
     """How latency was measured: in the comparison's process, arms interleaved call by call."""

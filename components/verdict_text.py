@@ -82,8 +82,11 @@ def _role(arm: ArmResult, comparison: Optional[Comparison], verdict: Verdict) ->
 def _latency(arm: ArmResult, comparison, verdict) -> str:
     if arm.latency is None:
         return "n/a"
-    spread = f"{arm.latency.p25_ms:.0f}-{arm.latency.p75_ms:.0f}"
-    return f"{arm.latency.median_ms:.1f} ({spread}) {arm.latency.ratio:.2f}x"
+    return f"{arm.latency.median_ms:.1f} ({arm.latency.p25_ms:.1f}-{arm.latency.p75_ms:.1f})"
+
+
+def _latency_ratio(arm: ArmResult, comparison, verdict) -> str:
+    return "n/a" if arm.latency is None or arm.latency.ratio is None else f"{arm.latency.ratio:.2f}x"
 
 
 VERDICT_COLUMNS = (
@@ -94,7 +97,8 @@ VERDICT_COLUMNS = (
     Column("McNemar p (Holm)", lambda a, c, v: "" if c is None else f"{pval(c.mcnemar_p)} ({pval(c.holm_p)})"),
     Column("resizer params", lambda a, c, v: count(a.cost.resizer_parameters)),
     Column("FLOPs/image (resizer)", lambda a, c, v: f"{flops(a.cost.model_flops)} ({flops(a.cost.resizer_flops)})"),
-    Column("latency ms, batch 1 (IQR) x baseline", _latency),
+    Column("latency ms (IQR)", _latency),
+    Column("latency / baseline", _latency_ratio),
     Column("gate", _role),
 )
 
@@ -164,4 +168,5 @@ def latency_note(verdict: Verdict) -> str:
         return "Latency not measured (evaluation.latency_calls 0)."
     return (f"Latency: serving_default on one {setup.image_bytes:,}-byte test image at batch {setup.batch_size}, "
             f"median of {setup.calls} calls per arm after {setup.warmup} warm-up calls, arms interleaved call by "
-            f"call, in the comparison's process on {setup.cpu}; IQR in brackets, ratio to the baseline's median.")
+            f"call, in the comparison's process on {setup.cpu}; interquartile range in brackets; latency / baseline "
+            f"is the ratio of the medians.")

@@ -1,6 +1,6 @@
 """Batch inference on Apache Beam: classify every image under a directory, or matching a glob, with the pushed model.
 
-    python pipeline_runner.py infer --model-dir outputs/demo/serving/learnable_resizer \\
+    python pipeline_runner.py infer --model-dir outputs/demo/serving/resizer_classifier \\
         --images photos/ --output predictions.csv [-- BEAM_ARGS]
 
 Files (Beam's fileio: local, ``gs://``, any Beam filesystem) -> the ingestion
