@@ -126,7 +126,10 @@ def _cell(cell, column, signed=False):
         return value
     text = (verdict_text.signed if signed else verdict_text.num)(value)
     bounds = cell.get("ci95", {}).get(column)
-    return f"{text} [{verdict_text.num(bounds[0])}, {verdict_text.num(bounds[1])}]" if bounds else text
+    if not bounds:
+        return text
+    clipped = "*" if column in cell.get("ci95_clipped", ()) else ""
+    return f"{text} [{verdict_text.num(bounds[0])}, {verdict_text.num(bounds[1])}]{clipped}"
 
 
 def _training_rows(arms, names):
@@ -184,6 +187,7 @@ def render(summary: dict, template_name: str) -> str:
         slices=slices,
         metric_columns=metric_columns,
         has_ci=any("ci95" in cell for _, entry in slices for cell in entry["metrics"].values()),
+        has_clipped=any("ci95_clipped" in cell for _, entry in slices for cell in entry["metrics"].values()),
         confusion=summary.get("confusion_matrices") or {},
         class_name=lambda i: names[i] if i < len(names) else str(i),
         training_rows=_training_rows(training, arms),

@@ -27,7 +27,7 @@ exact 2x factor, and MULLER's residuals pass through the same bilinear 2x2
 average before its tanh (``trainer/resizers.py``; the test
 ``test_the_cue_dies_in_every_fixed_resize_and_muller_too_away_from_the_border``).
 
-A **weaker coarse cue** survives any resize, so both arms learn something:
+A **weaker coarse cue** survives any resize, so every arm learns something:
 ``stripes_horizontal`` images are warmer (red up, blue down) and
 ``stripes_vertical`` ones cooler, with a spread that leaves colour alone
 roughly 70-75 % accurate (estimate from the generator's distributions, not a

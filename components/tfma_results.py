@@ -16,6 +16,8 @@ from trainer.contract import ACCURACY_METRIC as ACCURACY
 EXAMPLE_COUNT = "example_count"
 ONE_CLASS_NOTE = "n/a (one class in slice)"
 NAN_NOTE = "n/a"
+# Metrics bounded to [0, 1]; TFMA's jackknife interval (estimate +- t * standard error) can cross the bounds.
+BOUNDED_METRICS = (ACCURACY, "accuracy", "auc", "precision", "recall")
 
 
 def metric_name(key, class_names: Sequence[str] = ()) -> str:
@@ -55,10 +57,17 @@ def diff_column(model_name: str) -> str:
 def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> Dict[str, dict]:
     """``{slice: {"n": count, "metrics": {metric: {arm: value or note, "diff:<arm>": ..., "ci95": {arm: [lo, hi]}}}}}``.
 
-    ``n`` is the baseline's example count (every arm sees the same examples).
+    ``n`` is the baseline's example count (every arm sees the same examples).  The intervals are TFMA's
+    jackknife ones; for metrics bounded to [0, 1] (:data:`BOUNDED_METRICS`) an end outside the range is clipped
+    to it and the arm listed in the cell's ``ci95_clipped``.
     """
+    return metrics_by_slice(tfma.load_metrics(evaluation_uri), class_names)
+
+
+def metrics_by_slice(records, class_names: Sequence[str] = ()) -> Dict[str, dict]:
+    """:func:`read_metrics` of ``MetricsForSlice`` protos (what ``tfma.load_metrics`` yields)."""
     out: Dict[str, dict] = {}
-    for metrics in tfma.load_metrics(evaluation_uri):
+    for metrics in records:
         name = slice_name(metrics.slice_key)
         entry = out.setdefault(name, {"n": None, "metrics": {}})
         one_class = _single_class(name)
@@ -82,6 +91,9 @@ def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> Dict[s
                 low = kv.confidence_interval.lower_bound.double_value.value
                 high = kv.confidence_interval.upper_bound.double_value.value
                 if not (math.isnan(low) or math.isnan(high)):
+                    if kv.key.name in BOUNDED_METRICS and (low < 0.0 or high > 1.0):
+                        low, high = max(low, 0.0), min(high, 1.0)
+                        cell.setdefault("ci95_clipped", []).append(column)
                     cell.setdefault("ci95", {})[column] = [low, high]
     return out
 
