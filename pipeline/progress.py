@@ -102,7 +102,7 @@ def closing_table(config, seconds, cached, total, report_dir=None):
 
 
 def verdict_lines(summary: dict) -> list:
-    """The verdict of a report's ``summary.json`` as a table with its rule (also used by the sweep)."""
+    """The verdict of a report's ``summary.json``: one row per arm, how latency was measured, the rule."""
     from components.verdict import Verdict
     from components.verdict_text import latency_note, text_table, verdict_table
 

@@ -100,3 +100,24 @@ def test_public_intervals_and_values_equal_tfmas_own():
     [private] = [k for k in lean if evaluator_executor._is_private(k)]  # pylint: disable=protected-access
     assert not isinstance(lean[private], tfma_types.ValueWithTDistribution)
     assert isinstance(stock[private], tfma_types.ValueWithTDistribution)  # the work the cut saves
+
+
+def test_the_evaluator_takes_one_model_input_per_arm_and_checks_them_against_the_specs():
+    import pytest
+
+    from components.evaluator import Evaluator
+    from trainer.contract import model_input, trainer_id
+
+    config = demo_profile()
+    components = create_components(config)
+    evaluator = components["Evaluator"]
+    connected = {key for key, channel in evaluator.inputs.items() if key.endswith("_model") and channel is not None}
+    assert connected == {model_input(arm) for arm in config.training.arms}
+    examples = components["ImageFolderExampleGen"].outputs["examples"]
+    models = {arm: components[trainer_id(arm)].outputs["model"] for arm in config.training.arms}
+    with pytest.raises(ValueError, match="model specs"):
+        Evaluator(examples=examples, models={config.training.baseline: models[config.training.baseline]},
+                  eval_config=make_eval_config(config), example_splits=["test"])
+    with pytest.raises(ValueError, match="unknown arm"):
+        Evaluator(examples=examples, models={**models, "nearest": models[config.training.baseline]},
+                  eval_config=make_eval_config(config), example_splits=["test"])
