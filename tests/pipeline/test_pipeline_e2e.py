@@ -19,6 +19,8 @@ pytestmark = pytest.mark.slow
 
 CANDIDATES = (LEARNABLE_RESIZER_ARM, MULLER_ARM, BILINEAR_ANTIALIAS_ARM)
 ARMS = (BILINEAR_BASELINE_ARM, *CANDIDATES)
+SWEEP_CANDIDATES = contract.DEFAULT_CANDIDATES
+SWEEP_ARMS = (BILINEAR_BASELINE_ARM, *SWEEP_CANDIDATES)
 BASELINE_TRAINER_ID = contract.trainer_id(BILINEAR_BASELINE_ARM)
 LEARNABLE_TRAINER_ID = contract.trainer_id(LEARNABLE_RESIZER_ARM)
 
@@ -196,10 +198,13 @@ def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(kill
 
 
 def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
-    """The sweep writes its report and pushes nothing; BeamDagRunner runs every component of the pipeline."""
+    """The sweep writes its report and pushes nothing; BeamDagRunner runs every component of the pipeline.
+
+    Two candidates (the default ones) against the baseline: the per-candidate summary and Holm across them."""
     output_dir = tmp_path
     command = [sys.executable, os.path.join(ROOT, "pipeline_runner.py"), "sweep", "--seeds", "0,1",
-               "--output-dir", str(output_dir), "--runner", "beam", *SMALL]
+               "--output-dir", str(output_dir), "--runner", "beam", *SMALL,
+               "--training.candidates", ",".join(SWEEP_CANDIDATES)]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     # Progress names the seed; the second seed takes ingestion and Transform from the cache.
@@ -216,14 +221,14 @@ def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
     assert sweep["seeds"] == [0, 1] and [entry["seed"] for entry in sweep["per_seed"]] == [0, 1]
     for entry in sweep["per_seed"]:
         verdict = entry["verdict"]
-        assert set(verdict["arms"]) == set(ARMS) and set(verdict["comparisons"]) == set(CANDIDATES)
+        assert set(verdict["arms"]) == set(SWEEP_ARMS) and set(verdict["comparisons"]) == set(SWEEP_CANDIDATES)
         for comparison in verdict["comparisons"].values():
             assert comparison["n"] == verdict["n"] > 0 and len(comparison["difference_ci95"]) == 2
             assert comparison["mcnemar_p"] <= comparison["holm_p"]
     orders = [entry["data_order_sha256"] for entry in sweep["per_seed"]]
-    assert all(len(set(order.values())) == 1 and set(order) == set(ARMS) for order in orders)  # alike within a seed
+    assert all(len(set(order.values())) == 1 and set(order) == set(SWEEP_ARMS) for order in orders)  # alike per seed
     assert orders[0] != orders[1]  # and the seed changes it
-    assert set(sweep["candidates"]) == set(CANDIDATES)
+    assert list(sweep["candidates"]) == list(SWEEP_CANDIDATES)
     for arm, across in sweep["candidates"].items():
         differences = [entry["verdict"]["comparisons"][arm]["difference"] for entry in sweep["per_seed"]]
         assert across["differences"] == differences
