@@ -44,6 +44,7 @@ class ProgressReporter(std_logging.Handler):
         if record.msg in self.RUNNING:
             node = record.args[0]
             self._current = node
+            self.cached.discard(node)  # a sweep runs the same nodes again: cached is per run of a node
             self.started[node] = time.perf_counter()
             self._print(f"▶ {node} ...")
         elif record.msg in self.FINISHED:
