@@ -4,6 +4,9 @@ import io
 import logging
 
 from pipeline.progress import ProgressReporter
+from trainer import contract
+
+NODE = contract.trainer_id(contract.MULLER_ARM)
 
 
 def record(message, *args):
@@ -21,8 +24,8 @@ def test_from_cache_is_said_of_the_run_that_was_cached_only():
     """A sweep runs the same nodes once per seed: a node cached for one seed and trained for the next."""
     out = io.StringIO()
     reporter = ProgressReporter(stream=out)
-    run_node(reporter, "Trainer_muller", cached=True)
-    run_node(reporter, "Trainer_muller", cached=False)
+    run_node(reporter, NODE, cached=True)
+    run_node(reporter, NODE, cached=False)
     lines = [line for line in out.getvalue().splitlines() if "✓" in line]
     assert lines[0].endswith("(from cache)") and not lines[1].endswith("(from cache)")
-    assert "Trainer_muller" not in reporter.cached
+    assert NODE not in reporter.cached
