@@ -34,6 +34,7 @@ version TFMA runs unchanged.
 import contextlib
 import json
 import numbers
+import warnings
 
 import apache_beam as beam
 import numpy as np
@@ -119,6 +120,23 @@ def _eval_shared_models(input_dict, eval_config):
     return models
 
 
+# Where TFMA divides by a slice's empty class (recall with no positives, a false-positive rate with no
+# negatives) numpy warns mid-run; the value is NaN and the report marks such cells as undefined.
+UNDEFINED_METRIC_MODULES = r"tensorflow_model_analysis\.metrics\..*"
+
+
+@contextlib.contextmanager
+def undefined_metrics_quiet():
+    """Silence numpy's divide/invalid ``RuntimeWarning`` raised inside TFMA's metric modules, for this block.
+
+    Only warnings attributed to ``tensorflow_model_analysis.metrics.*`` are
+    dropped; the metric values themselves (NaN where undefined) are untouched.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=UNDEFINED_METRIC_MODULES)
+        yield
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """TFMA over every arm's model on the example splits, inside :func:`leaner_tfma` when it :func:`applies_to`."""
 
@@ -141,7 +159,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if not lean:
             logging.info("Evaluator: TFMA as is (TFMA %s; the leaner jackknife needs %s, intervals on, "
                          "no interval-derived metrics)", tfma.__version__, PATCHED_TFMA_VERSION)
-        with (leaner_tfma() if lean else contextlib.nullcontext()), self._make_beam_pipeline() as pipeline:
+        with (leaner_tfma() if lean else contextlib.nullcontext()), undefined_metrics_quiet(), \
+                self._make_beam_pipeline() as pipeline:
             tfxio_factory = tfxio_utils.get_tfxio_factory_from_artifact(
                 examples=examples, telemetry_descriptors=["Evaluator"], schema=schema,
                 raw_record_column_name=tfma.constants.ARROW_INPUT_COLUMN)

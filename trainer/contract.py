@@ -150,7 +150,7 @@ def model_run_input(arm: str) -> str:
     return f"{arm}_model_run"
 
 
-# The control experiment (training.warm_start_epochs): the baseline trained first, both arms continue from it.
+# The control experiment (training.warm_start_epochs): the baseline trained first, every arm continues from it.
 WARM_START_TRAINER_ID = "Trainer_warm_start"
 WARM_START_SOURCE_KEY = "warm_start_source"  # in its custom_config: save what the continued arms load
 WARM_START_BACKBONE_FILE = "warm_start_backbone.weights.h5"  # beside Format-Serving in the Model artifact

@@ -1,4 +1,4 @@
-"""The Trainer's input pipeline: every image decoded once, then one seeded order shared by both arms.
+"""The Trainer's input pipeline: every image decoded once, then one seeded order shared by every arm.
 
 Each split goes through the Transform graph (decode + resize to
 ``image_size``) exactly once.  The results are kept as uint8 images (the

@@ -42,7 +42,7 @@ def build_classifier(config: ArmConfig, backbone: keras.Model):
         x = scaling(x)
     x = backbone(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    # Seeded initializer: the head starts alike in both arms, whatever was drawn before.
+    # Seeded initializer: the head starts alike in every arm, whatever was drawn before.
     x = layers.Dense(config.num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=config.seed),
                      name=HEAD_LAYER)(x)
     # Mixed precision computes in float16/bfloat16; the softmax and the probabilities stay float32.

@@ -121,3 +121,29 @@ def test_the_evaluator_takes_one_model_input_per_arm_and_checks_them_against_the
     with pytest.raises(ValueError, match="unknown arm"):
         Evaluator(examples=examples, models={**models, "nearest": models[config.training.baseline]},
                   eval_config=make_eval_config(config), example_splits=["test"])
+
+
+def _one_class_auc():
+    """TFMA's own ROC AUC on a slice with no positives: recall divides 0 by 0."""
+    from tensorflow_model_analysis.metrics import confusion_matrix_metrics
+
+    matrices = binary_confusion_matrices.Matrices(thresholds=[0.25, 0.5, 0.75], tp=[0.0, 0.0, 0.0],
+                                                  tn=[1.0, 2.0, 3.0], fp=[2.0, 1.0, 0.0], fn=[0.0, 0.0, 0.0])
+    value = confusion_matrix_metrics.AUC()._metric_value(  # pylint: disable=protected-access
+        "ROC", "interpolation", metric_types.MetricKey("auc"), matrices)
+    return value
+
+
+def test_tfma_divide_warnings_of_undefined_metrics_are_not_printed_mid_run():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as loud:
+        warnings.simplefilter("always")
+        value = _one_class_auc()
+    assert any(issubclass(w.category, RuntimeWarning) for w in loud)  # what a one-class slice prints unquieted
+    with warnings.catch_warnings(record=True) as quiet:
+        warnings.simplefilter("always")
+        with evaluator_executor.undefined_metrics_quiet():
+            quieted = _one_class_auc()
+    assert not [w for w in quiet if issubclass(w.category, RuntimeWarning)]
+    assert value == quieted  # the same value either way; only the printing goes
