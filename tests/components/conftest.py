@@ -28,7 +28,7 @@ def demo_dir(tmp_path_factory):
         f.write("not in a class folder\n")
     summary["extra_files"] = {
         "stripes_vertical/special_dangling_link.jpg": ("skipped", "unreadable"),
-        "stripes_vertical/.DS_Store": ("skipped", "hidden_file"),
+        "stripes_vertical/.DS_Store": ("ignored", "os_metadata"),
         "README.txt": ("skipped", "no_class_folder"),
     }
     return root, summary
