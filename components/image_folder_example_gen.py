@@ -4,11 +4,18 @@ A :class:`tfx.components.FileBasedExampleGen` with its own spec and Beam
 executor:
 
 * labels are the sorted class-folder names (``label`` = index, ``label_name``
-  = folder name);
+  = folder name); a class folder without image files raises ``ValueError``
+  naming it (unless ``ignore_empty_class_folders``);
+* hidden files and OS metadata (``.ipynb_checkpoints/``, ``__MACOSX/``,
+  ``._*``, ``.DS_Store``, ``Thumbs.db``, ...) are ignored and listed, links
+  are resolved so each real file is read once with the label of the class
+  folder it really lives in (:func:`scan_image_folder`);
 * each file goes to a split by SHA-256 of its path relative to ``input_base``
-  (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`,
-  ``{"train": 4, "eval": 1}``), so the split of a
-  file never changes when other files are added or removed;
+  (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`),
+  so the split of a file never changes when other files are added or
+  removed; files with identical bytes go together to the split of their
+  first path, and identical bytes under two classes are a label conflict
+  (reported; skipped unless ``keep_label_conflicts``);
 * every file is validated and normalised by
   :mod:`components.image_records`; bad files are skipped and reported, never
   crash the run;

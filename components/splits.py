@@ -2,7 +2,8 @@
 
 Image folders are split by hash buckets of each file's relative path
 (:func:`assign_split`), so a file's split never changes when other files are
-added or removed; TFDS datasets are split by TFDS split strings
+added or removed (files with identical bytes all take the split of the
+first of their paths: ``components._ingest.group_duplicates``); TFDS datasets are split by TFDS split strings
 (``train[:40%]``).  The defaults here are the pipeline's defaults too
 (``pipeline/config.py`` reads them).
 """
