@@ -237,6 +237,11 @@ def _scan_local(input_base: str) -> FolderScan:
         if reason:
             ignore_tree(entry.path, entry.name, reason)
         elif entry.is_dir(follow_symlinks=True):
+            if entry.is_symlink() and _within(root_real, os.path.realpath(entry.path)):
+                links.append((entry.name, LINK_LOOP,
+                              f"{entry.name} -> {os.readlink(entry.path)} leads back to the input folder "
+                              f"or above it; not a class folder, not followed"))
+                continue
             top_dirs.append(entry)
         else:
             candidates[os.path.realpath(entry.path)].append((entry.name, "", entry.is_symlink()))

@@ -239,6 +239,8 @@ def test_links_of_every_kind(tmp_path):
     os.symlink("/nonexistent/x.png", root / "cat" / "dangling.png")
     (root / "dog" / "sub").mkdir()
     os.symlink("../..", root / "dog" / "sub" / "up_two")  # loop to the top from deeper down
+    os.symlink(".", root / "top_loop")  # at the top: not a class folder
+    os.symlink("..", root / "above")
     scan = scan_image_folder(str(root))
     assert scan.class_names() == ["cat", "dog"] and scan.empty_class_folders == []
     ext = [f"dog/external/ext{i}.png" for i in range(3)] + ["dog/external/dangling_inside"]
@@ -251,6 +253,8 @@ def test_links_of_every_kind(tmp_path):
         "dog/self": "link_loop",
         "dog/sub/up_two": "link_loop",
         "dog/external/back_to_top": "link_loop",
+        "top_loop": "link_loop",
+        "above": "link_loop",
         "dog/same_dog.png": "same_file_again",
         "dog/external_again": "same_file_again",
     }
@@ -347,3 +351,27 @@ def test_identical_bytes_in_two_classes_are_a_label_conflict(tmp_path):
     assert read_report(kept.uri)["label_conflicts"]["groups"] == 2
     assert collections.Counter(row["reason"] for row in read_bad_rows(kept.uri)) == {
         "not_an_image": 2, "empty_file": 2}
+
+
+def test_same_rules_on_an_object_store_path():
+    """Paths tf.io.gfile knows (here TF's in-memory ram://, as for gs://): the same ignore and empty-folder rules."""
+    import tensorflow as tf
+
+    from components.image_folder_example_gen import scan_image_folder
+
+    base = "ram://layout_rules"
+    for rel in ("cat/1.png", "cat/.DS_Store", "dog/2.png", "__MACOSX/cat/._1.png", "dog/._2.png", "README.txt",
+                "dog/sub/3.png", "cat/.ipynb_checkpoints/x.png", "dog/Thumbs.db"):
+        if "/" in rel:
+            tf.io.gfile.makedirs(f"{base}/{rel.rsplit('/', 1)[0]}")
+        with tf.io.gfile.GFile(f"{base}/{rel}", "wb") as f:
+            f.write(b"x")
+    tf.io.gfile.makedirs(f"{base}/bird")
+    scan = scan_image_folder(base)
+    assert scan.class_folders == ["bird", "cat", "dog"] and scan.empty_class_folders == ["bird"]
+    assert scan.class_names(ignore_empty=True) == ["cat", "dog"]
+    assert scan.files == ["README.txt", "cat/1.png", "dog/2.png", "dog/sub/3.png"]
+    assert scan.labels == {"README.txt": "", "cat/1.png": "cat", "dog/2.png": "dog", "dog/sub/3.png": "dog"}
+    assert scan.ignored == [("__MACOSX/cat/._1.png", "os_metadata"), ("cat/.DS_Store", "os_metadata"),
+                            ("cat/.ipynb_checkpoints/x.png", "os_metadata"), ("dog/._2.png", "apple_double"),
+                            ("dog/Thumbs.db", "os_metadata")]
