@@ -74,13 +74,14 @@ def test_ignore_reason(name, reason):
     assert ignore_reason(name) == reason
 
 
-def test_notebook_checkpoints_do_not_stop_the_run(tmp_path):
+def test_notebook_checkpoints_do_not_stop_the_run(tmp_path, caplog):
     """40 images and Jupyter's .ipynb_checkpoints/ with 5 copies: 40 records, 5 ignored, nothing skipped."""
     root = tmp_path / "images"
     rels = _cats_and_dogs(root)
     (root / "cat" / ".ipynb_checkpoints").mkdir()
     for i in range(5):
         (root / "cat" / ".ipynb_checkpoints" / f"{i:02d}-checkpoint.png").write_bytes(_image(i))
+    caplog.set_level("INFO", logger="absl")
     examples = run_executor(_gen(root), str(tmp_path / "out"))  # default max_bad_fraction=0.1
     report = read_report(examples.uri)
     assert report["ignored"]["count"] == 5
@@ -92,6 +93,9 @@ def test_notebook_checkpoints_do_not_stop_the_run(tmp_path):
     assert sorted(_records(examples.uri)) == sorted(rels)
     assert read_bad_rows(examples.uri) == []
     assert read_label_names(examples.uri) == ["cat", "dog"]
+    # The closing log line says so too.
+    assert '40 files in, 40 records out' in caplog.text
+    assert '5 ignored (not data: {"os_metadata": 5})' in caplog.text
 
 
 def test_macos_zip_leftovers_are_ignored(tmp_path):
