@@ -96,6 +96,7 @@ LINK_INTO_OTHER_CLASS = "link_into_other_class"  # would give a file the label o
 LINK_WITHIN_FOLDER = "link_within_folder"  # target is read at its real place already
 LINK_SAME_FILE = "same_file_again"  # a real file reached a second time through links
 LINK_OUTSIDE_CLASS = "link_outside_classes"  # target inside input_base but in no class folder
+LINK_UNRESOLVABLE = "link_loop_or_unresolvable"  # loop.png -> loop.png: cannot be resolved at all
 
 
 def ignore_reason(name: str) -> str:
@@ -135,6 +136,26 @@ class FolderScan:
         if not ignore_empty:
             return list(self.class_folders)
         return [name for name in self.class_folders if name not in self.empty_class_folders]
+
+
+def _is_dir(entry: os.DirEntry) -> Tuple[bool, str]:
+    """(whether ``entry`` is a folder, following links; why it cannot be told: '' when it can).
+
+    A link that loops on itself (``loop.png -> loop.png``) or cannot be
+    resolved for another reason gives ``(False, "<error>")`` instead of
+    raising.
+    """
+    try:
+        return entry.is_dir(follow_symlinks=True), ""
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
 
 
 def _within(path: str, folder: str) -> bool:
@@ -184,7 +205,13 @@ def _scan_local(input_base: str) -> FolderScan:
                 ignore_tree(entry.path, child_rel, reason)
                 continue
             is_link = entry.is_symlink()
-            if entry.is_dir(follow_symlinks=True):
+            is_dir, error = _is_dir(entry)
+            if error:
+                links.append((child_rel, LINK_UNRESOLVABLE,
+                              f"{child_rel} -> {_readlink(entry.path)} cannot be resolved "
+                              f"({error}); not read"))
+                continue
+            if is_dir:
                 target = os.path.realpath(entry.path)
                 if is_link:
                     if any(_within(a, target) for a in ancestors):
@@ -234,9 +261,14 @@ def _scan_local(input_base: str) -> FolderScan:
     top_dirs = []
     for entry in top_entries:
         reason = ignore_reason(entry.name)
+        is_dir, error = (False, "") if reason else _is_dir(entry)
         if reason:
             ignore_tree(entry.path, entry.name, reason)
-        elif entry.is_dir(follow_symlinks=True):
+        elif error:
+            links.append((entry.name, LINK_UNRESOLVABLE,
+                          f"{entry.name} -> {_readlink(entry.path)} cannot be resolved ({error}); "
+                          f"not a class folder, not read"))
+        elif is_dir:
             if entry.is_symlink() and _within(root_real, os.path.realpath(entry.path)):
                 links.append((entry.name, LINK_LOOP,
                               f"{entry.name} -> {os.readlink(entry.path)} leads back to the input folder "
@@ -308,7 +340,9 @@ def scan_image_folder(input_base: str) -> FolderScan:
     lives in, a folder link that loops or leads into another class folder is
     not followed (reported), and links to places outside ``input_base`` are
     followed and labelled by the class folder holding the link.  Dangling
-    links are listed as files (reading them reports ``unreadable``).
+    links are listed as files (reading them reports ``unreadable``); a link
+    that cannot be resolved at all (a link to itself) is not read and is
+    listed as ``link_loop_or_unresolvable``.
 
     Raises ``FileNotFoundError`` when ``input_base`` is not a directory.
     """
@@ -404,13 +438,20 @@ def folder_fingerprint(input_base: str) -> str:
     """Fingerprint of every file under ``input_base`` (paths, sizes, mtimes).
 
     Unlike TFX's own fingerprint of a glob pattern, it covers the whole tree
-    and does not fail on entries that cannot be stat'ed (dangling links):
-    those are fingerprinted as such and later reported as ``unreadable``.
+    and never fails: entries that cannot be stat'ed (dangling links) are
+    fingerprinted as such and later reported as ``unreadable``, links that
+    cannot be resolved (a link to itself) are left out like the scan leaves
+    them out, and a folder that cannot be listed at all gives a fingerprint
+    of the error (the executor then reports it).
     """
     import hashlib  # pylint: disable=g-import-not-at-top
 
-    _, rel_paths = list_image_folder(input_base)
     digest = hashlib.sha256()
+    try:
+        _, rel_paths = list_image_folder(input_base)
+    except Exception as exc:  # noqa: BLE001 - missing or unlistable folder: the executor reports it
+        digest.update(f"unlistable:{type(exc).__name__}: {exc}".encode("utf-8"))
+        return f"Image folder: {input_base}, unlistable, SHA-256(error): {digest.hexdigest()}"
     total_bytes = 0
     for rel in rel_paths:
         try:

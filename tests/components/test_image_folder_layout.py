@@ -267,6 +267,26 @@ def test_links_of_every_kind(tmp_path):
     assert "dog/same_dog.png is the same file as dog/00.png" in details["dog/same_dog.png"]
 
 
+def test_a_link_to_itself_is_reported_and_the_rest_is_read(tmp_path):
+    """cat/loop.png -> loop.png and root/loop -> loop cannot be resolved: reported, never a crash."""
+    from components.image_folder_example_gen import folder_fingerprint, scan_image_folder
+
+    root = tmp_path / "images"
+    rels = _cats_and_dogs(root, per_class=3)
+    os.symlink("loop.png", root / "cat" / "loop.png")
+    os.symlink("loop", root / "loop")
+    scan = scan_image_folder(str(root))
+    assert scan.class_names() == ["cat", "dog"] and scan.files == sorted(rels)
+    reasons = {rel: reason for rel, reason, _ in scan.links}
+    assert reasons == {"cat/loop.png": "link_loop_or_unresolvable", "loop": "link_loop_or_unresolvable"}
+    details = {rel: detail for rel, _, detail in scan.links}
+    assert "cat/loop.png -> loop.png cannot be resolved" in details["cat/loop.png"]
+    assert "loop -> loop cannot be resolved" in details["loop"]
+    fingerprint = folder_fingerprint(str(root))
+    assert "Num files: 6" in fingerprint
+    assert "unlistable" in folder_fingerprint(str(tmp_path / "missing"))
+
+
 def test_a_file_reached_only_through_a_link_in_its_own_class_is_read(tmp_path):
     from components.image_folder_example_gen import scan_image_folder
 
