@@ -13,7 +13,10 @@ After the Beam pipeline has run, :func:`finish_examples_artifact` writes
 ``label_names.txt``, sets the artifact's properties (``split_names``,
 ``payload_format``, ``file_format``, custom ``label_names`` and counts), logs
 the totals and enforces ``max_bad_fraction``
-(:func:`components.bad_images.check_bad_fraction`).
+(:func:`components.bad_images.check_bad_fraction`), that every class folder
+gave a record (image folders) and that every split got records; when any of
+these stops the run, a copy of the report is kept in a temp folder named in
+the error (:func:`keep_report_copy`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class ReportRow(NamedTuple):
     reason: str
     path: str
     detail: str
+    label_name: str = ""  # the item's class ("" when it has none)
 
 
 def _clean(text: str) -> str:
@@ -93,7 +97,7 @@ class NormalizeDoFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(
             self.REPORT,
             ReportRow(item.split, result.outcome, result.reason, item.path,
-                      _clean(result.detail)),
+                      _clean(result.detail), item.label_name),
         )
         if result.ok:
             example = example_records.make_example(
@@ -195,8 +199,8 @@ def _split_index(element: Tuple[str, bytes], num_partitions: int, split_names: L
     return split_names.index(element[0])
 
 
-def _count_key(row: ReportRow) -> Tuple[Tuple[str, str, str], int]:
-    return (row.split, row.outcome, row.reason), 1
+def _count_key(row: ReportRow) -> Tuple[Tuple[str, str, str, str], int]:
+    return (row.split, row.outcome, row.reason, row.label_name), 1
 
 
 def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
@@ -211,7 +215,16 @@ def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
             "converted_by_reason": {},
             "skipped_by_reason": {},
         }
-    for (split, outcome, reason), n in counts:
+    classes = {name: {"files_in": 0, "records_out": 0, "skipped_by_reason": {}}
+               for name in extra.get("label_names", [])}
+    for (split, outcome, reason, label_name), n in counts:
+        if label_name in classes:
+            per_class = classes[label_name]
+            per_class["files_in"] += n
+            if outcome == image_records.SKIPPED:
+                per_class["skipped_by_reason"][reason] = per_class["skipped_by_reason"].get(reason, 0) + n
+            else:
+                per_class["records_out"] += n
         entry = splits[split]
         entry["files_in"] += n
         entry[outcome] += n
@@ -236,6 +249,13 @@ def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
         report.update(section)
     report["splits"] = splits
     report["totals"] = totals
+    report["classes"] = classes
+    no_records = [
+        {"class": name, "files_in": entry["files_in"],
+         "skipped_by_reason": dict(sorted(entry["skipped_by_reason"].items()))}
+        for name, entry in sorted(classes.items()) if not entry["records_out"]]
+    if "empty_class_folders" in report:
+        report["empty_class_folders"] = dict(report["empty_class_folders"], no_records=no_records)
     report["bad_images_file"] = BAD_IMAGES_FILE
     return report
 
@@ -369,18 +389,51 @@ def finish_examples_artifact(
     )
     try:
         check_bad_fraction(component_name, report, max_bad_fraction, examples.uri)
-    except TooManyBadImagesError as exc:
+        _check_classes_have_records(component_name, report)
+        empty = [name for name in split_names if not report["splits"][name]["records_out"]]
+        if empty:
+            # Downstream, SchemaGen would infer nothing from it and the gate would judge on no examples.
+            raise ValueError(
+                f"{component_name}: split(s) {', '.join(map(repr, empty))} got no records "
+                f"(per split records/files: {per_split}); add images or give those splits a larger "
+                f"share")
+    except (TooManyBadImagesError, ValueError) as exc:
+        # The orchestrator removes a failed component's output: keep the report where it can be read.
         kept = keep_report_copy(examples.uri, component_name)
-        raise TooManyBadImagesError(
+        raise type(exc)(
             f"{exc}; the failed run's output is removed, a copy of the report is kept at "
             f"{os.path.join(kept, BAD_IMAGES_FILE)} (and {INGEST_REPORT_FILE} beside it)") from None
-    empty = [name for name in split_names if not report["splits"][name]["records_out"]]
-    if empty:
-        # Downstream, SchemaGen would infer nothing from it and the gate would judge on no examples.
-        raise ValueError(
-            f"{component_name}: split(s) {', '.join(map(repr, empty))} got no records "
-            f"(per split records/files: {per_split}); add images or give those splits a larger share")
     return report
+
+
+def _describe_no_records(entry: Dict[str, Any]) -> str:
+    reasons = ", ".join(f"{n} {reason}" for reason, n in entry["skipped_by_reason"].items())
+    if not entry["files_in"]:
+        return f"{entry['class']!r} (no file)"
+    return f"{entry['class']!r} ({entry['files_in']} file(s), all skipped: {reasons})"
+
+
+def _check_classes_have_records(component_name: str, report: Dict[str, Any]) -> None:
+    """Image folders: a class folder whose files gave no record in any split stops the run.
+
+    Unless ``ignore_empty_class_folders`` is set; the class is then only
+    reported (``empty_class_folders.no_records``) and named in the log line:
+    labels are numbered before any record is written, so the class keeps its
+    label (with no example).
+    """
+    section = report.get("empty_class_folders")
+    if not section or not section.get("no_records"):
+        return
+    described = "; ".join(_describe_no_records(e) for e in section["no_records"])
+    if section.get("ignore_empty_class_folders"):
+        logging.warning("%s: class folder(s) with no record in any split (kept as labels without "
+                        "examples): %s", component_name, described)
+        return
+    raise ValueError(
+        f"{component_name}: class folder(s) gave no record in any split, so their class(es) would "
+        f"have no examples: {described}; add usable images, remove the folder(s), or set "
+        f"ignore_empty_class_folders=True (data.ignore_empty_class_folders) to go on with them "
+        f"reported")
 
 
 def layout_summary(report: Dict[str, Any]) -> str:
@@ -401,6 +454,9 @@ def layout_summary(report: Dict[str, Any]) -> str:
                      f"classes)")
     if report.get("empty_class_folders", {}).get("ignored"):
         parts.append(f"empty class folders ignored: {report['empty_class_folders']['ignored']}")
+    if report.get("empty_class_folders", {}).get("no_records"):
+        parts.append("classes with no records (their files all skipped): "
+                     f"{[e['class'] for e in report['empty_class_folders']['no_records']]}")
     return (" " + "; ".join(parts) + ";") if parts else ""
 
 

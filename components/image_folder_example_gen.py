@@ -4,8 +4,11 @@ A :class:`tfx.components.FileBasedExampleGen` with its own spec and Beam
 executor:
 
 * labels are the sorted class-folder names (``label`` = index, ``label_name``
-  = folder name); a class folder without image files raises ``ValueError``
-  naming it (unless ``ignore_empty_class_folders``);
+  = folder name); a class folder with no file (once ignored files are set
+  aside) raises ``ValueError`` naming it before anything is read, and one
+  whose files all get skipped raises ``ValueError`` naming it and the skip
+  reasons after the report is written (unless
+  ``ignore_empty_class_folders``);
 * hidden files and OS metadata (``.ipynb_checkpoints/``, ``__MACOSX/``,
   ``._*``, ``.DS_Store``, ``Thumbs.db``, ...) are ignored and listed, links
   are resolved so each real file is read once with the label of the class
@@ -96,6 +99,7 @@ LINK_INTO_OTHER_CLASS = "link_into_other_class"  # would give a file the label o
 LINK_WITHIN_FOLDER = "link_within_folder"  # target is read at its real place already
 LINK_SAME_FILE = "same_file_again"  # a real file reached a second time through links
 LINK_OUTSIDE_CLASS = "link_outside_classes"  # target inside input_base but in no class folder
+LINK_INTO_IGNORED = "link_into_ignored"  # target is (inside) an ignored file or folder
 LINK_UNRESOLVABLE = "link_loop_or_unresolvable"  # loop.png -> loop.png: cannot be resolved at all
 
 
@@ -188,6 +192,15 @@ def _scan_local(input_base: str) -> FolderScan:
         inside = [name for name, folder in class_real.items() if _within(real, folder)]
         return max(inside, key=lambda name: len(class_real[name])) if inside else ""
 
+    def ignored_in(real: str) -> str:
+        """The ignore reason of a part of ``real`` below the input or a class folder ('' if none)."""
+        for folder in [root_real] + list(class_real.values()):
+            if _within(real, folder) and real != folder:
+                for part in os.path.relpath(real, folder).split(os.sep):
+                    if ignore_reason(part):
+                        return ignore_reason(part)
+        return ""
+
     def inside_input(real: str) -> bool:
         return _within(real, root_real) or bool(real_class(real))
 
@@ -221,7 +234,12 @@ def _scan_local(input_base: str) -> FolderScan:
                         continue
                     if inside_input(target):
                         target_cls = real_class(target)
-                        if target_cls and target_cls != cls:
+                        ignored_reason = ignored_in(target)
+                        if ignored_reason:
+                            links.append((child_rel, LINK_INTO_IGNORED,
+                                          f"{child_rel} -> {os.readlink(entry.path)} points into an "
+                                          f"ignored folder ({ignored_reason}); not followed"))
+                        elif target_cls and target_cls != cls:
                             links.append((child_rel, LINK_INTO_OTHER_CLASS,
                                           f"{child_rel} -> {os.readlink(entry.path)} lies in class folder "
                                           f"{target_cls!r}, not {cls!r}; its files are read (once) as "
@@ -246,11 +264,21 @@ def _scan_local(input_base: str) -> FolderScan:
             real = os.path.realpath(entry.path)
             if is_link and os.path.exists(entry.path) and inside_input(real):
                 target_cls = real_class(real)
+                ignored_reason = ignored_in(real)
+                if ignored_reason:
+                    links.append((child_rel, LINK_INTO_IGNORED,
+                                  f"{child_rel} -> {os.readlink(entry.path)} points to an ignored file "
+                                  f"or into an ignored folder ({ignored_reason}); not read"))
+                    continue
+                if not target_cls:
+                    links.append((child_rel, LINK_OUTSIDE_CLASS,
+                                  f"{child_rel} -> {os.readlink(entry.path)} is inside the input "
+                                  f"folder but in no class folder; not read through this link"))
+                    continue
                 if target_cls != cls:
                     links.append((child_rel, LINK_INTO_OTHER_CLASS,
-                                  f"{child_rel} -> {os.readlink(entry.path)} lies in "
-                                  f"{('class folder ' + repr(target_cls)) if target_cls else 'no class folder'}"
-                                  f", not {cls!r}; not read through this link"))
+                                  f"{child_rel} -> {os.readlink(entry.path)} lies in class folder "
+                                  f"{target_cls!r}, not {cls!r}; not read through this link"))
                     continue
             candidates[real].append((child_rel, cls, via_link or is_link))
 
@@ -277,6 +305,22 @@ def _scan_local(input_base: str) -> FolderScan:
             top_dirs.append(entry)
         else:
             candidates[os.path.realpath(entry.path)].append((entry.name, "", entry.is_symlink()))
+    # A top-level link to (a folder inside) another class folder is not a class of its own.
+    real_top = {entry.name: os.path.realpath(entry.path) for entry in top_dirs
+                if not entry.is_symlink()}
+    kept_dirs = []
+    for entry in top_dirs:
+        target = os.path.realpath(entry.path)
+        owners = [name for name, folder in real_top.items() if _within(target, folder)]
+        if entry.is_symlink() and owners:
+            owner = max(owners, key=lambda name: len(real_top[name]))
+            links.append((entry.name, LINK_INTO_OTHER_CLASS,
+                          f"{entry.name!r} is a link to class folder {owner!r} "
+                          f"({entry.name} -> {_readlink(entry.path)}); not a class of its own, its "
+                          f"files are read (once) as {owner!r}"))
+            continue
+        kept_dirs.append(entry)
+    top_dirs = kept_dirs
     class_folders.extend(entry.name for entry in top_dirs)
     class_real.update((entry.name, os.path.realpath(entry.path)) for entry in top_dirs)
     visited = {root_real}
@@ -513,9 +557,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise ValueError(
                 f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: class folder(s) "
                 f"{', '.join(repr(name) for name in scan.empty_class_folders)} under {input_base!r} "
-                f"hold no image files (after ignoring hidden files and OS metadata), so their "
-                f"class(es) would have no examples; add images, remove the folder(s), or set "
-                f"{IGNORE_EMPTY_CLASS_FOLDERS_KEY}=True (data.{IGNORE_EMPTY_CLASS_FOLDERS_KEY})")
+                f"hold no file once ignored files (hidden files, OS metadata) and links not followed "
+                f"are set aside, so their class(es) would have no examples; add images, remove the "
+                f"folder(s), or set {IGNORE_EMPTY_CLASS_FOLDERS_KEY}=True "
+                f"(data.{IGNORE_EMPTY_CLASS_FOLDERS_KEY})")
         class_names = scan.class_names(ignore_empty=ignore_empty)
         if not class_names:
             raise ValueError(f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: no class folders under {input_base!r}")
@@ -564,12 +609,16 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         (``too_many_pixels``).
       max_bad_fraction: the run fails (after writing its report) when more
         than this fraction of the input files was skipped.  Ignored files
-        (hidden, OS metadata) are not input files and never count.  On
-        failure a copy of the report is kept in a temp folder named in the
-        error.
-      ignore_empty_class_folders: by default a class folder without image
-        files raises ``ValueError`` naming it; when True such folders are
-        left out of the classes (and listed in the report).
+        (hidden, OS metadata) are not input files and never count.  On any
+        failure after the report is written (too many bad files, a class or
+        a split without records) a copy of the report is kept in a temp
+        folder named in the error.
+      ignore_empty_class_folders: by default a class folder with no file
+        (once ignored files are set aside) raises ``ValueError`` naming it,
+        and so does one whose files all get skipped; when True the first
+        kind is left out of the classes and the second kind keeps its label
+        (labels are numbered before records are written) with no example;
+        both are listed in the report (``empty_class_folders``).
       keep_label_conflicts: identical bytes under two classes are reported as
         a label conflict and, by default, skipped (``label_conflict``); when
         True they are kept (still reported).

@@ -178,10 +178,17 @@ def test_max_bad_fraction_fails_with_reasons(tmp_path):
     assert message.index("empty_file") < message.index("not_an_image")
     # The report is there for the user to read.
     assert len(read_bad_rows(out)) == 3
-    # Same folder, tolerant threshold: succeeds; class b has a label but no records.
+    # Same folder, tolerant threshold: class b gave no record, which is an error of its own ...
+    with pytest.raises(ValueError, match=r"'b' \(3 file\(s\), all skipped: 2 empty_file, 1 not_an_image\)"):
+        run_executor(ImageFolderExampleGen(input_base=str(root), max_bad_fraction=0.5,
+                                           split_buckets={"train": 1}), str(tmp_path / "out2"))
+    # ... unless asked to go on: class b keeps its label, has no records and is reported.
     examples = run_executor(ImageFolderExampleGen(input_base=str(root), max_bad_fraction=0.5,
-                                                  split_buckets={"train": 1}), str(tmp_path / "out2"))
+                                                  split_buckets={"train": 1},
+                                                  ignore_empty_class_folders=True),
+                            str(tmp_path / "out3"))
     assert read_label_names(examples.uri) == ["a", "b"]
+    assert [e["class"] for e in read_report(examples.uri)["empty_class_folders"]["no_records"]] == ["b"]
     assert read_report(examples.uri)["totals"]["records_out"] == 6
 
 

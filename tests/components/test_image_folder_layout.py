@@ -174,7 +174,7 @@ def test_empty_class_folder_is_an_error_naming_it(tmp_path, contents):
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"junk")
-    with pytest.raises(ValueError, match=r"class folder\(s\) 'bird' under .* hold no image files.*"
+    with pytest.raises(ValueError, match=r"class folder\(s\) 'bird' under .* hold no file once ignored files.*"
                                          r"ignore_empty_class_folders=True"):
         run_executor(_gen(root), str(tmp_path / "out"))
 
@@ -188,10 +188,74 @@ def test_empty_class_folders_ignored_when_asked(tmp_path):
     assert read_label_names(examples.uri) == ["cat", "dog"]
     report = read_report(examples.uri)
     assert report["label_names"] == ["cat", "dog"]
-    assert report["empty_class_folders"] == {"ignore_empty_class_folders": True, "ignored": ["ant", "bird"]}
+    assert report["empty_class_folders"] == {"ignore_empty_class_folders": True, "ignored": ["ant", "bird"],
+                                             "no_records": []}
     records = _records(examples.uri)
     assert sorted(records) == sorted(rels)
     assert {(name, label) for _, label, name in records.values()} == {("cat", 0), ("dog", 1)}
+
+
+def _bird_without_records(root, case):
+    (root / "bird").mkdir()
+    if case == "readme":
+        (root / "bird" / "README.txt").write_text("photos to come")
+        return {"not_an_image": 1}
+    if case == "dangling":
+        os.symlink("/nonexistent/b.png", root / "bird" / "b.png")
+        return {"unreadable": 1}
+    if case == "corrupt":
+        (root / "bird" / "b1.png").write_bytes(_image(1)[:20])
+        (root / "bird" / "b2.png").write_bytes(b"")
+        return {"corrupt": 1, "empty_file": 1}
+    (root / "bird" / "b.png").write_bytes((root / "cat" / "00.png").read_bytes())
+    return {"label_conflict": 1}
+
+
+@pytest.mark.parametrize("case", ["readme", "dangling", "corrupt", "label_conflict"])
+def test_class_folder_whose_files_give_no_record_is_an_error(tmp_path, case):
+    """bird/ holds files but none gives a record: the run stops naming bird and why; the report is kept."""
+    root = tmp_path / "images"
+    _cats_and_dogs(root, per_class=20)
+    reasons = _bird_without_records(root, case)
+    with pytest.raises(ValueError) as err:
+        run_executor(_gen(root, max_bad_fraction=0.5), str(tmp_path / "out"))
+    message = str(err.value)
+    assert "class folder(s) gave no record in any split" in message
+    expected = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    assert f"'bird' ({sum(reasons.values())} file(s), all skipped: {expected})" in message
+    assert "data.ignore_empty_class_folders" in message
+    kept = message.split("a copy of the report is kept at ")[1].split(" ")[0]
+    assert os.path.exists(kept) and not kept.startswith(str(tmp_path / "out"))
+    shutil.rmtree(os.path.dirname(kept))
+
+
+def test_class_folder_without_records_is_reported_when_asked(tmp_path, caplog):
+    """With ignore_empty_class_folders the run goes on; bird keeps its label, has no example, is reported."""
+    root = tmp_path / "images"
+    rels = _cats_and_dogs(root, per_class=20)
+    _bird_without_records(root, "readme")
+    examples = run_executor(_gen(root, ignore_empty_class_folders=True), str(tmp_path / "out"))
+    report = read_report(examples.uri)
+    assert report["label_names"] == ["bird", "cat", "dog"]
+    assert report["empty_class_folders"]["no_records"] == [
+        {"class": "bird", "files_in": 1, "skipped_by_reason": {"not_an_image": 1}}]
+    assert report["classes"]["cat"] == {"files_in": 20, "records_out": 20, "skipped_by_reason": {}}
+    assert sorted(_records(examples.uri)) == sorted(rels)
+    assert "classes with no records (their files all skipped): ['bird']" in caplog.text
+
+
+def test_split_without_records_keeps_the_report(tmp_path):
+    """Two images per class leave a split empty: the error names a kept copy of the report."""
+    root = tmp_path / "images"
+    _cats_and_dogs(root, per_class=2)
+    with pytest.raises(ValueError) as err:
+        run_executor(_gen(root), str(tmp_path / "out"))
+    message = str(err.value)
+    assert "got no records" in message
+    kept = message.split("a copy of the report is kept at ")[1].split(" ")[0]
+    assert os.path.basename(kept) == contract.BAD_IMAGES_FILE and os.path.exists(kept)
+    assert os.path.exists(os.path.join(os.path.dirname(kept), contract.INGEST_REPORT_FILE))
+    shutil.rmtree(os.path.dirname(kept))
 
 
 def test_empty_class_folder_option_is_a_component_parameter():
@@ -285,6 +349,47 @@ def test_a_link_to_itself_is_reported_and_the_rest_is_read(tmp_path):
     fingerprint = folder_fingerprint(str(root))
     assert "Num files: 6" in fingerprint
     assert "unlistable" in folder_fingerprint(str(tmp_path / "missing"))
+
+
+def test_link_messages_name_what_the_link_really_reaches(tmp_path):
+    """A top-level link to a class, links into no class, into an ignored folder, through a linked class."""
+    from components.image_folder_example_gen import scan_image_folder
+
+    root = tmp_path / "images"
+    rels = _cats_and_dogs(root, per_class=2)
+    (root / "extra.png").write_bytes(_image(700))
+    (root / "loose").mkdir()
+    (root / "cat" / "small").mkdir()
+    (root / "cat" / "small" / "s.png").write_bytes(_image(701))
+    (root / "cat" / ".stash").mkdir()
+    (root / "cat" / ".stash" / "h.png").write_bytes(_image(702))
+    os.symlink("cat", root / "kitty")
+    os.symlink("cat/small", root / "kitten")
+    os.symlink("../cat/small", root / "dog" / "smalllink")
+    os.symlink("../extra.png", root / "cat" / "extra.png")
+    os.symlink("../loose", root / "cat" / "loose")
+    os.symlink(".stash", root / "cat" / "stash")
+    os.symlink(".stash/h.png", root / "cat" / "h.png")
+    scan = scan_image_folder(str(root))
+    assert scan.class_names() == ["cat", "dog", "loose"] and scan.empty_class_folders == ["loose"]
+    assert scan.files == sorted(rels + ["cat/small/s.png", "extra.png"])
+    assert scan.labels["cat/small/s.png"] == "cat"
+    reasons = {rel: reason for rel, reason, _ in scan.links}
+    details = {rel: detail for rel, _, detail in scan.links}
+    assert reasons == {
+        "kitty": "link_into_other_class",
+        "kitten": "link_into_other_class",
+        "dog/smalllink": "link_into_other_class",
+        "cat/extra.png": "link_outside_classes",
+        "cat/loose": "link_into_other_class",
+        "cat/stash": "link_into_ignored",
+        "cat/h.png": "link_into_ignored",
+    }
+    assert "'kitty' is a link to class folder 'cat'" in details["kitty"]
+    assert "'kitten' is a link to class folder 'cat'" in details["kitten"]
+    assert "class folder 'cat'" in details["dog/smalllink"] and "kitten" not in details["dog/smalllink"]
+    assert "in no class folder" in details["cat/extra.png"]
+    assert "points into an ignored folder (hidden)" in details["cat/stash"]
 
 
 def test_a_file_reached_only_through_a_link_in_its_own_class_is_read(tmp_path):
