@@ -15,9 +15,10 @@ executor:
   folder it really lives in (:func:`scan_image_folder`);
 * each file goes to a split by SHA-256 of its path relative to ``input_base``
   (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`),
-  so the split of a file never changes when other files are added or
-  removed; files with identical bytes go together to the split of their
-  first path, and identical bytes under two classes are a label conflict
+  and files with identical bytes go together to the split of their first
+  path (sorted); adding or removing files moves no other file, except that
+  adding or removing a copy (identical bytes) under another name can move
+  its group to the split of the group's new first path; identical bytes under two classes are a label conflict
   (reported; skipped unless ``keep_label_conflicts``);
 * every file is validated and normalised by
   :mod:`components.image_records`; bad files are skipped and reported, never

@@ -439,6 +439,24 @@ def test_duplicates_land_in_one_split_and_are_reported(tmp_path):
         assert report["splits"][split]["records_out"] == sum(1 for s, _, _ in records.values() if s == split)
 
 
+def test_only_an_added_copy_moves_a_file_to_another_split(tmp_path):
+    """Adding files keeps every split, except that a copy whose path sorts first takes its twin along."""
+    root = tmp_path / "images"
+    rels = _cats_and_dogs(root, per_class=20)
+    before = _records(run_executor(_gen(root), str(tmp_path / "out1")).uri)
+    twin = "cat/05.png"
+    copy = next(f"cat/0{i}copy.png" for i in range(100)
+                if splits.assign_split(f"cat/0{i}copy.png", SPLITS) != before[twin][0])
+    assert copy < twin
+    (root / copy).write_bytes((root / twin).read_bytes())
+    (root / "dog" / "new.png").write_bytes(_image(777))
+    after = _records(run_executor(_gen(root), str(tmp_path / "out2")).uri)
+    moved = sorted(rel for rel in rels if after[rel][0] != before[rel][0])
+    assert moved == [twin]
+    assert after[twin][0] == after[copy][0] == splits.assign_split(copy, SPLITS)
+    assert after["dog/new.png"][0] == splits.assign_split("dog/new.png", SPLITS)
+
+
 def test_identical_bytes_in_two_classes_are_a_label_conflict(tmp_path):
     root = tmp_path / "images"
     rels = _cats_and_dogs(root, per_class=10)
