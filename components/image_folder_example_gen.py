@@ -99,6 +99,7 @@ LINK_LOOP = "link_loop"  # a folder link to itself or to a folder above it
 LINK_INTO_OTHER_CLASS = "link_into_other_class"  # would give a file the label of the wrong class
 LINK_WITHIN_FOLDER = "link_within_folder"  # target is read at its real place already
 LINK_SAME_FILE = "same_file_again"  # a real file reached a second time through links
+LINK_SAME_FILE_OTHER_CLASS = "same_file_in_other_class"  # one real file reached from two classes
 LINK_OUTSIDE_CLASS = "link_outside_classes"  # target inside input_base but in no class folder
 LINK_INTO_IGNORED = "link_into_ignored"  # target is (inside) an ignored file or folder
 LINK_UNRESOLVABLE = "link_loop_or_unresolvable"  # loop.png -> loop.png: cannot be resolved at all
@@ -254,11 +255,11 @@ def _scan_local(input_base: str) -> FolderScan:
                                           f"{child_rel} -> {os.readlink(entry.path)} is inside the input "
                                           f"folder but in no class folder; not followed"))
                         continue
-                    if target in visited:
+                    if (cls, target) in visited:
                         links.append((child_rel, LINK_SAME_FILE,
                                       f"{child_rel} -> {os.readlink(entry.path)}: folder already read"))
                         continue
-                visited.add(target)
+                visited.add((cls, target))
                 walk(entry.path, child_rel, cls, target, ancestors + (target,), via_link or is_link,
                      visited)
                 continue
@@ -324,10 +325,10 @@ def _scan_local(input_base: str) -> FolderScan:
     top_dirs = kept_dirs
     class_folders.extend(entry.name for entry in top_dirs)
     class_real.update((entry.name, os.path.realpath(entry.path)) for entry in top_dirs)
-    visited = {root_real}
+    visited = {("", root_real)}
     for entry in top_dirs:
         target = os.path.realpath(entry.path)
-        visited.add(target)
+        visited.add((entry.name, target))
         walk(entry.path, entry.name, entry.name, target, (root_real, target), entry.is_symlink(),
              visited)
 
@@ -335,11 +336,24 @@ def _scan_local(input_base: str) -> FolderScan:
     for real, reached in candidates.items():
         # The real place (not through a link) first, then the shortest, then by name.
         reached.sort(key=lambda r: (r[2], r[0].count("/"), r[0]))
-        rel, cls, _ = reached[0]
-        files.append(rel)
-        labels[rel] = cls
-        for other, _, _ in reached[1:]:
-            links.append((other, LINK_SAME_FILE, f"{other} is the same file as {rel}; read once"))
+        # Once per class: one real file reached from two classes (links to the same place
+        # outside input_base) is read under each, so it is a label conflict like identical bytes.
+        first: Dict[str, str] = {}
+        for other, cls, _ in reached:
+            if cls in first:
+                links.append((other, LINK_SAME_FILE,
+                              f"{other} is the same file as {first[cls]}; read once"))
+                continue
+            first[cls] = other
+            files.append(other)
+            labels[other] = cls
+        if len(first) > 1:
+            names = sorted(first.values())
+            for other in names:
+                links.append((other, LINK_SAME_FILE_OTHER_CLASS,
+                              f"{other} is the same file as {', '.join(n for n in names if n != other)}"
+                              f" reached from class(es) {', '.join(repr(c) for c in sorted(first))}; "
+                              f"a label conflict (see label_conflicts)"))
     files.sort()
     per_class = collections.Counter(labels.values())
     empty = [name for name in class_folders if not per_class[name]]
@@ -384,7 +398,9 @@ def scan_image_folder(input_base: str) -> FolderScan:
     reached without a link), a file's class is the class folder it really
     lives in, a folder link that loops or leads into another class folder is
     not followed (reported), and links to places outside ``input_base`` are
-    followed and labelled by the class folder holding the link.  Dangling
+    followed and labelled by the class folder holding the link; one real
+    file reached that way from two classes is listed once per class (a
+    label conflict, ``same_file_in_other_class``).  Dangling
     links are listed as files (reading them reports ``unreadable``); a link
     that cannot be resolved at all (a link to itself) is not read and is
     listed as ``link_loop_or_unresolvable``.

@@ -457,6 +457,42 @@ def test_only_an_added_copy_moves_a_file_to_another_split(tmp_path):
     assert after["dog/new.png"][0] == splits.assign_split("dog/new.png", SPLITS)
 
 
+@pytest.mark.parametrize("keep", [False, True])
+def test_one_file_linked_from_two_classes_is_a_label_conflict(tmp_path, keep):
+    """cat/ext and dog/ext -> the same outside folder, and two file links to one outside file."""
+    root = tmp_path / "images"
+    rels = _cats_and_dogs(root, per_class=20)
+    external = tmp_path / "external"
+    external.mkdir()
+    (external / "e1.png").write_bytes(_image(5000))
+    (external / "e2.png").write_bytes(_image(5001))
+    (tmp_path / "single.png").write_bytes(_image(5002))
+    os.symlink(str(external), root / "cat" / "ext")
+    os.symlink(str(external), root / "dog" / "ext")
+    os.symlink(str(tmp_path / "single.png"), root / "cat" / "s.png")
+    os.symlink(str(tmp_path / "single.png"), root / "dog" / "s.png")
+    examples = run_executor(_gen(root, keep_label_conflicts=keep, max_bad_fraction=0.2), str(tmp_path / "out"))
+    report = read_report(examples.uri)
+    conflicts = sorted((tuple(e["paths"]), tuple(e["label_names"]), e["trained_on"])
+                       for e in report["label_conflicts"]["entries"])
+    assert conflicts == [
+        (("cat/ext/e1.png", "dog/ext/e1.png"), ("cat", "dog"), keep),
+        (("cat/ext/e2.png", "dog/ext/e2.png"), ("cat", "dog"), keep),
+        (("cat/s.png", "dog/s.png"), ("cat", "dog"), keep),
+    ]
+    linked = {e["path"] for e in report["links"]["entries"] if e["reason"] == "same_file_in_other_class"}
+    assert linked == {"cat/ext/e1.png", "dog/ext/e1.png", "cat/ext/e2.png", "dog/ext/e2.png",
+                      "cat/s.png", "dog/s.png"}
+    records = _records(examples.uri)
+    if keep:
+        assert records["cat/s.png"][1:] == (0, "cat") and records["dog/s.png"][1:] == (1, "dog")
+        assert records["cat/s.png"][0] == records["dog/s.png"][0]
+        assert len(records) == 46
+    else:
+        assert sorted(records) == sorted(rels)
+        assert report["totals"]["skipped_by_reason"] == {"label_conflict": 6}
+
+
 def test_identical_bytes_in_two_classes_are_a_label_conflict(tmp_path):
     root = tmp_path / "images"
     rels = _cats_and_dogs(root, per_class=10)
