@@ -10,9 +10,12 @@ executor:
   reasons after the report is written (unless
   ``ignore_empty_class_folders``);
 * hidden files and OS metadata (``.ipynb_checkpoints/``, ``__MACOSX/``,
-  ``._*``, ``.DS_Store``, ``Thumbs.db``, ...) are ignored and listed, links
+  ``._*``, ``.DS_Store``, ``Thumbs.db``, ``lost+found/``, ...), editor
+  backups ``name~``, Office lock files ``~$name`` and top-level files that
+  are not images by extension (``README.md``) are ignored and listed, links
   are resolved so each real file is read once with the label of the class
-  folder it really lives in (:func:`scan_image_folder`);
+  folder it really lives in (once per class, a label conflict, when links
+  outside ``input_base`` reach it from two classes) (:func:`scan_image_folder`);
 * each file goes to a split by SHA-256 of its path relative to ``input_base``
   (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`),
   and files with identical bytes go together to the split of their first
@@ -88,12 +91,19 @@ def _join(base: str, rel: str) -> str:
 OS_METADATA_NAMES = frozenset(name.lower() for name in (
     "__MACOSX", ".DS_Store", "Thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini",
     ".ipynb_checkpoints", "$RECYCLE.BIN", "System Volume Information", "@eaDir", ".Trashes",
-    ".Spotlight-V100", ".fseventsd", ".TemporaryItems", "Icon\r",
+    ".Spotlight-V100", ".fseventsd", ".TemporaryItems", "Icon\r", "lost+found",
 ))
+# Image file extensions (lower case): a file directly under input_base with another
+# extension (README.md, LICENSE, labels.csv) is not data.
+IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp",
+                              ".tif", ".tiff"))
 # Ignore reasons (ingest report, ``ignored``).
 IGNORED_APPLE_DOUBLE = "apple_double"  # ._name.jpg: macOS resource fork, not the image
 IGNORED_OS_METADATA = "os_metadata"  # __MACOSX/, .DS_Store, Thumbs.db, desktop.ini, checkpoints, ...
 IGNORED_HIDDEN = "hidden"  # any other name starting with "."
+IGNORED_EDITOR_BACKUP = "editor_backup"  # name~
+IGNORED_OFFICE_LOCK = "office_lock"  # ~$name.docx
+IGNORED_TOP_LEVEL_NOT_IMAGE = "top_level_not_image"  # README.md, LICENSE, labels.csv beside the classes
 # Link decisions (ingest report, ``links``).
 LINK_LOOP = "link_loop"  # a folder link to itself or to a folder above it
 LINK_INTO_OTHER_CLASS = "link_into_other_class"  # would give a file the label of the wrong class
@@ -106,14 +116,29 @@ LINK_UNRESOLVABLE = "link_loop_or_unresolvable"  # loop.png -> loop.png: cannot 
 
 
 def ignore_reason(name: str) -> str:
-    """Why a file or folder name is not data ('' when it may be): see :data:`OS_METADATA_NAMES`."""
+    """Why a file or folder name is not data ('' when it may be).
+
+    See :data:`OS_METADATA_NAMES`; also AppleDouble ``._*``, other hidden
+    ``.*`` names, editor backups ``name~`` and Office lock files ``~$name``.
+    (Top-level files that are not images by extension are ignored by the
+    scan as ``top_level_not_image``.)
+    """
     if name.startswith("._"):
         return IGNORED_APPLE_DOUBLE
     if name.lower() in OS_METADATA_NAMES:
         return IGNORED_OS_METADATA
     if name.startswith("."):
         return IGNORED_HIDDEN
+    if name.startswith("~$"):
+        return IGNORED_OFFICE_LOCK
+    if name.endswith("~"):
+        return IGNORED_EDITOR_BACKUP
     return ""
+
+
+def _top_level_file_reason(name: str) -> str:
+    """Why a file directly under ``input_base`` is not data ('' for an image file name)."""
+    return "" if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS else IGNORED_TOP_LEVEL_NOT_IMAGE
 
 
 @dataclasses.dataclass
@@ -121,7 +146,8 @@ class FolderScan:
     """What :func:`scan_image_folder` found under ``input_base``.
 
     ``files``: relative paths (forward slashes, as reached from
-    ``input_base``) of every file to read, sorted, each real file once;
+    ``input_base``) of every file to read, sorted, each real file once (once
+    per class when links reach it from two classes: a label conflict);
     ``labels``: relative path -> class name (the class folder the file really
     lives in; ``""`` for files outside any class folder); ``ignored``: sorted
     ``(relative path, reason)`` of every file that is not data (files inside
@@ -305,6 +331,8 @@ def _scan_local(input_base: str) -> FolderScan:
                               f"or above it; not a class folder, not followed"))
                 continue
             top_dirs.append(entry)
+        elif _top_level_file_reason(entry.name):
+            ignored.append((entry.name, _top_level_file_reason(entry.name)))
         else:
             candidates[os.path.realpath(entry.path)].append((entry.name, "", entry.is_symlink()))
     # A top-level link to (a folder inside) another class folder is not a class of its own.
@@ -377,6 +405,8 @@ def _scan_gfile(input_base: str) -> FolderScan:
         for filename in filenames:
             rel = (rel_dir + filename).replace("\\", "/")
             reason = dir_reason or ignore_reason(filename)
+            if not reason and not rel_dir:
+                reason = _top_level_file_reason(filename)
             if reason:
                 ignored.append((rel, reason))
                 continue
@@ -574,7 +604,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise ValueError(
                 f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: class folder(s) "
                 f"{', '.join(repr(name) for name in scan.empty_class_folders)} under {input_base!r} "
-                f"hold no file once ignored files (hidden files, OS metadata) and links not followed "
+                f"hold no file once ignored files (hidden files, OS metadata, ...) and links not followed "
                 f"are set aside, so their class(es) would have no examples; add images, remove the "
                 f"folder(s), or set {IGNORE_EMPTY_CLASS_FOLDERS_KEY}=True "
                 f"(data.{IGNORE_EMPTY_CLASS_FOLDERS_KEY})")

@@ -29,7 +29,7 @@ def demo_dir(tmp_path_factory):
     summary["extra_files"] = {
         "stripes_vertical/special_dangling_link.jpg": ("skipped", "unreadable"),
         "stripes_vertical/.DS_Store": ("ignored", "os_metadata"),
-        "README.txt": ("skipped", "no_class_folder"),
+        "README.txt": ("ignored", "top_level_not_image"),
     }
     return root, summary
 

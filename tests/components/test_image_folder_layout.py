@@ -66,6 +66,8 @@ def _gen(root, **kwargs):
     ("desktop.ini", "os_metadata"), ("Desktop.ini", "os_metadata"), ("__MACOSX", "os_metadata"),
     (".ipynb_checkpoints", "os_metadata"), ("ehthumbs.db", "os_metadata"), ("@eaDir", "os_metadata"),
     ("._cat.jpg", "apple_double"), ("._", "apple_double"), (".git", "hidden"), (".hidden.png", "hidden"),
+    ("lost+found", "os_metadata"), ("notes.txt~", "editor_backup"), ("cat.jpg~", "editor_backup"),
+    ("~$report.docx", "office_lock"), ("~cat.jpg", ""), ("cat~1.jpg", ""),
     ("cat.jpg", ""), ("_cat.jpg", ""), ("Thumbs.db.jpg", ""), ("dog", ""), ("__init__.png", ""),
 ])
 def test_ignore_reason(name, reason):
@@ -125,6 +127,29 @@ def test_macos_zip_leftovers_are_ignored(tmp_path):
     assert ignored[".git/objects/ab"] == ignored["cat/.thumbnails/00.png"] == "hidden"
     assert read_label_names(examples.uri) == ["cat", "dog"]  # no __MACOSX class
     assert report["totals"] == {**report["totals"], "files_in": 40, "records_out": 40, "skipped": 0}
+    assert sorted(_records(examples.uri)) == sorted(rels)
+
+
+def test_top_level_files_that_are_not_images_are_not_data(tmp_path):
+    """README.md, LICENSE, labels.csv beside the classes are ignored; a stray image there is still bad."""
+    root = tmp_path / "images"
+    rels = _cats_and_dogs(root, per_class=20)
+    for name in ("README.md", "LICENSE", "labels.csv"):
+        (root / name).write_text("not data")
+    (root / "stray.png").write_bytes(_image(900))
+    (root / "lost+found").mkdir()
+    (root / "lost+found" / "#123").write_bytes(b"x")
+    (root / "cat" / "01.png~").write_bytes(b"backup")
+    (root / "dog" / "~$notes.docx").write_bytes(b"lock")
+    examples = run_executor(_gen(root), str(tmp_path / "out"))
+    report = read_report(examples.uri)
+    ignored = {e["path"]: e["reason"] for e in report["ignored"]["entries"]}
+    assert ignored == {"README.md": "top_level_not_image", "LICENSE": "top_level_not_image",
+                       "labels.csv": "top_level_not_image", "lost+found/#123": "os_metadata",
+                       "cat/01.png~": "editor_backup", "dog/~$notes.docx": "office_lock"}
+    assert report["totals"]["files_in"] == 41
+    assert report["totals"]["skipped_by_reason"] == {"no_class_folder": 1}
+    assert [row["path"] for row in read_bad_rows(examples.uri)] == ["stray.png"]
     assert sorted(_records(examples.uri)) == sorted(rels)
 
 
@@ -544,7 +569,7 @@ def test_same_rules_on_an_object_store_path():
 
     base = "ram://layout_rules"
     for rel in ("cat/1.png", "cat/.DS_Store", "dog/2.png", "__MACOSX/cat/._1.png", "dog/._2.png", "README.txt",
-                "dog/sub/3.png", "cat/.ipynb_checkpoints/x.png", "dog/Thumbs.db"):
+                "stray.png", "dog/sub/3.png", "cat/.ipynb_checkpoints/x.png", "dog/Thumbs.db"):
         if "/" in rel:
             tf.io.gfile.makedirs(f"{base}/{rel.rsplit('/', 1)[0]}")
         with tf.io.gfile.GFile(f"{base}/{rel}", "wb") as f:
@@ -553,8 +578,9 @@ def test_same_rules_on_an_object_store_path():
     scan = scan_image_folder(base)
     assert scan.class_folders == ["bird", "cat", "dog"] and scan.empty_class_folders == ["bird"]
     assert scan.class_names(ignore_empty=True) == ["cat", "dog"]
-    assert scan.files == ["README.txt", "cat/1.png", "dog/2.png", "dog/sub/3.png"]
-    assert scan.labels == {"README.txt": "", "cat/1.png": "cat", "dog/2.png": "dog", "dog/sub/3.png": "dog"}
-    assert scan.ignored == [("__MACOSX/cat/._1.png", "os_metadata"), ("cat/.DS_Store", "os_metadata"),
+    assert scan.files == ["cat/1.png", "dog/2.png", "dog/sub/3.png", "stray.png"]
+    assert scan.labels == {"stray.png": "", "cat/1.png": "cat", "dog/2.png": "dog", "dog/sub/3.png": "dog"}
+    assert scan.ignored == [("README.txt", "top_level_not_image"),
+                            ("__MACOSX/cat/._1.png", "os_metadata"), ("cat/.DS_Store", "os_metadata"),
                             ("cat/.ipynb_checkpoints/x.png", "os_metadata"), ("dog/._2.png", "apple_double"),
                             ("dog/Thumbs.db", "os_metadata")]
