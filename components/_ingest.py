@@ -13,21 +13,26 @@ After the Beam pipeline has run, :func:`finish_examples_artifact` writes
 ``label_names.txt``, sets the artifact's properties (``split_names``,
 ``payload_format``, ``file_format``, custom ``label_names`` and counts), logs
 the totals and enforces ``max_bad_fraction``
-(:func:`components.bad_images.check_bad_fraction`).
+(:func:`components.bad_images.check_bad_fraction`), that every class folder
+gave a record (image folders) and that every split got records; when any of
+these stops the run, a copy of the report is kept in a temp folder named in
+the error (:func:`keep_report_copy`).
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
+import tempfile
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from absl import logging
 
 from components import example_records, image_records
-from components.bad_images import check_bad_fraction
+from components.bad_images import TooManyBadImagesError, check_bad_fraction
 from trainer.contract import BAD_IMAGES_FILE, INGEST_REPORT_FILE, LABEL_NAMES_FILE, LABEL_NAMES_PROPERTY
 
 RECORD_FILE_PREFIX = "data_tfrecord"
@@ -45,6 +50,9 @@ class IngestItem(NamedTuple):
     data: Optional[bytes]  # None when the bytes could not be read
     skip_reason: str = ""  # pre-decided skip (unreadable, hidden_file, ...)
     skip_detail: str = ""
+    # Set when the same bytes are also filed under another class: the item is
+    # then skipped as ``label_conflict`` if it would otherwise give a record.
+    conflict: str = ""
 
 
 class ReportRow(NamedTuple):
@@ -53,6 +61,7 @@ class ReportRow(NamedTuple):
     reason: str
     path: str
     detail: str
+    label_name: str = ""  # the item's class ("" when it has none)
 
 
 def _clean(text: str) -> str:
@@ -82,11 +91,13 @@ class NormalizeDoFn(beam.DoFn):
             result = image_records.skipped(image_records.UNREADABLE, item.skip_detail)
         else:
             result = image_records.normalize_image(item.data, self._max_pixels)
+            if result.ok and item.conflict:
+                result = image_records.skipped(image_records.LABEL_CONFLICT, item.conflict)
         self._inc(result.outcome)
         yield beam.pvalue.TaggedOutput(
             self.REPORT,
             ReportRow(item.split, result.outcome, result.reason, item.path,
-                      _clean(result.detail)),
+                      _clean(result.detail), item.label_name),
         )
         if result.ok:
             example = example_records.make_example(
@@ -94,16 +105,105 @@ class NormalizeDoFn(beam.DoFn):
             yield item.split, example.SerializeToString(deterministic=True)
 
 
+def _content_key(item: IngestItem) -> Tuple[str, IngestItem]:
+    """SHA-256 of the bytes for readable, non-empty, not pre-skipped items; else a key of its own."""
+    if item.skip_reason or not item.data:
+        return "path:" + item.path, item
+    return "sha256:" + hashlib.sha256(item.data).hexdigest(), item
+
+
+class GroupDuplicatesDoFn(beam.DoFn):
+    """(key, items with the same bytes) -> the items, all in one split, and a report entry.
+
+    The group's split is the path-hash split of its first path (sorted), so a
+    file without copies keeps its usual split.  Copies under one class all go
+    there; copies under different classes are marked as a label conflict
+    (skipped when ``keep_label_conflicts`` is false).  Identical files that
+    give no record anyway (not an image, corrupt, ...) are left to their own
+    skip reason and not reported as duplicates.
+    """
+
+    DUPLICATES = "duplicates"
+
+    def __init__(self, max_pixels: int, keep_label_conflicts: bool = False):
+        self._max_pixels = int(max_pixels)
+        self._keep = bool(keep_label_conflicts)
+
+    def process(self, keyed):
+        key, grouped = keyed
+        group = sorted(grouped, key=lambda it: it.path)
+        if (len(group) == 1 or not key.startswith("sha256:")
+                or not image_records.normalize_image(group[0].data, self._max_pixels).ok):
+            yield from group
+            return
+        split = group[0].split
+        paths = [it.path for it in group]
+        classes = sorted({it.label_name for it in group})
+        entry = {"sha256": key[len("sha256:"):], "split": split, "paths": paths}
+        if len(classes) == 1:
+            entry["label_name"] = classes[0]
+            yield beam.pvalue.TaggedOutput(self.DUPLICATES, ("duplicate", entry))
+            for it in group:
+                yield it._replace(split=split)
+            return
+        entry["label_names"] = classes
+        entry["trained_on"] = self._keep
+        yield beam.pvalue.TaggedOutput(self.DUPLICATES, ("label_conflict", entry))
+        for it in group:
+            others = ", ".join(p for p in paths if p != it.path)
+            detail = "" if self._keep else (
+                f"same bytes as {others} (classes {', '.join(classes)})")
+            yield it._replace(split=split, conflict=detail)
+
+
+def _duplicates_section(_, entries) -> Dict[str, Any]:
+    duplicates = sorted((e for kind, e in entries if kind == "duplicate"), key=lambda e: e["paths"])
+    conflicts = sorted((e for kind, e in entries if kind == "label_conflict"), key=lambda e: e["paths"])
+    return {
+        "duplicates": {
+            "groups": len(duplicates),
+            "files": sum(len(e["paths"]) for e in duplicates),
+            "extra_copies": sum(len(e["paths"]) - 1 for e in duplicates),
+            "entries": duplicates,
+        },
+        "label_conflicts": {
+            "groups": len(conflicts),
+            "files": sum(len(e["paths"]) for e in conflicts),
+            "entries": conflicts,
+        },
+    }
+
+
+def group_duplicates(items: beam.PCollection, max_pixels: int, keep_label_conflicts: bool = False
+                     ) -> Tuple[beam.PCollection, beam.PCollection]:
+    """(items with identical bytes moved into one split, report section) - see GroupDuplicatesDoFn."""
+    grouped = (
+        items
+        | "KeyByContent" >> beam.Map(_content_key)
+        | "GroupByContent" >> beam.GroupByKey()
+        | "OneSplitPerContent" >> beam.ParDo(GroupDuplicatesDoFn(max_pixels, keep_label_conflicts)).with_outputs(
+            GroupDuplicatesDoFn.DUPLICATES, main="items")
+    )
+    entries = grouped[GroupDuplicatesDoFn.DUPLICATES] | "DuplicatesToList" >> beam.combiners.ToList()
+    section = (
+        items.pipeline
+        | "DuplicatesSeed" >> beam.Create([None])
+        | "DuplicatesSection" >> beam.Map(_duplicates_section,
+                                          entries=beam.pvalue.AsSingleton(entries))
+    )
+    return grouped.items, section
+
+
 def _split_index(element: Tuple[str, bytes], num_partitions: int, split_names: List[str]) -> int:
     del num_partitions
     return split_names.index(element[0])
 
 
-def _count_key(row: ReportRow) -> Tuple[Tuple[str, str, str], int]:
-    return (row.split, row.outcome, row.reason), 1
+def _count_key(row: ReportRow) -> Tuple[Tuple[str, str, str, str], int]:
+    return (row.split, row.outcome, row.reason, row.label_name), 1
 
 
-def _build_report(_, counts, split_names, extra) -> Dict[str, Any]:
+def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
     splits = {}
     for name in split_names:
         splits[name] = {
@@ -115,7 +215,16 @@ def _build_report(_, counts, split_names, extra) -> Dict[str, Any]:
             "converted_by_reason": {},
             "skipped_by_reason": {},
         }
-    for (split, outcome, reason), n in counts:
+    classes = {name: {"files_in": 0, "records_out": 0, "skipped_by_reason": {}}
+               for name in extra.get("label_names", [])}
+    for (split, outcome, reason, label_name), n in counts:
+        if label_name in classes:
+            per_class = classes[label_name]
+            per_class["files_in"] += n
+            if outcome == image_records.SKIPPED:
+                per_class["skipped_by_reason"][reason] = per_class["skipped_by_reason"].get(reason, 0) + n
+            else:
+                per_class["records_out"] += n
         entry = splits[split]
         entry["files_in"] += n
         entry[outcome] += n
@@ -136,8 +245,17 @@ def _build_report(_, counts, split_names, extra) -> Dict[str, Any]:
     totals["converted_by_reason"] = dict(totals["converted_by_reason"])
     totals["skipped_by_reason"] = dict(totals["skipped_by_reason"])
     report = dict(extra)
+    for section in sections:
+        report.update(section)
     report["splits"] = splits
     report["totals"] = totals
+    report["classes"] = classes
+    no_records = [
+        {"class": name, "files_in": entry["files_in"],
+         "skipped_by_reason": dict(sorted(entry["skipped_by_reason"].items()))}
+        for name, entry in sorted(classes.items()) if not entry["records_out"]]
+    if "empty_class_folders" in report:
+        report["empty_class_folders"] = dict(report["empty_class_folders"], no_records=no_records)
     report["bad_images_file"] = BAD_IMAGES_FILE
     return report
 
@@ -160,8 +278,13 @@ def write_ingest_outputs(
     split_names: Sequence[str],
     max_pixels: int,
     report_extra: Dict[str, Any],
+    report_sections: Optional[beam.PCollection] = None,
 ) -> None:
-    """Adds normalisation, split writing and the report to the pipeline of ``items``."""
+    """Adds normalisation, split writing and the report to the pipeline of ``items``.
+
+    ``report_sections``: optional PCollection of dicts computed in the
+    pipeline, merged into the report's top level (e.g. ``duplicates``).
+    """
     split_names = list(split_names)
     results = items | "Normalize" >> beam.ParDo(NormalizeDoFn(max_pixels)).with_outputs(
         NormalizeDoFn.REPORT, main="records")
@@ -191,6 +314,9 @@ def write_ingest_outputs(
         | "OnlyNotKept" >> beam.Filter(lambda row: row.outcome != image_records.KEPT)
         | "BadToList" >> beam.combiners.ToList()
     )
+    if report_sections is None:
+        report_sections = items.pipeline | "NoReportSections" >> beam.Create([])
+    sections = report_sections | "SectionsToList" >> beam.combiners.ToList()
     report = (
         items.pipeline
         | "ReportSeed" >> beam.Create([None])
@@ -199,6 +325,7 @@ def write_ingest_outputs(
             counts=beam.pvalue.AsSingleton(counts),
             split_names=split_names,
             extra=report_extra,
+            sections=beam.pvalue.AsSingleton(sections),
         )
     )
     _ = report | "WriteReports" >> beam.Map(
@@ -254,20 +381,99 @@ def finish_examples_artifact(
     log = logging.warning if totals["skipped"] else logging.info
     log(
         "%s: %d files in, %d records out (%d kept as is, %d converted), %d skipped %s; "
-        "per split records/files: %s; report: %s",
+        "per split records/files: %s;%s report: %s",
         component_name, totals["files_in"], totals["records_out"], totals["kept"],
         totals["converted"], totals["skipped"], json.dumps(totals["skipped_by_reason"],
                                                           sort_keys=True),
-        per_split, os.path.join(examples.uri, BAD_IMAGES_FILE),
+        per_split, layout_summary(report), os.path.join(examples.uri, BAD_IMAGES_FILE),
     )
-    check_bad_fraction(component_name, report, max_bad_fraction, examples.uri)
-    empty = [name for name in split_names if not report["splits"][name]["records_out"]]
-    if empty:
-        # Downstream, SchemaGen would infer nothing from it and the gate would judge on no examples.
-        raise ValueError(
-            f"{component_name}: split(s) {', '.join(map(repr, empty))} got no records "
-            f"(per split records/files: {per_split}); add images or give those splits a larger share")
+    try:
+        check_bad_fraction(component_name, report, max_bad_fraction, examples.uri)
+        _check_classes_have_records(component_name, report)
+        empty = [name for name in split_names if not report["splits"][name]["records_out"]]
+        if empty:
+            # Downstream, SchemaGen would infer nothing from it and the gate would judge on no examples.
+            raise ValueError(
+                f"{component_name}: split(s) {', '.join(map(repr, empty))} got no records "
+                f"(per split records/files: {per_split}); add images or give those splits a larger "
+                f"share")
+    except (TooManyBadImagesError, ValueError) as exc:
+        # The orchestrator removes a failed component's output: keep the report where it can be read.
+        kept = keep_report_copy(examples.uri, component_name)
+        raise type(exc)(
+            f"{exc}; the failed run's output is removed, a copy of the report is kept at "
+            f"{os.path.join(kept, BAD_IMAGES_FILE)} (and {INGEST_REPORT_FILE} beside it)") from None
     return report
+
+
+def _describe_no_records(entry: Dict[str, Any]) -> str:
+    reasons = ", ".join(f"{n} {reason}" for reason, n in entry["skipped_by_reason"].items())
+    if not entry["files_in"]:
+        return f"{entry['class']!r} (no file)"
+    return f"{entry['class']!r} ({entry['files_in']} file(s), all skipped: {reasons})"
+
+
+def _check_classes_have_records(component_name: str, report: Dict[str, Any]) -> None:
+    """Image folders: a class folder whose files gave no record in any split stops the run.
+
+    Unless ``ignore_empty_class_folders`` is set; the class is then only
+    reported (``empty_class_folders.no_records``) and named in the log line:
+    labels are numbered before any record is written, so the class keeps its
+    label (with no example).
+    """
+    section = report.get("empty_class_folders")
+    if not section or not section.get("no_records"):
+        return
+    described = "; ".join(_describe_no_records(e) for e in section["no_records"])
+    if section.get("ignore_empty_class_folders"):
+        logging.warning("%s: class folder(s) with no record in any split (kept as labels without "
+                        "examples): %s", component_name, described)
+        return
+    raise ValueError(
+        f"{component_name}: class folder(s) gave no record in any split, so their class(es) would "
+        f"have no examples: {described}; add usable images, remove the folder(s), or set "
+        f"ignore_empty_class_folders=True (data.ignore_empty_class_folders) to go on with them "
+        f"reported")
+
+
+def layout_summary(report: Dict[str, Any]) -> str:
+    """' 3 ignored (not data), 2 links not followed, ...;' for the closing log line ('' when none)."""
+    parts = []
+    if report.get("ignored", {}).get("count"):
+        parts.append(f"{report['ignored']['count']} ignored (not data: "
+                     f"{json.dumps(report['ignored']['by_reason'], sort_keys=True)})")
+    if report.get("links", {}).get("count"):
+        parts.append(f"{report['links']['count']} links not followed or files reached twice "
+                     f"{json.dumps(report['links']['by_reason'], sort_keys=True)}")
+    if report.get("duplicates", {}).get("groups"):
+        parts.append(f"{report['duplicates']['files']} files in {report['duplicates']['groups']} "
+                     f"groups of identical bytes (each group in one split)")
+    if report.get("label_conflicts", {}).get("groups"):
+        parts.append(f"{report['label_conflicts']['files']} files in "
+                     f"{report['label_conflicts']['groups']} label conflicts (same bytes, different "
+                     f"classes)")
+    if report.get("empty_class_folders", {}).get("ignored"):
+        parts.append(f"empty class folders ignored: {report['empty_class_folders']['ignored']}")
+    if report.get("empty_class_folders", {}).get("no_records"):
+        parts.append("classes with no records (their files all skipped): "
+                     f"{[e['class'] for e in report['empty_class_folders']['no_records']]}")
+    return (" " + "; ".join(parts) + ";") if parts else ""
+
+
+def keep_report_copy(examples_uri: str, component_name: str) -> str:
+    """Copies ``bad_images.tsv`` and ``ingest_report.json`` to a new local temp folder; returns it.
+
+    A failed component's output folder is removed by the orchestrator; the
+    copy outlives it so the error can name a report the user can still read.
+    """
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    folder = tempfile.mkdtemp(prefix=f"{component_name}-failed-ingest-")
+    for name in (BAD_IMAGES_FILE, INGEST_REPORT_FILE):
+        source = os.path.join(examples_uri, name)
+        if tf.io.gfile.exists(source):
+            tf.io.gfile.copy(source, os.path.join(folder, name), overwrite=True)
+    return folder
 
 
 def validate_common(max_pixels: int, max_bad_fraction: float) -> None:

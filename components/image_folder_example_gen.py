@@ -4,11 +4,25 @@ A :class:`tfx.components.FileBasedExampleGen` with its own spec and Beam
 executor:
 
 * labels are the sorted class-folder names (``label`` = index, ``label_name``
-  = folder name);
+  = folder name); a class folder with no file (once ignored files are set
+  aside) raises ``ValueError`` naming it before anything is read, and one
+  whose files all get skipped raises ``ValueError`` naming it and the skip
+  reasons after the report is written (unless
+  ``ignore_empty_class_folders``);
+* hidden files and OS metadata (``.ipynb_checkpoints/``, ``__MACOSX/``,
+  ``._*``, ``.DS_Store``, ``Thumbs.db``, ``lost+found/``, ...), editor
+  backups ``name~``, Office lock files ``~$name`` and top-level files that
+  are not images by extension (``README.md``) are ignored and listed, links
+  are resolved so each real file is read once with the label of the class
+  folder it really lives in (once per class, a label conflict, when links
+  outside ``input_base`` reach it from two classes) (:func:`scan_image_folder`);
 * each file goes to a split by SHA-256 of its path relative to ``input_base``
-  (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`,
-  ``{"train": 4, "eval": 1}``), so the split of a
-  file never changes when other files are added or removed;
+  (``split_buckets``, default :data:`components.splits.DEFAULT_SPLIT_BUCKETS`),
+  and files with identical bytes go together to the split of their first
+  path (sorted); adding or removing files moves no other file, except that
+  adding or removing a copy (identical bytes) under another name can move
+  its group to the split of the group's new first path; identical bytes under two classes are a label conflict
+  (reported; skipped unless ``keep_label_conflicts``);
 * every file is validated and normalised by
   :mod:`components.image_records`; bad files are skipped and reported, never
   crash the run;
@@ -23,6 +37,9 @@ Being a FileBasedExampleGen, it keeps TFX's driver: the input fingerprint of
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
@@ -43,6 +60,8 @@ from trainer.contract import IMAGE_FOLDER_EXAMPLE_GEN_ID
 
 MAX_PIXELS_KEY = "max_pixels"
 MAX_BAD_FRACTION_KEY = "max_bad_fraction"
+IGNORE_EMPTY_CLASS_FOLDERS_KEY = "ignore_empty_class_folders"
+KEEP_LABEL_CONFLICTS_KEY = "keep_label_conflicts"
 INPUT_PATTERN = "*/*"
 
 
@@ -53,6 +72,8 @@ class ImageFolderExampleGenSpec(types.ComponentSpec):
     PARAMETERS.update({
         MAX_PIXELS_KEY: ExecutionParameter(type=int),
         MAX_BAD_FRACTION_KEY: ExecutionParameter(type=float),
+        IGNORE_EMPTY_CLASS_FOLDERS_KEY: ExecutionParameter(type=int, optional=True),
+        KEEP_LABEL_CONFLICTS_KEY: ExecutionParameter(type=int, optional=True),
     })
     INPUTS = {}
     OUTPUTS = dict(standard_component_specs.FileBasedExampleGenSpec.OUTPUTS)
@@ -66,47 +87,419 @@ def _join(base: str, rel: str) -> str:
     return base.rstrip("/") + "/" + rel
 
 
-def list_image_folder(input_base: str) -> Tuple[List[str], List[str]]:
-    """(class names, sorted relative paths of every file under ``input_base``).
+# Names that are never data, whatever their extension (compared case-insensitively).
+OS_METADATA_NAMES = frozenset(name.lower() for name in (
+    "__MACOSX", ".DS_Store", "Thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini",
+    ".ipynb_checkpoints", "$RECYCLE.BIN", "System Volume Information", "@eaDir", ".Trashes",
+    ".Spotlight-V100", ".fseventsd", ".TemporaryItems", "Icon\r", "lost+found",
+))
+# Image file extensions (lower case): a file directly under input_base with another
+# extension (README.md, LICENSE, labels.csv) is not data.
+IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp",
+                              ".tif", ".tiff"))
+# Ignore reasons (ingest report, ``ignored``).
+IGNORED_APPLE_DOUBLE = "apple_double"  # ._name.jpg: macOS resource fork, not the image
+IGNORED_OS_METADATA = "os_metadata"  # __MACOSX/, .DS_Store, Thumbs.db, desktop.ini, checkpoints, ...
+IGNORED_HIDDEN = "hidden"  # any other name starting with "."
+IGNORED_EDITOR_BACKUP = "editor_backup"  # name~
+IGNORED_OFFICE_LOCK = "office_lock"  # ~$name.docx
+IGNORED_TOP_LEVEL_NOT_IMAGE = "top_level_not_image"  # README.md, LICENSE, labels.csv beside the classes
+# Link decisions (ingest report, ``links``).
+LINK_LOOP = "link_loop"  # a folder link to itself or to a folder above it
+LINK_INTO_OTHER_CLASS = "link_into_other_class"  # would give a file the label of the wrong class
+LINK_WITHIN_FOLDER = "link_within_folder"  # target is read at its real place already
+LINK_SAME_FILE = "same_file_again"  # a real file reached a second time through links
+LINK_SAME_FILE_OTHER_CLASS = "same_file_in_other_class"  # one real file reached from two classes
+LINK_OUTSIDE_CLASS = "link_outside_classes"  # target inside input_base but in no class folder
+LINK_INTO_IGNORED = "link_into_ignored"  # target is (inside) an ignored file or folder
+LINK_UNRESOLVABLE = "link_loop_or_unresolvable"  # loop.png -> loop.png: cannot be resolved at all
 
-    Class names are the non-hidden immediate subfolders, sorted.  Paths use
-    forward slashes.
+
+def ignore_reason(name: str) -> str:
+    """Why a file or folder name is not data ('' when it may be).
+
+    See :data:`OS_METADATA_NAMES`; also AppleDouble ``._*``, other hidden
+    ``.*`` names, editor backups ``name~`` and Office lock files ``~$name``.
+    (Top-level files that are not images by extension are ignored by the
+    scan as ``top_level_not_image``.)
     """
-    if not tf.io.gfile.isdir(input_base):
-        raise FileNotFoundError(f"input_base {input_base!r} is not a directory")
-    class_names = sorted(
-        name.rstrip("/")
-        for name in tf.io.gfile.listdir(input_base)
-        if not name.startswith(".") and tf.io.gfile.isdir(_join(input_base, name.rstrip("/")))
-    )
+    if name.startswith("._"):
+        return IGNORED_APPLE_DOUBLE
+    if name.lower() in OS_METADATA_NAMES:
+        return IGNORED_OS_METADATA
+    if name.startswith("."):
+        return IGNORED_HIDDEN
+    if name.startswith("~$"):
+        return IGNORED_OFFICE_LOCK
+    if name.endswith("~"):
+        return IGNORED_EDITOR_BACKUP
+    return ""
+
+
+def _top_level_file_reason(name: str) -> str:
+    """Why a file directly under ``input_base`` is not data ('' for an image file name)."""
+    return "" if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS else IGNORED_TOP_LEVEL_NOT_IMAGE
+
+
+@dataclasses.dataclass
+class FolderScan:
+    """What :func:`scan_image_folder` found under ``input_base``.
+
+    ``files``: relative paths (forward slashes, as reached from
+    ``input_base``) of every file to read, sorted, each real file once (once
+    per class when links reach it from two classes: a label conflict);
+    ``labels``: relative path -> class name (the class folder the file really
+    lives in; ``""`` for files outside any class folder); ``ignored``: sorted
+    ``(relative path, reason)`` of every file that is not data (files inside
+    an ignored folder are listed one by one); ``links``: sorted
+    ``(relative path, reason, detail)`` of links not followed or files
+    reached twice; ``class_folders``: every non-ignored top-level folder;
+    ``empty_class_folders``: those with no file to read.
+    """
+
+    class_folders: List[str]
+    files: List[str]
+    labels: Dict[str, str]
+    ignored: List[Tuple[str, str]]
+    links: List[Tuple[str, str, str]]
+    empty_class_folders: List[str]
+
+    def class_names(self, ignore_empty: bool = False) -> List[str]:
+        if not ignore_empty:
+            return list(self.class_folders)
+        return [name for name in self.class_folders if name not in self.empty_class_folders]
+
+
+def _is_dir(entry: os.DirEntry) -> Tuple[bool, str]:
+    """(whether ``entry`` is a folder, following links; why it cannot be told: '' when it can).
+
+    A link that loops on itself (``loop.png -> loop.png``) or cannot be
+    resolved for another reason gives ``(False, "<error>")`` instead of
+    raising.
+    """
+    try:
+        return entry.is_dir(follow_symlinks=True), ""
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _scan_local(input_base: str) -> FolderScan:
+    root_real = os.path.realpath(input_base)
+    ignored: List[Tuple[str, str]] = []
+    links: List[Tuple[str, str, str]] = []
+    # real path -> [(rel, class, reached through a link)]
+    candidates: Dict[str, List[Tuple[str, str, bool]]] = collections.defaultdict(list)
+    class_folders: List[str] = []
+
+    def ignore_tree(path: str, rel: str, reason: str) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames.sort()
+                sub = os.path.relpath(dirpath, path).replace(os.sep, "/")
+                prefix = rel if sub == "." else f"{rel}/{sub}"
+                for name in sorted(filenames):
+                    ignored.append((f"{prefix}/{name}", reason))
+        else:
+            ignored.append((rel, reason))
+
+    class_real: Dict[str, str] = {}
+
+    def real_class(real: str) -> str:
+        """The class folder a real path lives in ('' when in none)."""
+        inside = [name for name, folder in class_real.items() if _within(real, folder)]
+        return max(inside, key=lambda name: len(class_real[name])) if inside else ""
+
+    def ignored_in(real: str) -> str:
+        """The ignore reason of a part of ``real`` below the input or a class folder ('' if none)."""
+        for folder in [root_real] + list(class_real.values()):
+            if _within(real, folder) and real != folder:
+                for part in os.path.relpath(real, folder).split(os.sep):
+                    if ignore_reason(part):
+                        return ignore_reason(part)
+        return ""
+
+    def inside_input(real: str) -> bool:
+        return _within(real, root_real) or bool(real_class(real))
+
+    def walk(path: str, rel: str, cls: str, real_dir: str, ancestors: Tuple[str, ...],
+             via_link: bool, visited: set) -> None:
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            links.append((rel, "unreadable_folder", f"{type(exc).__name__}: {exc.strerror}"))
+            return
+        for entry in entries:
+            child_rel = f"{rel}/{entry.name}"
+            reason = ignore_reason(entry.name)
+            if reason:
+                ignore_tree(entry.path, child_rel, reason)
+                continue
+            is_link = entry.is_symlink()
+            is_dir, error = _is_dir(entry)
+            if error:
+                links.append((child_rel, LINK_UNRESOLVABLE,
+                              f"{child_rel} -> {_readlink(entry.path)} cannot be resolved "
+                              f"({error}); not read"))
+                continue
+            if is_dir:
+                target = os.path.realpath(entry.path)
+                if is_link:
+                    if any(_within(a, target) for a in ancestors):
+                        links.append((child_rel, LINK_LOOP,
+                                      f"{child_rel} -> {os.readlink(entry.path)} leads back to a folder "
+                                      f"above it; not followed"))
+                        continue
+                    if inside_input(target):
+                        target_cls = real_class(target)
+                        ignored_reason = ignored_in(target)
+                        if ignored_reason:
+                            links.append((child_rel, LINK_INTO_IGNORED,
+                                          f"{child_rel} -> {os.readlink(entry.path)} points into an "
+                                          f"ignored folder ({ignored_reason}); not followed"))
+                        elif target_cls and target_cls != cls:
+                            links.append((child_rel, LINK_INTO_OTHER_CLASS,
+                                          f"{child_rel} -> {os.readlink(entry.path)} lies in class folder "
+                                          f"{target_cls!r}, not {cls!r}; its files are read (once) as "
+                                          f"{target_cls!r} where they are"))
+                        elif target_cls:
+                            links.append((child_rel, LINK_WITHIN_FOLDER,
+                                          f"{child_rel} -> {os.readlink(entry.path)} is already read at "
+                                          f"its real place in {cls!r}"))
+                        else:
+                            links.append((child_rel, LINK_OUTSIDE_CLASS,
+                                          f"{child_rel} -> {os.readlink(entry.path)} is inside the input "
+                                          f"folder but in no class folder; not followed"))
+                        continue
+                    if (cls, target) in visited:
+                        links.append((child_rel, LINK_SAME_FILE,
+                                      f"{child_rel} -> {os.readlink(entry.path)}: folder already read"))
+                        continue
+                visited.add((cls, target))
+                walk(entry.path, child_rel, cls, target, ancestors + (target,), via_link or is_link,
+                     visited)
+                continue
+            real = os.path.realpath(entry.path)
+            if is_link and os.path.exists(entry.path) and inside_input(real):
+                target_cls = real_class(real)
+                ignored_reason = ignored_in(real)
+                if ignored_reason:
+                    links.append((child_rel, LINK_INTO_IGNORED,
+                                  f"{child_rel} -> {os.readlink(entry.path)} points to an ignored file "
+                                  f"or into an ignored folder ({ignored_reason}); not read"))
+                    continue
+                if not target_cls:
+                    links.append((child_rel, LINK_OUTSIDE_CLASS,
+                                  f"{child_rel} -> {os.readlink(entry.path)} is inside the input "
+                                  f"folder but in no class folder; not read through this link"))
+                    continue
+                if target_cls != cls:
+                    links.append((child_rel, LINK_INTO_OTHER_CLASS,
+                                  f"{child_rel} -> {os.readlink(entry.path)} lies in class folder "
+                                  f"{target_cls!r}, not {cls!r}; not read through this link"))
+                    continue
+            candidates[real].append((child_rel, cls, via_link or is_link))
+
+    try:
+        top_entries = sorted(os.scandir(input_base), key=lambda e: e.name)
+    except OSError as exc:
+        raise FileNotFoundError(f"input_base {input_base!r} cannot be listed: {exc}") from exc
+    top_dirs = []
+    for entry in top_entries:
+        reason = ignore_reason(entry.name)
+        is_dir, error = (False, "") if reason else _is_dir(entry)
+        if reason:
+            ignore_tree(entry.path, entry.name, reason)
+        elif error:
+            links.append((entry.name, LINK_UNRESOLVABLE,
+                          f"{entry.name} -> {_readlink(entry.path)} cannot be resolved ({error}); "
+                          f"not a class folder, not read"))
+        elif is_dir:
+            if entry.is_symlink() and _within(root_real, os.path.realpath(entry.path)):
+                links.append((entry.name, LINK_LOOP,
+                              f"{entry.name} -> {os.readlink(entry.path)} leads back to the input folder "
+                              f"or above it; not a class folder, not followed"))
+                continue
+            top_dirs.append(entry)
+        elif _top_level_file_reason(entry.name):
+            ignored.append((entry.name, _top_level_file_reason(entry.name)))
+        else:
+            candidates[os.path.realpath(entry.path)].append((entry.name, "", entry.is_symlink()))
+    # A top-level link to (a folder inside) another class folder is not a class of its own.
+    real_top = {entry.name: os.path.realpath(entry.path) for entry in top_dirs
+                if not entry.is_symlink()}
+    kept_dirs = []
+    for entry in top_dirs:
+        target = os.path.realpath(entry.path)
+        owners = [name for name, folder in real_top.items() if _within(target, folder)]
+        if entry.is_symlink() and owners:
+            owner = max(owners, key=lambda name: len(real_top[name]))
+            links.append((entry.name, LINK_INTO_OTHER_CLASS,
+                          f"{entry.name!r} is a link to class folder {owner!r} "
+                          f"({entry.name} -> {_readlink(entry.path)}); not a class of its own, its "
+                          f"files are read (once) as {owner!r}"))
+            continue
+        kept_dirs.append(entry)
+    top_dirs = kept_dirs
+    class_folders.extend(entry.name for entry in top_dirs)
+    class_real.update((entry.name, os.path.realpath(entry.path)) for entry in top_dirs)
+    visited = {("", root_real)}
+    for entry in top_dirs:
+        target = os.path.realpath(entry.path)
+        visited.add((entry.name, target))
+        walk(entry.path, entry.name, entry.name, target, (root_real, target), entry.is_symlink(),
+             visited)
+
+    files, labels = [], {}
+    for real, reached in candidates.items():
+        # The real place (not through a link) first, then the shortest, then by name.
+        reached.sort(key=lambda r: (r[2], r[0].count("/"), r[0]))
+        # Once per class: one real file reached from two classes (links to the same place
+        # outside input_base) is read under each, so it is a label conflict like identical bytes.
+        first: Dict[str, str] = {}
+        for other, cls, _ in reached:
+            if cls in first:
+                links.append((other, LINK_SAME_FILE,
+                              f"{other} is the same file as {first[cls]}; read once"))
+                continue
+            first[cls] = other
+            files.append(other)
+            labels[other] = cls
+        if len(first) > 1:
+            names = sorted(first.values())
+            for other in names:
+                links.append((other, LINK_SAME_FILE_OTHER_CLASS,
+                              f"{other} is the same file as {', '.join(n for n in names if n != other)}"
+                              f" reached from class(es) {', '.join(repr(c) for c in sorted(first))}; "
+                              f"a label conflict (see label_conflicts)"))
+    files.sort()
+    per_class = collections.Counter(labels.values())
+    empty = [name for name in class_folders if not per_class[name]]
+    return FolderScan(class_folders=sorted(class_folders), files=files, labels=labels,
+                      ignored=sorted(ignored), links=sorted(links), empty_class_folders=sorted(empty))
+
+
+def _scan_gfile(input_base: str) -> FolderScan:
+    """Object stores (``gs://``): no links; the same ignore rules."""
     prefix = input_base.rstrip("/") + "/"
-    paths = []
+    class_folders, files, labels, ignored = [], [], {}, []
+    for name in tf.io.gfile.listdir(input_base):
+        name = name.rstrip("/")
+        if not ignore_reason(name) and tf.io.gfile.isdir(_join(input_base, name)):
+            class_folders.append(name)
     for dirpath, _, filenames in tf.io.gfile.walk(input_base):
         dirpath = dirpath.rstrip("/") + "/"
         rel_dir = dirpath[len(prefix):] if dirpath.startswith(prefix) else ""
+        reasons = [ignore_reason(part) for part in rel_dir.split("/") if part]
+        dir_reason = next((r for r in reasons if r), "")
         for filename in filenames:
-            paths.append((rel_dir + filename).replace("\\", "/"))
-    return class_names, sorted(paths)
+            rel = (rel_dir + filename).replace("\\", "/")
+            reason = dir_reason or ignore_reason(filename)
+            if not reason and not rel_dir:
+                reason = _top_level_file_reason(filename)
+            if reason:
+                ignored.append((rel, reason))
+                continue
+            files.append(rel)
+            top = rel.split("/")[0]
+            labels[rel] = top if "/" in rel and top in class_folders else ""
+    per_class = collections.Counter(labels.values())
+    empty = [name for name in class_folders if not per_class[name]]
+    return FolderScan(sorted(class_folders), sorted(files), labels, sorted(ignored), [], sorted(empty))
+
+
+def scan_image_folder(input_base: str) -> FolderScan:
+    """Every file under ``input_base`` sorted into data, ignored and link decisions.
+
+    Rules (one set, for every caller): names starting with ``.``, AppleDouble
+    ``._*`` files and OS metadata (``__MACOSX/``, ``Thumbs.db``,
+    ``desktop.ini``, ...) are ignored, folders with all they hold; links are
+    resolved: each real file is read once (at its real place when it is also
+    reached without a link), a file's class is the class folder it really
+    lives in, a folder link that loops or leads into another class folder is
+    not followed (reported), and links to places outside ``input_base`` are
+    followed and labelled by the class folder holding the link; one real
+    file reached that way from two classes is listed once per class (a
+    label conflict, ``same_file_in_other_class``).  Dangling
+    links are listed as files (reading them reports ``unreadable``); a link
+    that cannot be resolved at all (a link to itself) is not read and is
+    listed as ``link_loop_or_unresolvable``.
+
+    Raises ``FileNotFoundError`` when ``input_base`` is not a directory.
+    """
+    if not tf.io.gfile.isdir(input_base):
+        raise FileNotFoundError(f"input_base {input_base!r} is not a directory")
+    if "://" in input_base:
+        return _scan_gfile(input_base)
+    return _scan_local(input_base)
+
+
+def list_image_folder(input_base: str) -> Tuple[List[str], List[str]]:
+    """(class names, sorted relative paths of every file to read under ``input_base``).
+
+    Class names are the immediate subfolders that are not ignored, sorted.
+    Paths use forward slashes.  See :func:`scan_image_folder` for what is
+    ignored and how links are followed.
+    """
+    scan = scan_image_folder(input_base)
+    return scan.class_names(), scan.files
 
 
 def plan_items(
     rel_paths: List[str],
     class_names: List[str],
     split_buckets: List[Tuple[str, int]],
+    labels: Optional[Dict[str, str]] = None,
 ) -> List[Tuple[str, str, int, str, str]]:
-    """(split, rel_path, label, label_name, skip_reason) for every file."""
+    """(split, rel_path, label, label_name, skip_reason) for every file.
+
+    ``labels`` (relative path -> class folder, from :func:`scan_image_folder`)
+    gives each file's class; without it, the first path component does.
+    """
     index = {name: i for i, name in enumerate(class_names)}
     plan = []
     for rel in rel_paths:
         split = splits.assign_split(rel, split_buckets)
         parts = rel.split("/")
+        name = labels.get(rel, "") if labels is not None else (parts[0] if len(parts) >= 2 else "")
         if any(part.startswith(".") for part in parts):
             plan.append((split, rel, -1, "", image_records.HIDDEN_FILE))
-        elif len(parts) < 2 or parts[0] not in index:
+        elif name not in index:
             plan.append((split, rel, -1, "", image_records.NO_CLASS_FOLDER))
         else:
-            plan.append((split, rel, index[parts[0]], parts[0], ""))
+            plan.append((split, rel, index[name], name, ""))
     return plan
+
+
+def layout_report(scan: FolderScan, ignore_empty: bool) -> Dict[str, Any]:
+    """The ingest report's ``ignored``, ``links`` and ``empty_class_folders`` sections."""
+    return {
+        "ignored": {
+            "count": len(scan.ignored),
+            "by_reason": dict(sorted(collections.Counter(r for _, r in scan.ignored).items())),
+            "entries": [{"path": rel, "reason": reason} for rel, reason in scan.ignored],
+        },
+        "links": {
+            "count": len(scan.links),
+            "by_reason": dict(sorted(collections.Counter(r for _, r, _ in scan.links).items())),
+            "entries": [{"path": rel, "reason": reason, "detail": detail}
+                        for rel, reason, detail in scan.links],
+        },
+        "empty_class_folders": {
+            IGNORE_EMPTY_CLASS_FOLDERS_KEY: bool(ignore_empty),
+            "ignored": list(scan.empty_class_folders) if ignore_empty else [],
+        },
+    }
 
 
 class ReadFileDoFn(beam.DoFn):
@@ -136,13 +529,20 @@ def folder_fingerprint(input_base: str) -> str:
     """Fingerprint of every file under ``input_base`` (paths, sizes, mtimes).
 
     Unlike TFX's own fingerprint of a glob pattern, it covers the whole tree
-    and does not fail on entries that cannot be stat'ed (dangling links):
-    those are fingerprinted as such and later reported as ``unreadable``.
+    and never fails: entries that cannot be stat'ed (dangling links) are
+    fingerprinted as such and later reported as ``unreadable``, links that
+    cannot be resolved (a link to itself) are left out like the scan leaves
+    them out, and a folder that cannot be listed at all gives a fingerprint
+    of the error (the executor then reports it).
     """
     import hashlib  # pylint: disable=g-import-not-at-top
 
-    _, rel_paths = list_image_folder(input_base)
     digest = hashlib.sha256()
+    try:
+        _, rel_paths = list_image_folder(input_base)
+    except Exception as exc:  # noqa: BLE001 - missing or unlistable folder: the executor reports it
+        digest.update(f"unlistable:{type(exc).__name__}: {exc}".encode("utf-8"))
+        return f"Image folder: {input_base}, unlistable, SHA-256(error): {digest.hexdigest()}"
     total_bytes = 0
     for rel in rel_paths:
         try:
@@ -197,10 +597,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY])
 
-        class_names, rel_paths = list_image_folder(input_base)
+        ignore_empty = bool(exec_properties.get(IGNORE_EMPTY_CLASS_FOLDERS_KEY) or 0)
+        keep_conflicts = bool(exec_properties.get(KEEP_LABEL_CONFLICTS_KEY) or 0)
+        scan = scan_image_folder(input_base)
+        if scan.empty_class_folders and not ignore_empty:
+            raise ValueError(
+                f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: class folder(s) "
+                f"{', '.join(repr(name) for name in scan.empty_class_folders)} under {input_base!r} "
+                f"hold no file once ignored files (hidden files, OS metadata, ...) and links not followed "
+                f"are set aside, so their class(es) would have no examples; add images, remove the "
+                f"folder(s), or set {IGNORE_EMPTY_CLASS_FOLDERS_KEY}=True "
+                f"(data.{IGNORE_EMPTY_CLASS_FOLDERS_KEY})")
+        class_names = scan.class_names(ignore_empty=ignore_empty)
         if not class_names:
             raise ValueError(f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: no class folders under {input_base!r}")
-        plan = plan_items(rel_paths, class_names, split_buckets)
+        plan = plan_items(scan.files, class_names, split_buckets, scan.labels)
+        for rel, reason, detail in scan.links:
+            logging.warning("%s: %s (%s)", IMAGE_FOLDER_EXAMPLE_GEN_ID, detail, reason)
         logging.info("%s: %d files, classes %s, splits %s",
                      IMAGE_FOLDER_EXAMPLE_GEN_ID, len(plan), class_names, split_buckets)
         _ingest.write_label_names(examples.uri, class_names)
@@ -211,6 +624,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "split_buckets": dict(split_buckets),
             "max_pixels": max_pixels,
             "max_bad_fraction": max_bad_fraction,
+            "keep_label_conflicts": keep_conflicts,
+            **layout_report(scan, ignore_empty),
         }
         with self._make_beam_pipeline() as pipeline:
             items = (
@@ -218,8 +633,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "PlannedFiles" >> beam.Create(plan)
                 | "ReadFiles" >> beam.ParDo(ReadFileDoFn(input_base))
             )
+            items, duplicates = _ingest.group_duplicates(items, max_pixels, keep_conflicts)
             _ingest.write_ingest_outputs(items, examples.uri, split_names, max_pixels,
-                                         report_extra)
+                                         report_extra, duplicates)
         _ingest.finish_examples_artifact(IMAGE_FOLDER_EXAMPLE_GEN_ID, examples, split_names,
                                          class_names, max_bad_fraction)
 
@@ -239,7 +655,20 @@ class ImageFolderExampleGen(FileBasedExampleGen):
       max_pixels: images with width*height above this are skipped
         (``too_many_pixels``).
       max_bad_fraction: the run fails (after writing its report) when more
-        than this fraction of the input files was skipped.
+        than this fraction of the input files was skipped.  Ignored files
+        (hidden, OS metadata) are not input files and never count.  On any
+        failure after the report is written (too many bad files, a class or
+        a split without records) a copy of the report is kept in a temp
+        folder named in the error.
+      ignore_empty_class_folders: by default a class folder with no file
+        (once ignored files are set aside) raises ``ValueError`` naming it,
+        and so does one whose files all get skipped; when True the first
+        kind is left out of the classes and the second kind keeps its label
+        (labels are numbered before records are written) with no example;
+        both are listed in the report (``empty_class_folders``).
+      keep_label_conflicts: identical bytes under two classes are reported as
+        a label conflict and, by default, skipped (``label_conflict``); when
+        True they are kept (still reported).
 
     Output ``examples``: standard_artifacts.Examples.
     """
@@ -251,7 +680,9 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     def __init__(self, input_base: str,
                  split_buckets: Optional[Dict[str, int]] = None,
                  max_pixels: int = image_records.DEFAULT_MAX_PIXELS,
-                 max_bad_fraction: float = image_records.DEFAULT_MAX_BAD_FRACTION):
+                 max_bad_fraction: float = image_records.DEFAULT_MAX_BAD_FRACTION,
+                 ignore_empty_class_folders: bool = False,
+                 keep_label_conflicts: bool = False):
         buckets = splits.parse_split_buckets(
             splits.DEFAULT_SPLIT_BUCKETS if split_buckets is None else split_buckets)
         _ingest.validate_common(max_pixels, max_bad_fraction)
@@ -268,6 +699,8 @@ class ImageFolderExampleGen(FileBasedExampleGen):
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             max_pixels=int(max_pixels),
             max_bad_fraction=float(max_bad_fraction),
+            ignore_empty_class_folders=int(bool(ignore_empty_class_folders)),
+            keep_label_conflicts=int(bool(keep_label_conflicts)),
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         # Skip FileBasedExampleGen.__init__ (it builds its own spec); keep its
@@ -286,5 +719,5 @@ def split_buckets_of(component: ImageFolderExampleGen) -> Dict[str, int]:
 
 
 __all__ = ["ImageFolderExampleGen", "ImageFolderExampleGenSpec", "Executor",
-           "ImageFolderDriver", "folder_fingerprint",
-           "list_image_folder", "plan_items", "split_buckets_of"]
+           "ImageFolderDriver", "FolderScan", "folder_fingerprint", "ignore_reason",
+           "list_image_folder", "plan_items", "scan_image_folder", "split_buckets_of"]

@@ -27,7 +27,12 @@ Policy (see components/README.md for the table):
   ``max_pixels``; also anything Pillow's own decompression-bomb guard refuses,
   i.e. above 2 * ``PIL.Image.MAX_IMAGE_PIXELS``), ``unreadable`` (I/O error
   such as permission denied; produced by the callers that read files),
-  ``hidden_file`` / ``no_class_folder`` (image-folder layout only).
+  ``no_class_folder`` (image-folder layout only), ``label_conflict`` (the
+  same bytes are filed under two classes; image-folder only; produced by
+  the caller that groups identical files).  Hidden files and OS metadata
+  (``.DS_Store``, ``__MACOSX/``, ``._*``) are not skipped but ignored, before
+  this module sees them (``hidden_file`` is kept for callers that plan
+  hidden paths themselves).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ TOO_MANY_PIXELS = "too_many_pixels"
 UNREADABLE = "unreadable"
 HIDDEN_FILE = "hidden_file"
 NO_CLASS_FOLDER = "no_class_folder"
+LABEL_CONFLICT = "label_conflict"
 
 SKIP_REASONS = (
     EMPTY_FILE,
@@ -65,6 +71,7 @@ SKIP_REASONS = (
     UNREADABLE,
     HIDDEN_FILE,
     NO_CLASS_FOLDER,
+    LABEL_CONFLICT,
 )
 
 # Conversion reasons (joined with "+" when several apply, e.g. "cmyk+exif_rotated").

@@ -1,8 +1,12 @@
 """Which output split each record goes to, and the default splits (pure Python).
 
 Image folders are split by hash buckets of each file's relative path
-(:func:`assign_split`), so a file's split never changes when other files are
-added or removed; TFDS datasets are split by TFDS split strings
+(:func:`assign_split`); files with identical bytes all take the split of the
+first of their paths (sorted: ``components._ingest.group_duplicates``).  So
+adding or removing files moves no other file, with one exception: when a copy
+of a file (identical bytes) is added or removed under another name, the whole
+group of identical files takes the split of its new first path, which can
+move the files already there.  TFDS datasets are split by TFDS split strings
 (``train[:40%]``).  The defaults here are the pipeline's defaults too
 (``pipeline/config.py`` reads them).
 """

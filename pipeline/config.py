@@ -61,6 +61,13 @@ class DataConfig(ConfigModel):
     max_bad_fraction: float = Field(
         image_records.DEFAULT_MAX_BAD_FRACTION, ge=0, le=1,
         description="fail the ExampleGen when more than this fraction of the files is skipped")
+    ignore_empty_class_folders: bool = Field(
+        False, description="image_folder: instead of failing, leave class folders with no file out of the "
+                           "classes, and go on when a class folder's files are all skipped (that class keeps "
+                           "its label with no example); both listed in the ingest report")
+    keep_label_conflicts: bool = Field(
+        False, description="image_folder: train on identical files filed under two classes (always reported; "
+                           "by default they are skipped as label_conflict)")
 
     @field_validator("split_buckets")
     @classmethod

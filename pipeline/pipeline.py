@@ -43,6 +43,8 @@ def make_example_gen(config: PipelineConfig):
         split_buckets=dict(data.split_buckets),
         max_pixels=data.max_pixels,
         max_bad_fraction=data.max_bad_fraction,
+        ignore_empty_class_folders=data.ignore_empty_class_folders,
+        keep_label_conflicts=data.keep_label_conflicts,
     )
 
 

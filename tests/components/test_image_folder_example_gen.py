@@ -51,8 +51,12 @@ def test_special_file_outcomes(demo_run):
     for split in contract.REQUIRED_SPLITS:
         for ex in read_records(examples.uri, split):
             records[feature(ex, contract.FILENAME_KEY).decode()] = (split, ex)
+    ignored = {e["path"]: e["reason"] for e in read_report(examples.uri)["ignored"]["entries"]}
     for rel, (outcome, reason) in expected.items():
         split = splits.assign_split(rel, SPLITS)
+        if outcome == "ignored":
+            assert ignored[rel] == reason and rel not in rows and rel not in records, rel
+            continue
         if outcome == "kept":
             assert rel not in rows and rel in records, rel
         else:
@@ -63,7 +67,8 @@ def test_special_file_outcomes(demo_run):
         else:
             assert records[rel][0] == split
     # Nothing else is reported: every regular demo image is kept as is.
-    assert set(rows) == {rel for rel, (o, _) in expected.items() if o != "kept"}
+    assert set(rows) == {rel for rel, (o, _) in expected.items() if o not in ("kept", "ignored")}
+    assert set(ignored) == {rel for rel, (o, _) in expected.items() if o == "ignored"}
 
 
 def test_conservation_per_split(demo_run):
@@ -72,6 +77,9 @@ def test_conservation_per_split(demo_run):
     on_disk = []
     for dirpath, _, files in os.walk(root):
         on_disk += [os.path.relpath(os.path.join(dirpath, f), root) for f in files]
+    ignored = [rel for rel, (o, _) in _all_expected(summary).items() if o == "ignored"]
+    assert report["ignored"]["count"] == len(ignored)
+    on_disk = [rel for rel in on_disk if rel not in ignored]
     per_split = collections.Counter(splits.assign_split(rel, SPLITS) for rel in on_disk)
     skipped = collections.Counter(
         splits.assign_split(rel, SPLITS) for rel, (o, _) in _all_expected(summary).items()
@@ -86,7 +94,7 @@ def test_conservation_per_split(demo_run):
         assert entry["skipped"] == skipped[split] == sum(entry["skipped_by_reason"].values())
         assert entry["kept"] + entry["converted"] == entry["records_out"]
         total_records += n_records
-    assert report["totals"]["files_in"] == len(on_disk) == summary["total_files"] + 3
+    assert report["totals"]["files_in"] == len(on_disk) == summary["total_files"] + 3 - len(ignored)
     assert total_records == report["totals"]["records_out"]
     assert examples.get_int_custom_property("num_records") == total_records
 
@@ -170,10 +178,17 @@ def test_max_bad_fraction_fails_with_reasons(tmp_path):
     assert message.index("empty_file") < message.index("not_an_image")
     # The report is there for the user to read.
     assert len(read_bad_rows(out)) == 3
-    # Same folder, tolerant threshold: succeeds; class b has a label but no records.
+    # Same folder, tolerant threshold: class b gave no record, which is an error of its own ...
+    with pytest.raises(ValueError, match=r"'b' \(3 file\(s\), all skipped: 2 empty_file, 1 not_an_image\)"):
+        run_executor(ImageFolderExampleGen(input_base=str(root), max_bad_fraction=0.5,
+                                           split_buckets={"train": 1}), str(tmp_path / "out2"))
+    # ... unless asked to go on: class b keeps its label, has no records and is reported.
     examples = run_executor(ImageFolderExampleGen(input_base=str(root), max_bad_fraction=0.5,
-                                                  split_buckets={"train": 1}), str(tmp_path / "out2"))
+                                                  split_buckets={"train": 1},
+                                                  ignore_empty_class_folders=True),
+                            str(tmp_path / "out3"))
     assert read_label_names(examples.uri) == ["a", "b"]
+    assert [e["class"] for e in read_report(examples.uri)["empty_class_folders"]["no_records"]] == ["b"]
     assert read_report(examples.uri)["totals"]["records_out"] == 6
 
 
@@ -192,11 +207,11 @@ def test_split_ratios_pipeline_1000_files(tmp_path):
     from components.image_folder_example_gen import ImageFolderExampleGen
 
     root = tmp_path / "many"
-    tiny = png_bytes(Image.fromarray(np.zeros((2, 2, 3), np.uint8)))
     for cls in ("x", "y"):
         (root / cls).mkdir(parents=True)
-    for i in range(1000):
-        (root / ("x" if i % 2 else "y") / f"{i:04d}.png").write_bytes(tiny)
+    for i in range(1000):  # distinct bytes: identical files would be grouped into one split
+        pixels = np.array([[[i % 256, i // 256, 0]]], np.uint8)
+        (root / ("x" if i % 2 else "y") / f"{i:04d}.png").write_bytes(png_bytes(Image.fromarray(pixels)))
     buckets = {"train": 8, "eval": 2}
     examples = run_executor(ImageFolderExampleGen(input_base=str(root), split_buckets=buckets),
                             str(tmp_path / "out"))

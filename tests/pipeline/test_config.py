@@ -168,3 +168,18 @@ def test_a_new_field_is_one_line():
     assert overridden.evaluation.calibration_tolerance == 0.2
     with pytest.raises(ConfigError, match="evaluation.calibration_tolerance: must be < 1"):
         ExtendedPipeline.from_dict({"evaluation": {"calibration_tolerance": 1}})
+
+
+def test_image_folder_layout_options_reach_the_example_gen():
+    from pipeline.pipeline import make_example_gen
+
+    data = config_lib.PipelineConfig().data
+    assert data.ignore_empty_class_folders is False and data.keep_label_conflicts is False
+    config = config_lib.PipelineConfig(
+        data={"image_dir": "/x", "ignore_empty_class_folders": True, "keep_label_conflicts": True})
+    gen = make_example_gen(config)
+    assert gen.exec_properties["ignore_empty_class_folders"] == 1
+    assert gen.exec_properties["keep_label_conflicts"] == 1
+    default = make_example_gen(config_lib.PipelineConfig(data={"image_dir": "/x"}))
+    assert default.exec_properties["ignore_empty_class_folders"] == 0
+    assert default.exec_properties["keep_label_conflicts"] == 0
