@@ -76,7 +76,13 @@ def _decode_capturing_stderr(data: bytes) -> Tuple[Optional[object], List[str]]:
 
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
         sys.stderr.flush()
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no standard error to redirect (a closed fd 2): nothing would be printed either
+            try:
+                return tf.io.decode_jpeg(data, channels=0).numpy(), []
+            except Exception:  # noqa: BLE001 - libjpeg error: the caller keeps Pillow's verdict
+                return None, []
         os.dup2(capture.fileno(), 2)
         try:
             try:

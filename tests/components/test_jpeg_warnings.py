@@ -105,9 +105,12 @@ def test_other_output_on_stderr_during_the_check_is_given_back(capfd, monkeypatc
     assert "another library's line" in err and "Corrupt JPEG" not in err
 
 
-def test_ingestion_reports_files_kept_with_a_warning_by_name(tmp_path, capfd):
+def test_ingestion_reports_files_kept_with_a_warning_by_name(tmp_path, capfd, caplog):
+    import logging
+
     from components.image_folder_example_gen import ImageFolderExampleGen
 
+    caplog.set_level(logging.INFO)
     root = tmp_path / "images"
     files = {}
     for c, cls in enumerate(("cat", "dog")):
@@ -122,6 +125,9 @@ def test_ingestion_reports_files_kept_with_a_warning_by_name(tmp_path, capfd):
     capfd.readouterr()
     uri = run_executor(ImageFolderExampleGen(input_base=str(root)), str(tmp_path / "out")).uri
     assert "Corrupt JPEG" not in capfd.readouterr().err
+    # The console's line of totals gives the count by reason, not libjpeg's message.
+    assert ('3 kept with a warning {"jpeg_extraneous_bytes": 2, "jpeg_warning": 1} (by name in '
+            f'{contract.BAD_IMAGES_FILE})') in caplog.text
 
     report = read_report(uri)
     warned = {"cat/2.jpg": jpeg_warnings.JPEG_EXTRANEOUS_BYTES, "dog/4.jpg": jpeg_warnings.JPEG_EXTRANEOUS_BYTES,
