@@ -96,7 +96,7 @@ class NormalizeDoFn(beam.DoFn):
         self._inc(result.outcome)
         yield beam.pvalue.TaggedOutput(
             self.REPORT,
-            ReportRow(item.split, result.outcome, result.reason, item.path,
+            ReportRow(item.split, result.outcome, result.reason or result.warning, item.path,
                       _clean(result.detail), item.label_name),
         )
         if result.ok:
@@ -203,7 +203,19 @@ def _count_key(row: ReportRow) -> Tuple[Tuple[str, str, str, str], int]:
     return (row.split, row.outcome, row.reason, row.label_name), 1
 
 
-def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
+def _warnings_section(rows: Sequence[ReportRow]) -> Dict[str, Any]:
+    """The report's ``warnings``: every file kept with a warning, by name (sorted)."""
+    kept = sorted((row for row in rows if row.outcome == image_records.KEPT and row.reason),
+                  key=lambda r: (r.path, r.split))
+    return {
+        "count": len(kept),
+        "by_reason": dict(sorted(collections.Counter(row.reason for row in kept).items())),
+        "entries": [{"path": row.path, "split": row.split, "reason": row.reason, "detail": row.detail}
+                    for row in kept],
+    }
+
+
+def _build_report(_, counts, split_names, extra, sections=(), bad_rows=()) -> Dict[str, Any]:
     splits = {}
     for name in split_names:
         splits[name] = {
@@ -212,8 +224,10 @@ def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
             "kept": 0,
             "converted": 0,
             "skipped": 0,
+            "kept_with_warning": 0,
             "converted_by_reason": {},
             "skipped_by_reason": {},
+            "warnings_by_reason": {},
         }
     classes = {name: {"files_in": 0, "records_out": 0, "skipped_by_reason": {}}
                for name in extra.get("label_names", [])}
@@ -230,25 +244,29 @@ def _build_report(_, counts, split_names, extra, sections=()) -> Dict[str, Any]:
         entry[outcome] += n
         if outcome != image_records.SKIPPED:
             entry["records_out"] += n
+        if outcome == image_records.KEPT and reason:
+            entry["kept_with_warning"] += n
+            entry["warnings_by_reason"][reason] = entry["warnings_by_reason"].get(reason, 0) + n
         if outcome == image_records.CONVERTED:
             entry["converted_by_reason"][reason] = entry["converted_by_reason"].get(reason, 0) + n
         elif outcome == image_records.SKIPPED:
             entry["skipped_by_reason"][reason] = entry["skipped_by_reason"].get(reason, 0) + n
+    by_reason_keys = ("converted_by_reason", "skipped_by_reason", "warnings_by_reason")
     totals = {"files_in": 0, "records_out": 0, "kept": 0, "converted": 0, "skipped": 0,
-              "converted_by_reason": collections.Counter(),
-              "skipped_by_reason": collections.Counter()}
+              "kept_with_warning": 0, **{key: collections.Counter() for key in by_reason_keys}}
     for entry in splits.values():
-        for key in ("files_in", "records_out", "kept", "converted", "skipped"):
+        for key in ("files_in", "records_out", "kept", "converted", "skipped", "kept_with_warning"):
             totals[key] += entry[key]
-        totals["converted_by_reason"].update(entry["converted_by_reason"])
-        totals["skipped_by_reason"].update(entry["skipped_by_reason"])
-    totals["converted_by_reason"] = dict(totals["converted_by_reason"])
-    totals["skipped_by_reason"] = dict(totals["skipped_by_reason"])
+        for key in by_reason_keys:
+            totals[key].update(entry[key])
+    for key in by_reason_keys:
+        totals[key] = dict(sorted(totals[key].items()))
     report = dict(extra)
     for section in sections:
         report.update(section)
     report["splits"] = splits
     report["totals"] = totals
+    report["warnings"] = _warnings_section(bad_rows)
     report["classes"] = classes
     no_records = [
         {"class": name, "files_in": entry["files_in"],
@@ -311,7 +329,8 @@ def write_ingest_outputs(
     )
     bad_rows = (
         report_rows
-        | "OnlyNotKept" >> beam.Filter(lambda row: row.outcome != image_records.KEPT)
+        | "OnlyNotKeptOrWarned" >> beam.Filter(
+            lambda row: row.outcome != image_records.KEPT or bool(row.reason))
         | "BadToList" >> beam.combiners.ToList()
     )
     if report_sections is None:
@@ -326,6 +345,7 @@ def write_ingest_outputs(
             split_names=split_names,
             extra=report_extra,
             sections=beam.pvalue.AsSingleton(sections),
+            bad_rows=beam.pvalue.AsSingleton(bad_rows),
         )
     )
     _ = report | "WriteReports" >> beam.Map(
@@ -439,6 +459,10 @@ def _check_classes_have_records(component_name: str, report: Dict[str, Any]) -> 
 def layout_summary(report: Dict[str, Any]) -> str:
     """' 3 ignored (not data), 2 links not followed, ...;' for the closing log line ('' when none)."""
     parts = []
+    if report.get("warnings", {}).get("count"):
+        parts.append(f"{report['warnings']['count']} kept with a warning "
+                     f"{json.dumps(report['warnings']['by_reason'], sort_keys=True)} (by name in "
+                     f"{BAD_IMAGES_FILE})")
     if report.get("ignored", {}).get("count"):
         parts.append(f"{report['ignored']['count']} ignored (not data: "
                      f"{json.dumps(report['ignored']['by_reason'], sort_keys=True)})")

@@ -13,6 +13,11 @@ Policy (see components/README.md for the table):
   EXIF rotation; 8-bit grayscale or RGB PNG without transparency.  Grayscale
   is kept as is: ``decode_image(channels=3)`` replicates the channel exactly,
   and re-encoding a JPEG would only lose quality.
+  A kept JPEG that libjpeg (TensorFlow's decoder) warns about is **kept with
+  a warning** (``warning``, :mod:`components.jpeg_warnings`): extraneous bytes
+  before the end-of-image marker are dropped from the stored bytes when the
+  decoded pixels stay exactly the same (``jpeg_extraneous_bytes``), any other
+  warning keeps the bytes as they are (``jpeg_warning``).
 * **converted** - re-encoded by Pillow as 3-channel RGB (JPEG quality 95 when
   the source was a JPEG, lossless PNG otherwise), because TF would read the
   original wrongly or not at all: CMYK/YCCK JPEG, EXIF-rotated images (TF
@@ -45,6 +50,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from components import jpeg_warnings
 
 # Outcomes.
 KEPT = "kept"
@@ -113,6 +120,9 @@ class ImageResult:
     height: int = 0
     width: int = 0
     detail: str = ""  # human-readable detail (error message) for the report
+    # Kept with a warning (components.jpeg_warnings.WARNING_REASONS): libjpeg warns about the
+    # file but decodes it; ``detail`` then says what it said and what was done.
+    warning: str = ""
 
     @property
     def ok(self) -> bool:
@@ -259,8 +269,16 @@ def _decide(data: bytes, img: Image.Image, img_format: str) -> ImageResult:
 
     if not reasons:
         width, height = img.size
+        warning, detail = "", ""
+        if target == "jpeg":
+            # The stored bytes are decoded by TensorFlow's libjpeg downstream: its warnings
+            # are attributed to this file here, and extraneous bytes dropped, instead of being
+            # printed without a file name at every decode.
+            check = jpeg_warnings.check_jpeg(data)
+            data, warning, detail = check.data, check.reason, check.detail
         return ImageResult(
-            outcome=KEPT, encoded=data, image_format=target, height=height, width=width
+            outcome=KEPT, encoded=data, image_format=target, height=height, width=width,
+            detail=detail, warning=warning,
         )
 
     if orientation != 1:

@@ -3,9 +3,7 @@
     python pipeline_runner.py infer --model-dir outputs/demo/serving/resizer_classifier \\
         --images photos/ --output predictions.csv [-- BEAM_ARGS]
 
-Files (Beam's fileio: local, ``gs://``, any Beam filesystem) -> the ingestion
-policy (:func:`components.image_records.normalize_image`: kept, converted,
-skipped with a reason; hidden files skipped) -> RunInference with
+Files -> the ingestion policy -> RunInference with
 :class:`serving.saved_model_handler.ServingModelHandler` (``serving_default``,
 in batches) -> two files:
 
@@ -13,7 +11,21 @@ in batches) -> two files:
   converted image, sorted by filename (the path relative to the input
   directory, or to a glob's directory part);
 * ``predictions.bad_images.tsv``: ``outcome, reason, filename, detail`` for
-  every converted or skipped file, as ingestion's ``bad_images.tsv``.
+  every file that is not simply classified: converted, kept with a warning
+  (libjpeg's, e.g. ``jpeg_extraneous_bytes``), skipped, ignored (not data) or
+  not read (a link), as ingestion's ``bad_images.tsv`` and ``ingest_report.json``.
+
+Which files: a directory is walked by ingestion's own walker
+(:func:`components.image_folder_example_gen.scan_image_folder`), with its
+rules for links (followed, also to other disks; each real file once; loops,
+dangling and unresolvable links reported), hidden files and OS metadata
+(ignored), and top-level files that are not images by extension (ignored);
+class folders are optional (a flat folder works).  A glob (local, ``gs://``,
+any Beam filesystem) selects files by Beam's ``fileio``, with the same ignore
+rules for every part of the path below its directory.  Every file then goes
+through the ingestion policy (:func:`components.image_records.normalize_image`:
+kept, converted, skipped with a reason).  Every file found is either
+classified or reported, with its reason.
 
 Bad files never fail the job. One the model itself cannot decode is skipped as
 ``corrupt`` and the rest of its batch is still classified. Each file is
@@ -24,7 +36,7 @@ import dataclasses
 import os
 import time
 from collections import Counter
-from typing import Dict, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -40,6 +52,9 @@ from serving.saved_model_handler import (Rejection, ServingModelHandler, absolut
 from trainer import contract
 
 BAD_IMAGES_HEADER = "outcome\treason\tfilename\tdetail"
+# Report outcomes of files that are not read: not data (hidden, OS metadata, ...), and links.
+IGNORED = "ignored"
+NOT_READ = "not_read"
 GLOB_CHARACTERS = "*?["
 MODEL_REJECTED = "the model cannot decode it: "
 
@@ -57,7 +72,12 @@ class ReportRow(NamedTuple):
 
 @dataclasses.dataclass
 class Summary:
-    """What a run did, counted from the files it wrote (:func:`serving.infer_command.summary_lines` prints it)."""
+    """What a run did, counted from the files it wrote (:func:`serving.infer_command.summary_lines` prints it).
+
+    ``ignored``/``not_read``: files that are not data (hidden, OS metadata,
+    ...) and links not followed or files reached twice, by reason;
+    ``warned``: classified files kept with a libjpeg warning, by reason.
+    """
 
     model_dir: str
     predictions_path: str
@@ -68,23 +88,42 @@ class Summary:
     skipped: int
     skipped_by_reason: Dict[str, int]
     seconds: float
+    ignored_by_reason: Dict[str, int] = dataclasses.field(default_factory=dict)
+    not_read_by_reason: Dict[str, int] = dataclasses.field(default_factory=dict)
+    warned_by_reason: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ignored(self) -> int:
+        return sum(self.ignored_by_reason.values())
+
+    @property
+    def not_read(self) -> int:
+        return sum(self.not_read_by_reason.values())
+
+    @property
+    def warned(self) -> int:
+        return sum(self.warned_by_reason.values())
 
     @property
     def files(self) -> int:
-        return self.classified + self.skipped
+        """Every file found: classified, skipped, ignored or not read."""
+        return self.classified + self.skipped + self.ignored + self.not_read
 
 
 # --- inputs and outputs ----------------------------------------------------------------------------
 
-def resolve_inputs(images: str) -> Tuple[str, str]:
-    """``(glob pattern, base)``: a directory means every file under it; filenames are reported relative to base."""
+def resolve_inputs(images: str) -> Tuple[Optional[str], str]:
+    """``(glob pattern, base)``; filenames are reported relative to ``base``.
+
+    A directory (local, or a ``gs://`` path without glob characters) gives
+    ``(None, directory + "/")``: it is walked by :func:`list_directory`.
+    """
     if "://" not in images:
         images = os.path.abspath(images)
         if os.path.isdir(images):
-            return os.path.join(images, "**"), os.path.join(images, "")
+            return None, os.path.join(images, "")
     elif not any(c in images for c in GLOB_CHARACTERS):
-        base = images.rstrip("/") + "/"  # a bucket "directory"
-        return base + "**", base
+        return None, images.rstrip("/") + "/"  # a bucket "directory"
     fixed = min([images.index(c) for c in GLOB_CHARACTERS if c in images] + [len(images)])
     return images, images[: images.rfind("/", 0, fixed) + 1]
 
@@ -130,8 +169,56 @@ def write_bad_images(rows, path: str) -> None:
 
 # --- the pipeline ----------------------------------------------------------------------------------
 
+def list_directory(base: str) -> Tuple[List[str], List[ReportRow]]:
+    """(filenames to read, report rows of the files that are not) under the directory ``base``.
+
+    Ingestion's walker and rules (:func:`components.image_folder_example_gen.scan_image_folder`):
+    class folders are optional, links are followed (each real file once), hidden
+    files, OS metadata and top-level files that are not images by extension are
+    ignored, loops and unresolvable links are not read.  Filenames are relative
+    to ``base`` (forward slashes).  A file reached from two class folders
+    (``same_file_in_other_class``) is classified under each name.
+    """
+    from components.image_folder_example_gen import scan_image_folder  # pylint: disable=g-import-not-at-top
+
+    scan = scan_image_folder(base)
+    read = set(scan.files)
+    rows = [ReportRow(IGNORED, reason, rel, "") for rel, reason in scan.ignored]
+    rows += [ReportRow(NOT_READ, reason, rel, detail) for rel, reason, detail in scan.links if rel not in read]
+    return list(scan.files), rows
+
+
+def glob_decision(name: str) -> str:
+    """Why a file a glob matched is not data ('' when it is): ingestion's ignore rule on every part of ``name``."""
+    from components.image_folder_example_gen import ignore_reason  # pylint: disable=g-import-not-at-top
+
+    return next((ignore_reason(part) for part in name.split("/") if ignore_reason(part)), "")
+
+
+class MatchedNameDoFn(beam.DoFn):
+    """A glob's match -> its filename relative to the glob's directory, or an ``ignored`` report row."""
+
+    REPORT = "report"
+
+    def __init__(self, base: str):
+        self._base = base
+
+    def process(self, metadata):
+        path = metadata.path
+        name = (path[len(self._base):] if path.startswith(self._base) else path).replace("\\", "/")
+        reason = glob_decision(name)
+        if reason:
+            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(IGNORED, reason, name, ""))
+            return
+        yield name
+
+
 class ReadImageDoFn(beam.DoFn):
-    """A matched file -> ((filename, outcome, reason), bytes to classify), or a report row for a skipped file."""
+    """A filename -> ((filename, outcome, warning or conversion reason), bytes to classify), or a report row.
+
+    Skipped files (unreadable, empty, corrupt, ...) give only a report row;
+    converted ones and JPEGs kept with a libjpeg warning give both.
+    """
 
     REPORT = "report"
 
@@ -139,25 +226,25 @@ class ReadImageDoFn(beam.DoFn):
         self._base = base
         self._max_pixels = int(max_pixels)
 
-    def process(self, readable_file):
-        path = readable_file.metadata.path
-        name = path[len(self._base):] if path.startswith(self._base) else path
-        name = name.replace("\\", "/")
-        if any(part.startswith(".") for part in name.split("/")):
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(image_records.SKIPPED, image_records.HIDDEN_FILE,
-                                                                  name, ""))
-            return
+    def process(self, name: str):
+        path = self._base + name
         try:
-            with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 data = f.read()
-        except Exception as error:  # noqa: BLE001 - permission denied, vanished file, ...
+        except Exception as error:  # noqa: BLE001 - permission denied, dangling link, vanished file, ...
+            detail = f"{type(error).__name__}: {error}".replace(path, name)
+            if "://" not in path and os.path.islink(path) and not os.path.exists(path):
+                detail = f"dangling link: {name} -> {os.readlink(path)}"
             yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(
-                image_records.SKIPPED, image_records.UNREADABLE, name, f"{type(error).__name__}: {error}"))
+                image_records.SKIPPED, image_records.UNREADABLE, name, detail))
             return
         result = image_records.normalize_image(data, self._max_pixels)
         if not result.ok:
             yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(result.outcome, result.reason, name, result.detail))
             return
+        if result.warning:
+            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(result.outcome, result.warning, name,
+                                                                  result.detail))
         yield (name, result.outcome, result.reason), result.encoded
 
 
@@ -180,10 +267,21 @@ class SortOutPredictionsDoFn(beam.DoFn):
 def add_batch_inference(pipeline, pattern: str, base: str, version_dir: str, class_names: Sequence[str],
                         predictions_path: str, bad_path: str, batch_size: int = DEFAULT_BATCH_SIZE,
                         max_pixels: int = image_records.DEFAULT_MAX_PIXELS) -> None:
-    """Adds the whole job to ``pipeline``: match, read, check, classify, write both files."""
-    read = (pipeline
-            | "MatchFiles" >> fileio.MatchFiles(pattern)
-            | "ReadMatches" >> fileio.ReadMatches(compression=CompressionTypes.UNCOMPRESSED)
+    """Adds the whole job to ``pipeline``: list, read, check, classify, write both files.
+
+    ``pattern`` is ``None`` when ``base`` is a directory (walked by :func:`list_directory`).
+    """
+    if pattern is None:
+        names, listed_rows = list_directory(base)
+        filenames = pipeline | "ListDirectory" >> beam.Create(names)
+        not_read = pipeline | "NotRead" >> beam.Create(listed_rows)
+    else:
+        matched = (pipeline
+                   | "MatchFiles" >> fileio.MatchFiles(pattern)
+                   | "Names" >> beam.ParDo(MatchedNameDoFn(base)).with_outputs(MatchedNameDoFn.REPORT,
+                                                                               main="names"))
+        filenames, not_read = matched.names, matched[MatchedNameDoFn.REPORT]
+    read = (filenames
             | "ReadImages" >> beam.ParDo(ReadImageDoFn(base, max_pixels)).with_outputs(
                 ReadImageDoFn.REPORT, main="images"))
     sorted_out = (read.images
@@ -193,7 +291,7 @@ def add_batch_inference(pipeline, pattern: str, base: str, version_dir: str, cla
     _ = (sorted_out.rows
          | "PredictionsToList" >> beam.combiners.ToList()
          | "WritePredictions" >> beam.Map(write_predictions_csv, predictions_path, list(class_names)))
-    _ = ((read[ReadImageDoFn.REPORT], sorted_out[SortOutPredictionsDoFn.REPORT])
+    _ = ((not_read, read[ReadImageDoFn.REPORT], sorted_out[SortOutPredictionsDoFn.REPORT])
          | "AllReportRows" >> beam.Flatten()
          | "ReportToList" >> beam.combiners.ToList()
          | "WriteBadImages" >> beam.Map(write_bad_images, bad_path))
@@ -205,7 +303,14 @@ def run_batch_inference(model_dir: str, images: str, output: str, beam_args: Seq
     """Classifies the images; returns the counts. Raises :class:`ModelDirError` or :class:`InputError` first."""
     version_dir = resolve_model_dir(model_dir)
     pattern, base = resolve_inputs(images)
-    if not FileSystems.match([pattern], limits=[1])[0].metadata_list:
+    if pattern is None:
+        try:
+            names, rows = list_directory(base)
+        except FileNotFoundError as error:
+            raise InputError(f"{images!r}: {error}") from None
+        if not names and not rows:
+            raise InputError(f"no files under {images!r} (a directory, or a glob such as 'photos/*.jpg')")
+    elif not FileSystems.match([pattern], limits=[1])[0].metadata_list:
         raise InputError(f"no files match {images!r} (a directory, or a glob such as 'photos/*.jpg')")
     info = read_model_info(version_dir)
     predictions_path = absolute(output)
@@ -223,7 +328,12 @@ def summarize(version_dir: str, predictions_path: str, bad_path: str, seconds: f
     with FileSystems.open(bad_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         rows = [line.decode("utf-8").split("\t") for line in f.read().splitlines()[1:]]
     outcomes = Counter(row[0] for row in rows)
-    skipped_by_reason = Counter(row[1] for row in rows if row[0] == image_records.SKIPPED)
+
+    def by_reason(outcome):
+        return dict(sorted(Counter(row[1] for row in rows if row[0] == outcome).items()))
+
     return Summary(version_dir, predictions_path, bad_path, classified,
                    classified - outcomes[image_records.CONVERTED], outcomes[image_records.CONVERTED],
-                   outcomes[image_records.SKIPPED], dict(sorted(skipped_by_reason.items())), seconds)
+                   outcomes[image_records.SKIPPED], by_reason(image_records.SKIPPED), seconds,
+                   ignored_by_reason=by_reason(IGNORED), not_read_by_reason=by_reason(NOT_READ),
+                   warned_by_reason=by_reason(image_records.KEPT))

@@ -19,7 +19,9 @@ def add_infer_arguments(parser):
                         help="a pushed SavedModel: its version directory, or the model's directory "
                              "(the newest numeric version is used)")
     parser.add_argument("--images", required=True, metavar="DIR_OR_GLOB",
-                        help="a directory (every file under it) or a glob ('photos/*.jpg', 'gs://b/x/**.png')")
+                        help="a directory (walked as ingestion walks an image folder: links followed, hidden files "
+                             "and OS metadata ignored; class folders optional) or a glob ('photos/*.jpg', "
+                             "'gs://b/x/**.png')")
     parser.add_argument("--output", required=True, metavar="CSV",
                         help="the predictions CSV; the bad-images report goes beside it (<name>.bad_images.tsv)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -30,12 +32,34 @@ def add_infer_arguments(parser):
     return parser
 
 
+def _counts(label, total, by_reason):
+    listed = ", ".join(f"{reason}={n}" for reason, n in by_reason.items())
+    return f"{label} {total}{': ' + listed if listed else ''}"
+
+
 def summary_lines(summary):
-    """What the command prints for a :class:`serving.batch_inference.Summary`."""
-    skipped = ", ".join(f"{reason}={n}" for reason, n in summary.skipped_by_reason.items())
+    """What the command prints for a :class:`serving.batch_inference.Summary`.
+
+    Args:
+      summary: the run's counts.
+
+    Returns:
+      The lines (str): every file found is counted once, as classified,
+      skipped, ignored (not data) or not read (a link); files kept with a
+      libjpeg warning are counted by reason (the warnings themselves are in
+      the bad-images report, by file name).
+    """
+    first = (f"Classified {summary.classified} of {summary.files} files ({summary.kept} kept, {summary.converted} "
+             f"converted) in {summary.seconds:.1f} s; "
+             f"{_counts('skipped', summary.skipped, summary.skipped_by_reason)}")
+    if summary.ignored:
+        first += f"; {_counts('ignored (not data)', summary.ignored, summary.ignored_by_reason)}"
+    if summary.not_read:
+        first += f"; {_counts('links not read', summary.not_read, summary.not_read_by_reason)}"
+    if summary.warned:
+        first += f"; {_counts('kept with a warning', summary.warned, summary.warned_by_reason)}"
     return [
-        f"Classified {summary.classified} of {summary.files} files ({summary.kept} kept, {summary.converted} "
-        f"converted) in {summary.seconds:.1f} s; skipped {summary.skipped}{': ' + skipped if skipped else ''}",
+        first,
         f"  model:       {summary.model_dir}",
         f"  predictions: {summary.predictions_path}",
         f"  bad images:  {summary.bad_images_path}",

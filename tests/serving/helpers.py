@@ -45,6 +45,8 @@ def write_image_folder(directory):
     from PIL import Image
 
     from components import image_records as ir
+    from components.image_folder_example_gen import IGNORED_OS_METADATA
+    from serving.batch_inference import IGNORED
 
     rng = np.random.default_rng(7)
 
@@ -69,7 +71,7 @@ def write_image_folder(directory):
         "empty.jpg": (b"", (ir.SKIPPED, ir.EMPTY_FILE)),
         "truncated.jpg": (big_jpeg[: len(big_jpeg) // 2], (ir.SKIPPED, ir.CORRUPT)),
         "notes.jpg": (b"a text file, not a picture\n", (ir.SKIPPED, ir.NOT_AN_IMAGE)),
-        ".DS_Store": (b"\0\0\0\1Bud1", (ir.SKIPPED, ir.HIDDEN_FILE)),
+        ".DS_Store": (b"\0\0\0\1Bud1", (IGNORED, IGNORED_OS_METADATA)),  # not data: ingestion's rule
     }
     for name, (data, _) in files.items():
         path = os.path.join(directory, *name.split("/"))

@@ -1,0 +1,155 @@
+"""libjpeg's warnings about a JPEG that still decodes, attributed to the file.
+
+TensorFlow decodes JPEGs with libjpeg-turbo, which prints its warnings
+(``Corrupt JPEG data: 16 extraneous bytes before marker 0xd9``, ``Premature
+end of JPEG file``, ...) from C code straight to the process's standard error,
+without a file name, every time the image is decoded (Transform, the
+Trainers, the Evaluator, serving).  Pillow, which ingestion decodes with,
+silences them.
+
+:func:`check_jpeg` decodes the bytes once with TensorFlow's own JPEG decoder
+while file descriptor 2 points at a temporary file, so the warning is read
+back and returned instead of printed (anything else written to standard
+error meanwhile, by any thread, is written back to it unchanged).
+Extraneous bytes before the end-of-image marker (the damage of a part of the
+``cats_vs_dogs`` download) are then dropped from the bytes to store, in
+as many passes as libjpeg needs to stop warning, and only when TensorFlow
+decodes the result to exactly the same pixels without a warning; the image
+the model sees is the same, and no later decode prints anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import tempfile
+import threading
+from typing import List, Optional, Tuple
+
+# Warning reasons (ingest report ``warnings``, bad_images.tsv's reason of a file kept with a warning).
+JPEG_EXTRANEOUS_BYTES = "jpeg_extraneous_bytes"  # bytes before the end-of-image marker, dropped
+JPEG_WARNING = "jpeg_warning"  # any other libjpeg warning; the original bytes are stored
+WARNING_REASONS = (JPEG_EXTRANEOUS_BYTES, JPEG_WARNING)
+
+# libjpeg's messages (jerror.h) that are warnings, not errors; each decode prints at most one.
+_LIBJPEG_WARNING = re.compile(
+    r"^(Corrupt JPEG data: .*|Premature end of JPEG file|Warning: .*|Invalid SOS parameters .*|"
+    r"Inconsistent progression sequence .*|Unsupported marker type .*|.*JPEG datastream.*)$")
+_EXTRANEOUS = re.compile(r"^Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})$")
+_EOI = b"\xff\xd9"
+# Each pass drops what libjpeg counted; its bit buffer can swallow a few more bytes first.
+_MAX_REPAIR_PASSES = 4
+_STDERR_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class JpegCheck:
+    """What libjpeg said about one JPEG.
+
+    ``reason``: ``""`` (no warning), :data:`JPEG_EXTRANEOUS_BYTES` or
+    :data:`JPEG_WARNING`; ``message``: libjpeg's first warning, as it would
+    have printed it; ``data``: the bytes to store (the input, or the input
+    without the extraneous bytes); ``removed``: how many bytes were dropped.
+    """
+
+    reason: str = ""
+    message: str = ""
+    data: Optional[bytes] = None
+    removed: int = 0
+
+    @property
+    def detail(self) -> str:
+        """One line for the report: the message, and what was done about it."""
+        if not self.reason:
+            return ""
+        if self.removed:
+            return (f"libjpeg: {self.message}; {self.removed} extraneous byte(s) dropped from the stored "
+                    f"image, decoded pixels unchanged")
+        return f"libjpeg: {self.message}; stored as it is"
+
+
+def _decode_capturing_stderr(data: bytes) -> Tuple[Optional[object], List[str]]:
+    """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines)."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no standard error to redirect (a closed fd 2): nothing would be printed either
+            try:
+                return tf.io.decode_jpeg(data, channels=0).numpy(), []
+            except Exception:  # noqa: BLE001 - libjpeg error: the caller keeps Pillow's verdict
+                return None, []
+        os.dup2(capture.fileno(), 2)
+        try:
+            try:
+                pixels = tf.io.decode_jpeg(data, channels=0).numpy()
+            except Exception:  # noqa: BLE001 - libjpeg error: the caller keeps Pillow's verdict
+                pixels = None
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode("utf-8", "replace")
+    warnings, others = [], []
+    for line in text.splitlines(keepends=True):
+        (warnings if _LIBJPEG_WARNING.match(line.strip()) else others).append(line)
+    if others:  # not libjpeg's: give it back to standard error as it was written
+        os.write(2, "".join(others).encode("utf-8"))
+    return pixels, [line.strip() for line in warnings]
+
+
+def _drop_before_eoi(data: bytes, count: int) -> Optional[bytes]:
+    """``data`` without the ``count`` bytes before its final end-of-image marker (and its FF fill bytes)."""
+    end = data.rfind(_EOI)
+    if end < 0:
+        return None
+    start = end
+    while start > 0 and data[start - 1] == 0xFF:  # fill bytes libjpeg swallows without counting
+        start -= 1
+    if count <= 0 or count > start:
+        return None
+    return data[:start - count] + data[start:]
+
+
+def check_jpeg(data: bytes) -> JpegCheck:
+    """libjpeg's warning about ``data`` (a JPEG Pillow decodes), and the bytes to store.
+
+    Args:
+      data: the file's bytes (a JPEG).
+
+    Returns:
+      A :class:`JpegCheck`; ``reason`` is ``""`` and ``data`` is the input
+      when libjpeg has nothing to say or TensorFlow cannot decode the bytes
+      at all (then Pillow's decision stands).
+    """
+    pixels, warnings = _decode_capturing_stderr(data)
+    if pixels is None or not warnings:
+        return JpegCheck(data=data)
+    message = warnings[0]
+    match = _EXTRANEOUS.match(message)
+    if not match or match.group(2) != "d9":
+        return JpegCheck(JPEG_WARNING, message, data)
+    repaired, count = data, int(match.group(1))
+    for _ in range(_MAX_REPAIR_PASSES):
+        candidate = _drop_before_eoi(repaired, count)
+        if candidate is None:
+            break
+        again, more = _decode_capturing_stderr(candidate)
+        if again is None or again.shape != pixels.shape or (again != pixels).any():
+            break
+        repaired = candidate
+        if not more:
+            return JpegCheck(JPEG_EXTRANEOUS_BYTES, message, repaired, len(data) - len(repaired))
+        follow = _EXTRANEOUS.match(more[0])
+        if not follow or follow.group(2) != "d9":
+            break
+        count = int(follow.group(1))
+    return JpegCheck(JPEG_WARNING, message, data)
+
+
+__all__ = ["JPEG_EXTRANEOUS_BYTES", "JPEG_WARNING", "WARNING_REASONS", "JpegCheck", "check_jpeg"]
