@@ -15,7 +15,8 @@ when none is chosen, in the single-comparison form: ``n``, ``split``, ``candidat
 ``ci95``, ``parameters`` and ``flops`` of its resizing stage, ``model_parameters``, ``model_flops``,
 ``latency_ms``, ``latency_ratio``); ``comparisons`` (per candidate: ``difference``, ``difference_ci95``,
 ``mcnemar_p``, ``holm_p``, ``significant``, ``passes``); plus ``metrics``, ``confusion_matrices``,
-``training`` (every arm's summary) and ``pushed``.
+``training`` (every arm's summary), ``tuning`` (per tuned arm: what its Tuner searched and chose, from its
+summary; empty without ``tuning.trials``) and ``pushed``.
 """
 
 import json
