@@ -47,6 +47,19 @@ def test_trials_add_one_tuner_per_arm_on_train_and_validation_feeding_its_traine
         assert trainer_custom[contract.TUNING_CONFIG_KEY] == custom[contract.TUNING_CONFIG_KEY]
 
 
+def test_with_the_control_experiment_every_tuner_starts_from_the_first_trainers_model():
+    from pipeline.pipeline import create_components
+
+    config = config_lib.with_overrides(config_lib.demo_profile(output_dir="/tmp/unused"),
+                                       {"tuning.trials": "2", "training.warm_start_epochs": "1"})
+    components = create_components(config)
+    first = components[contract.WARM_START_TRAINER_ID]
+    for arm in config.training.arms:
+        assert components[contract.tuner_id(arm)].inputs["base_model"] is first.outputs["model"]
+    # The first Trainer itself is not tuned.
+    assert "hyperparameters" not in first.inputs
+
+
 @pytest.mark.parametrize("values, field, message", [
     ({"tuning.trials": "-1"}, "tuning.trials", "must be >= 0"),
     ({"tuning.epochs": "0"}, "tuning.epochs", "must be >= 1"),
