@@ -21,6 +21,7 @@ setuptools.setup(
         "tfx[kfp]==1.16.0",
         "tensorflow==2.16.2",
         "keras==3.12.4",
+        "keras-tuner==1.4.8",  # the Tuner's search (trainer/run.py tuner_fn)
         "tf-keras==2.16.0",
         "tensorflow-datasets==4.9.10",
         "tensorflow-serving-api==2.16.1",

@@ -15,7 +15,8 @@ when none is chosen, in the single-comparison form: ``n``, ``split``, ``candidat
 ``ci95``, ``parameters`` and ``flops`` of its resizing stage, ``model_parameters``, ``model_flops``,
 ``latency_ms``, ``latency_ratio``); ``comparisons`` (per candidate: ``difference``, ``difference_ci95``,
 ``mcnemar_p``, ``holm_p``, ``significant``, ``passes``); plus ``metrics``, ``confusion_matrices``,
-``training`` (every arm's summary) and ``pushed``.
+``training`` (every arm's summary), ``tuning`` (per tuned arm: what its Tuner searched and chose, from its
+summary; empty without ``tuning.trials``) and ``pushed``.
 """
 
 import json
@@ -33,6 +34,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components import report_plots, tfma_results, verdict_text
 from components.paired_comparison import PairedComparisonArtifact
 from components.verdict import Verdict
+from trainer import tuning as tuning_lib
 from trainer.contract import (
     ALL_ARMS,
     COMPARISON_FILE,
@@ -112,8 +114,24 @@ def build_summary(evaluation_uri: str, verdict: Verdict, arms: Dict[str, dict], 
         "class_names": list(class_names),
         "confusion_matrices": tfma_results.read_confusion_matrices(evaluation_uri),
         "training": arms,
+        "tuning": tuning_summary(arms),
         "pushed": pushed,
     }
+
+
+def tuning_summary(arms: Dict[str, dict]) -> Dict[str, dict]:
+    """Each tuned arm's search as its Trainer recorded it (``training_summary.json``'s ``tuning``).
+
+    Args:
+        arms: every arm's training summary, by arm.
+
+    Returns:
+        {arm: {"trials", "epochs", "objective", "searched", "chosen", "configured", "searched_text",
+        "chosen_text"}} for the arms whose Trainer took a Tuner's hyperparameters; empty without tuning.
+    """
+    return {arm: {**entry["tuning"], "searched_text": tuning_lib.describe_search(entry["tuning"]),
+                  "chosen_text": tuning_lib.describe_choice(entry["tuning"])}
+            for arm, entry in arms.items() if entry.get("tuning")}
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -191,6 +209,7 @@ def render(summary: dict, template_name: str) -> str:
         confusion=summary.get("confusion_matrices") or {},
         class_name=lambda i: names[i] if i < len(names) else str(i),
         training_rows=_training_rows(training, arms),
+        tuning=[(arm, summary["tuning"][arm]) for arm in arms if arm in (summary.get("tuning") or {})],
         pictures=[(arm, training[arm]["picture_file"]) for arm in arms
                   if training.get(arm, {}).get("picture_file")],
     )

@@ -18,12 +18,12 @@ from typing import Annotated, Dict, List, Literal, Optional
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from components import demo_data, image_records, splits
-from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, json_object
+from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, TuningConfig, json_object
 from trainer.contract import (BILINEAR_ANTIALIAS_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, REQUIRED_SPLITS,
-                              SERVED_MODEL_NAME, TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT)
+                              SERVED_MODEL_NAME, TEST_SPLIT, TRAIN_SPLIT, TUNING_CONFIG_KEY, VALIDATION_SPLIT)
 
 __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILES", "TrainingConfig",
-           "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
+           "TuningConfig", "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
 
 DataSource = Literal["image_folder", "tfds"]
 Runner = Literal["local", "beam"]
@@ -126,6 +126,23 @@ class PipelineConfig(ConfigModel):
     data: DataConfig = Field(default_factory=DataConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+
+    def arm_custom_config(self, arm: str, code_fingerprint: str = "") -> dict:
+        """The ``custom_config`` of ``arm``'s Trainer and, with ``tuning.trials`` > 0, of its Tuner.
+
+        Args:
+            arm: one of ``training.arms``.
+            code_fingerprint: :func:`trainer.config.code_fingerprint` (TFX's cache notices code changes).
+
+        Returns:
+            ``{"training": the ArmConfig dict, "code_fingerprint": ...}``, plus ``{"tuning": the TuningConfig
+            dict}`` when the arm's hyperparameters are searched.
+        """
+        custom_config = self.training.for_arm(arm).to_custom_config(code_fingerprint)
+        if self.tuning.trials:
+            custom_config[TUNING_CONFIG_KEY] = self.tuning.to_dict()
+        return custom_config
 
     # Locations, all under output_dir.
     @property
@@ -201,7 +218,7 @@ def _merged(base: dict, changes: dict) -> dict:
     """``base`` with ``changes``, section by section (a dict-valued field is replaced whole)."""
     out = dict(base)
     for key, value in changes.items():
-        out[key] = {**out.get(key, {}), **value} if key in ("data", "training", "evaluation") else value
+        out[key] = {**out.get(key, {}), **value} if key in ("data", "training", "evaluation", "tuning") else value
     return out
 
 

@@ -97,8 +97,7 @@ def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: 
     config = config_lib.with_overrides(
         config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)), {"training.epochs": int(epochs)})
     return {
-        custom_config_output(arm): json.dumps(config.training.for_arm(arm).to_custom_config(code_fingerprint),
-                                          sort_keys=True)
+        custom_config_output(arm): json.dumps(config.arm_custom_config(arm, code_fingerprint), sort_keys=True)
         for arm in ALL_ARMS
     }
 

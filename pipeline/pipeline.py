@@ -9,7 +9,10 @@ McNemar with Holm across candidates, cost, the gate, the chosen candidate)
 -> Pusher (the chosen candidate, only when the gate blesses it) ->
 ComparisonReport. With ``training.warm_start_epochs`` (the paper's control
 experiment) one more Trainer (``Trainer_warm_start``, the baseline arm) runs
-first and every arm starts from its model (TFX's ``base_model``).
+first and every arm starts from its model (TFX's ``base_model``). With
+``tuning.trials`` > 0 every arm's Trainer is preceded by a Tuner
+(``Tuner_<arm>``, KerasTuner on train and validation) whose
+``best_hyperparameters`` it trains with.
 """
 
 import os
@@ -151,13 +154,14 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         custom_config=config.training.transform_custom_config(fingerprint),
     )
 
-    def trainer(component_id, custom_config, base_model=None):
+    def trainer(component_id, custom_config, base_model=None, hyperparameters=None):
         return tfx.components.Trainer(
             run_fn=contract.RUN_FN,
             examples=examples,
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
             base_model=base_model,
+            hyperparameters=hyperparameters,
             train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN_SPLIT]),
             eval_args=tfx.proto.EvalArgs(splits=[contract.VALIDATION_SPLIT]),
             custom_config=custom_config,
@@ -167,9 +171,26 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     warm_start = None
     if config.training.warm_start_epochs:
         warm_start = trainer(contract.WARM_START_TRAINER_ID, config.training.warm_start_custom_config(fingerprint))
+    base_model = warm_start.outputs["model"] if warm_start else None
+    # The hyperparameter search: one Tuner per arm, on train and validation only (the test split stays unread).
+    tuners = {}
+    if config.tuning.trials:
+        tuners = {
+            arm: tfx.components.Tuner(
+                tuner_fn=contract.TUNER_FN,
+                examples=examples,
+                transform_graph=transform.outputs["transform_graph"],
+                schema=schema,
+                base_model=base_model,
+                train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN_SPLIT]),
+                eval_args=tfx.proto.EvalArgs(splits=[contract.VALIDATION_SPLIT]),
+                custom_config=config.arm_custom_config(arm, fingerprint),
+            ).with_id(contract.tuner_id(arm))
+            for arm in config.training.arms
+        }
     trainers = {
-        arm: trainer(contract.trainer_id(arm), config.training.for_arm(arm).to_custom_config(fingerprint),
-                     warm_start.outputs["model"] if warm_start else None)
+        arm: trainer(contract.trainer_id(arm), config.arm_custom_config(arm, fingerprint), base_model,
+                     tuners[arm].outputs[contract.TUNER_BEST_HYPERPARAMETERS_OUTPUT] if tuners else None)
         for arm in config.training.arms
     }
     models = {arm: t.outputs["model"] for arm, t in trainers.items()}
@@ -216,7 +237,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     return {
         c.id: c
         for c in (example_gen, statistics_gen, schema_gen, example_validator, transform, warm_start,
-                  *trainers.values(), evaluator, paired, pusher, report)
+                  *tuners.values(), *trainers.values(), evaluator, paired, pusher, report)
         if c is not None
     }
 

@@ -91,7 +91,7 @@ def closing_table(config, seconds, cached, total, report_dir=None):
         return "\n".join(lines)
     with open(summary_path) as f:
         summary = json.load(f)
-    lines += [""] + verdict_lines(summary)
+    lines += [""] + verdict_lines(summary) + tuning_lines(summary)
     pushed = summary.get("pushed") or {}
     lines += [
         f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)' if 'pushed' in pushed else 'no Pusher in this run'}",
@@ -100,6 +100,18 @@ def closing_table(config, seconds, cached, total, report_dir=None):
     if summary.get("data_note"):
         lines += ["", f"  NOTE: {summary['data_note']}"]
     return "\n".join(lines)
+
+
+def tuning_lines(summary: dict) -> list:
+    """What each arm's Tuner searched and chose (from a report's ``summary.json``); nothing without tuning."""
+    tuned = summary.get("tuning") or {}
+    if not tuned:
+        return []
+    lines = ["", "  hyperparameter search (TFX Tuner on train, ranked on validation; test unread):"]
+    for arm, entry in tuned.items():
+        lines += [f"    {arm}: searched {entry.get('searched_text', '')}",
+                  f"    {' ' * len(arm)}  chose {entry.get('chosen_text', '')}"]
+    return lines
 
 
 def verdict_lines(summary: dict) -> list:

@@ -166,6 +166,8 @@ Size = Annotated[Tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
 Strings = Annotated[Tuple[str, ...], BeforeValidator(_listed)]
 # Arm names, "learnable_resizer,muller" on the command line.
 Arms = Annotated[Tuple[Arm, ...], BeforeValidator(_listed)]
+# Positive integers, "8,16,32" on the command line.
+PositiveInts = Annotated[Tuple[Annotated[int, Field(ge=1)], ...], BeforeValidator(_listed)]
 
 
 class MullerConfig(ConfigModel):
@@ -294,6 +296,43 @@ class TrainingConfig(ConfigModel):
     @classmethod
     def from_custom_config(cls, custom_config: Optional[dict]):
         return cls.from_dict(dict(custom_config or {}).get(contract.TRAINING_CONFIG_KEY, {}))
+
+
+class TuningConfig(ConfigModel):
+    """The hyperparameter search: TFX's Tuner with KerasTuner's random search, one Tuner per arm.
+
+    Each arm's Tuner fits ``trials`` models on the train split for ``epochs`` epochs each and ranks them by
+    their loss on the validation split (never test); the Trainer of that arm then trains with the best
+    values. The learnable resizer searches ``filters``, ``num_res_blocks`` and the learning rate; every other
+    arm, the baseline included, the learning rate alone (``contract.TUNED_HYPERPARAMETERS``).
+    """
+
+    trials: int = Field(0, ge=0, description="hyperparameter trials per arm (TFX's Tuner, KerasTuner's random "
+                                             "search on train and validation); 0: no search")
+    epochs: int = Field(2, ge=1, description="epochs of each trial (batch size and steps per epoch: training's)")
+    filters: PositiveInts = Field((8, 16, 32), description="the learnable resizer's filters to choose from")
+    num_res_blocks: PositiveInts = Field((1, 2, 3),
+                                         description="the learnable resizer's residual blocks to choose from")
+    learning_rate_min: float = Field(1e-4, gt=0, description="the smallest learning rate tried (log-uniform)")
+    learning_rate_max: float = Field(1e-2, gt=0, description="the largest learning rate tried (log-uniform)")
+
+    @model_validator(mode="after")
+    def _fields_agree(self):
+        for field in (contract.HP_FILTERS, contract.HP_NUM_RES_BLOCKS):
+            values = getattr(self, field)
+            if not values:
+                raise ConfigError(field, "needs at least one value to choose from")
+            if len(set(values)) != len(values):
+                raise ConfigError(field, f"lists a value more than once: {list(values)}")
+        if self.learning_rate_min >= self.learning_rate_max:
+            raise ConfigError("learning_rate_max", f"{self.learning_rate_max} must be larger than "
+                                                   f"learning_rate_min {self.learning_rate_min}")
+        return self
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Optional[dict]) -> "TuningConfig":
+        """The search a Tuner's or Trainer's ``custom_config`` carries (``trials`` 0 when it carries none)."""
+        return cls.from_dict(dict(custom_config or {}).get(contract.TUNING_CONFIG_KEY, {}))
 
 
 class ArmConfig(TrainingConfig):

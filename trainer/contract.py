@@ -113,9 +113,27 @@ ACCURACY_METRIC_CLASS = "SparseCategoricalAccuracy"
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+TUNER_FN = "trainer.run.tuner_fn"  # TFX's Tuner (KerasTuner), one per arm when tuning.trials > 0
 # custom_config of Transform and the Trainers: {TRAINING_CONFIG_KEY: {...}, CODE_FINGERPRINT_KEY: "..."}
 TRAINING_CONFIG_KEY = "training"
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+# With tuning.trials > 0, a Tuner's and a Trainer's custom_config also carry {TUNING_CONFIG_KEY: {...}}.
+TUNING_CONFIG_KEY = "tuning"
+
+# --- the hyperparameter search (TFX's Tuner with KerasTuner) ---------------------------------------
+# Each name is the TrainingConfig field it sets, so the chosen values replace those fields in the Trainer.
+
+HP_FILTERS = "filters"
+HP_NUM_RES_BLOCKS = "num_res_blocks"
+HP_LEARNING_RATE = "learning_rate"
+# What each arm's Tuner searches: the learnable resizer its resizer's size and the learning rate; every other
+# arm the learning rate alone, so the baseline gets the same learning-rate search as the candidates.
+TUNED_HYPERPARAMETERS = {arm: ((HP_FILTERS, HP_NUM_RES_BLOCKS, HP_LEARNING_RATE) if arm == LEARNABLE_RESIZER_ARM
+                               else (HP_LEARNING_RATE,)) for arm in ALL_ARMS}
+# The score every trial is ranked by (lower is better): Keras' validation loss, smoother than the accuracy of a
+# small validation split.
+TUNER_OBJECTIVE = "val_loss"
+TUNER_BEST_HYPERPARAMETERS_OUTPUT = "best_hyperparameters"  # TFX's Tuner output the Trainer reads
 
 # --- component ids -------------------------------------------------------------------------------
 
@@ -131,6 +149,11 @@ PAIRED_COMPARISON_ID = "PairedComparison"
 PUSHER_ID = "Pusher"
 COMPARISON_REPORT_ID = "ComparisonReport"
 RUNTIME_CONFIG_ID = "RuntimeConfig"  # Kubeflow only
+
+
+def tuner_id(arm: str) -> str:
+    """The Tuner component of ``arm``: ``Tuner_learnable_resizer``, ``Tuner_bilinear_baseline``."""
+    return f"Tuner_{arm}"
 
 
 def trainer_id(arm: str) -> str:

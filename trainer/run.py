@@ -7,6 +7,11 @@ and the identical sequence of training batches (``trainer/data.py``: every
 image decoded once, then a seeded order that depends on the examples and the
 seed alone).
 
+``tuner_fn`` (TFX's Tuner, one per arm with ``tuning.trials`` > 0) searches
+the arm's hyperparameters (``trainer/tuning.py``) on the same decoded
+splits and data order; a Trainer given ``hyperparameters`` trains with the
+best values and records the search under ``tuning`` in its summary.
+
 Writes into the Model artifact: the serving SavedModel (``Format-Serving``),
 ``resizer_picture.png`` and ``model_cost.json`` (parameters and FLOPs per
 image, ``trainer/cost.py``) beside it; into the ModelRun artifact: TensorBoard logs
@@ -34,10 +39,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import backbones, cost, data, distribution, models
-from trainer.config import ArmConfig, ConfigError, TrainingConfig
+from trainer import backbones, cost, data, distribution, models, tuning
+from trainer.config import ArmConfig, ConfigError, TrainingConfig, TuningConfig
 from trainer.contract import (LABEL_NAMES_FILE, MODEL_COST_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE,
-                              WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE, WARM_START_SOURCE_KEY)
+                              TUNED_HYPERPARAMETERS, TUNER_OBJECTIVE, WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE,
+                              WARM_START_SOURCE_KEY)
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
 
@@ -285,11 +291,92 @@ def _picture_images(split, config):
     return split.images[chosen].astype(np.float32), split.labels[chosen]
 
 
+def tuner_fn(fn_args):
+    """TFX Tuner entry point: a KerasTuner random search over the arm's hyperparameters.
+
+    Every trial builds the arm's model from the same seeded initial weights (from the base model's backbone
+    and head with the control experiment), fits it on the train split for ``tuning.epochs`` epochs in the
+    Trainer's data order, and is scored by its loss on the validation split (``contract.TUNER_OBJECTIVE``);
+    the test split is never read.
+
+    Args:
+        fn_args: TFX's FnArgs: ``custom_config`` (the arm's training config and the tuning settings),
+            ``train_files`` / ``eval_files`` (train and validation), ``transform_graph_path``,
+            ``working_dir`` (KerasTuner's trial files), ``base_model`` (optional).
+
+    Returns:
+        tfx.components.TunerFnResult: the KerasTuner tuner and the keyword arguments of its ``search``.
+
+    Raises:
+        ConfigError: the custom_config asks for no trials (``tuning.trials`` is 0).
+        ValueError: the train or the validation split has no examples (naming the files).
+    """
+    import keras_tuner
+    from tfx import v1 as tfx
+
+    config = ArmConfig.from_custom_config(fn_args.custom_config)
+    settings = TuningConfig.from_custom_config(fn_args.custom_config)
+    if not settings.trials:
+        raise ConfigError("tuning.trials", f"is 0 in the {config.arm} Tuner's custom_config: nothing to search")
+    placement = distribution.select_placement(config.precision)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_split = data.decode_split(fn_args.train_files, tf_transform_output, config.image_size, config.image_cache)
+    validation_split = data.decode_split(fn_args.eval_files, tf_transform_output, config.image_size,
+                                         config.image_cache)
+    for name, split, files in (("training", train_split, fn_args.train_files),
+                               ("validation", validation_split, fn_args.eval_files)):
+        if not len(split):
+            raise ValueError(f"{config.arm} Tuner: the {name} split has no examples ({list(files)}); the search "
+                             f"scores every trial on the validation split")
+    steps = data.steps_per_epoch(len(train_split), config.batch_size, config.steps_per_epoch)
+    train_ds, validation_ds = _datasets(
+        placement, train_split, validation_split, config.replace(epochs=settings.epochs), steps, None)
+    base_model = getattr(fn_args, "base_model", None)
+    warm_start_dir = os.path.dirname(base_model) if base_model else None
+    logging.info("Tuning %s: %d trial(s) of %d epoch(s) x %d steps over %s", config.arm, settings.trials,
+                 settings.epochs, steps, ", ".join(TUNED_HYPERPARAMETERS[config.arm]))
+
+    def build(hp):
+        trial = tuning.apply_hyperparameters(config, hp.values)
+        model, backbone = build_and_compile(trial, placement)
+        if warm_start_dir:
+            load_warm_start(backbone, model.get_layer(models.HEAD_LAYER), warm_start_dir)
+        return model
+
+    tuner = keras_tuner.RandomSearch(
+        hypermodel=build,
+        hyperparameters=tuning.search_space(config, settings),
+        objective=keras_tuner.Objective(TUNER_OBJECTIVE, direction="min"),
+        max_trials=settings.trials,
+        seed=config.seed,
+        directory=fn_args.working_dir,
+        project_name=config.arm,
+        overwrite=True,
+    )
+    return tfx.components.TunerFnResult(
+        tuner=tuner,
+        fit_kwargs={"x": train_ds, "validation_data": validation_ds, "epochs": settings.epochs,
+                    "steps_per_epoch": steps, "verbose": 2},
+    )
+
+
 def run_fn(fn_args):
-    """TFX Trainer entry point."""
+    """TFX Trainer entry point.
+
+    Args:
+        fn_args: TFX's FnArgs; ``hyperparameters`` (optional) is the arm's Tuner's ``best_hyperparameters``,
+            whose values replace the configured ones.
+    """
     start = time.perf_counter()
     timer = PhaseTimer()
     config = ArmConfig.from_custom_config(fn_args.custom_config)
+    hyperparameters = getattr(fn_args, "hyperparameters", None)
+    tuning_summary = None
+    if hyperparameters:
+        tuning_summary = tuning.tuning_record(config, hyperparameters,
+                                              TuningConfig.from_custom_config(fn_args.custom_config))
+        config = tuning.apply_hyperparameters(config, hyperparameters.get("values", {}))
+        logging.info("%s trains with the tuned %s", config.arm, tuning.describe_choice(tuning_summary))
     # First: a multi-worker strategy must configure TensorFlow before anything else runs.
     placement = distribution.select_placement(config.precision)
     class_names = read_class_names(config, fn_args.train_files)
@@ -310,6 +397,8 @@ def run_fn(fn_args):
                             if (fn_args.custom_config or {}).get(WARM_START_SOURCE_KEY) else None),
     )
     summary["class_names"] = class_names
+    if tuning_summary:
+        summary["tuning"] = tuning_summary
 
     with timer.phase("export"):
         export_serving_model(model, tf_transform_output, class_names, serving_model_dir)

@@ -187,3 +187,26 @@ def test_the_control_experiment_compiles_with_its_first_trainer(tmp_path):
     for arm in config.training.arms:
         base_model = tasks[contract.trainer_id(arm)]["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
         assert base_model["producerTask"] == contract.WARM_START_TRAINER_ID
+
+
+def test_the_hyperparameter_search_compiles_with_a_tuner_per_arm(tmp_path):
+    from pipeline.prepare import resolve_config
+
+    config = resolve_config(config_lib.profile("demo", overrides={"output_dir": "gs://bucket/resizer",
+                                                                  "tuning.trials": 3}))
+    with open(compile_offline(config, str(tmp_path / "tuned.json"))) as f:
+        spec = json.load(f)["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    for arm in config.training.arms:
+        tuner = tasks[contract.tuner_id(arm)]
+        custom = json.loads(tuner["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+        assert custom[contract.TUNING_CONFIG_KEY]["trials"] == 3
+        assert custom[contract.TRAINING_CONFIG_KEY]["arm"] == arm
+        hyperparameters = tasks[contract.trainer_id(arm)]["inputs"]["artifacts"]["hyperparameters"]
+        assert hyperparameters["taskOutputArtifact"] == {
+            "producerTask": contract.tuner_id(arm), "outputArtifactKey": contract.TUNER_BEST_HYPERPARAMETERS_OUTPUT}
+    # The Trainers' custom_config comes from the RuntimeConfig step, which carries the search too.
+    out = kubeflow.resolve_runtime_config(json.dumps(config.to_dict()), "fp", 2)
+    custom = json.loads(out[kubeflow.custom_config_output(LEARNABLE_RESIZER_ARM)])
+    assert custom[contract.TUNING_CONFIG_KEY] == config.tuning.to_dict()
+    assert custom[contract.TRAINING_CONFIG_KEY]["epochs"] == 2

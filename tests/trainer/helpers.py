@@ -25,19 +25,22 @@ SMALL_TRAINING = dict(
 )
 
 
-def small_config(root, training_overrides=None):
-    """The demo profile with small training settings: what the tests' Trainers run."""
+def small_config(root, training_overrides=None, overrides=None):
+    """The demo profile with small training settings: what the tests' Trainers run.
+
+    ``overrides``: further settings by dotted path ({"tuning.trials": 2}).
+    """
     from pipeline import config as config_lib
 
-    overrides = {f"training.{k}": v for k, v in dict(SMALL_TRAINING, **(training_overrides or {})).items()}
-    return config_lib.with_overrides(config_lib.demo_profile(output_dir=root), overrides)
+    training = {f"training.{k}": v for k, v in dict(SMALL_TRAINING, **(training_overrides or {})).items()}
+    return config_lib.with_overrides(config_lib.demo_profile(output_dir=root), {**training, **(overrides or {})})
 
 
-def run_until_trainers(root, training_overrides=None, arms=None, count=24):
-    """Runs ImportExampleGen -> StatisticsGen -> SchemaGen -> Transform -> Trainer(s) with LocalDagRunner.
+def run_until_trainers(root, training_overrides=None, arms=None, count=24, overrides=None):
+    """Runs ImportExampleGen -> StatisticsGen -> SchemaGen -> Transform -> [Tuner(s)] -> Trainer(s) locally.
 
-    ``arms``: whose Trainers run (default: the configuration's, the baseline and the default candidates).
-    Returns {component id: output dir}.
+    ``arms``: whose Tuners (with ``tuning.trials`` in ``overrides``) and Trainers run (default: the
+    configuration's, the baseline and the default candidates). Returns {component id: output dir}.
     """
     from tfx import v1 as tfx
     from tfx.orchestration import metadata
@@ -45,12 +48,14 @@ def run_until_trainers(root, training_overrides=None, arms=None, count=24):
     from pipeline.pipeline import create_components
 
     data_dir = synthetic_examples.write_tfrecord_dataset(os.path.join(root, "data"), count)
-    config = small_config(root, training_overrides)
+    config = small_config(root, training_overrides, overrides)
     components = create_components(config, example_gen=import_example_gen(data_dir))
     wanted = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.TRANSFORM_ID]
     if contract.WARM_START_TRAINER_ID in components:
         wanted.append(contract.WARM_START_TRAINER_ID)
-    wanted += [contract.trainer_id(arm) for arm in (config.training.arms if arms is None else arms)]
+    arms = config.training.arms if arms is None else arms
+    wanted += [contract.tuner_id(arm) for arm in arms if contract.tuner_id(arm) in components]
+    wanted += [contract.trainer_id(arm) for arm in arms]
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="trainer_test",
         pipeline_root=config.pipeline_root,
