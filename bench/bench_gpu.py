@@ -13,8 +13,12 @@ Trainer's own code (``trainer.models.build_classifier`` and
 then ``--steps`` timed steps on device-resident batches, waiting for every
 step's loss, so the figures are the model's own speed, not the input path's.
 Reported per variant: images/s, step time (mean, median, p90), compile/warm-up
-time and peak accelerator memory (peak bytes in use by the framework's
-allocator; a fresh process per variant keeps each peak its own).
+time, each warm-up step's seconds (the first traces and compiles; the later
+ones show the step's own speed) and peak accelerator memory (peak bytes in
+use by the framework's allocator; a fresh process per variant keeps each peak
+its own).  A variant prints progress after every warm-up step and every 10 s
+of timed steps; one that runs past ``--variant-timeout`` is reported with its
+last progress lines, so the phase that ran out is named.
 
 The input path is measured on its own with every CPU core: synthetic
 500x375 JPEGs (a typical cats_vs_dogs photo size) decoded and resized to
@@ -135,15 +139,22 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
         return float(loss)  # waits for the step to finish
 
     warm_start = time.perf_counter()
+    warmup_times = []
     for i in range(warmup):
+        start = time.perf_counter()
         step(i)
-        progress(f"warm-up step {i + 1}/{warmup} done")
+        warmup_times.append(time.perf_counter() - start)
+        progress(f"warm-up step {i + 1}/{warmup} done in {warmup_times[-1]:.2f} s")
     warmup_seconds = time.perf_counter() - warm_start
     times, losses = [], []
+    reported = time.perf_counter()
     for i in range(steps):
         start = time.perf_counter()
         losses.append(step(i))
         times.append(time.perf_counter() - start)
+        if time.perf_counter() - reported > 10 or i + 1 == steps:  # a timeout then says which phase ran out
+            reported = time.perf_counter()
+            progress(f"timed step {i + 1}/{steps} done, {1000 * statistics.mean(times):.0f} ms per step so far")
     total = sum(times)
     ordered = sorted(times)
     return {
@@ -160,6 +171,8 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
         "build_seconds": build_seconds,
         "warmup_steps": warmup,
         "warmup_seconds": warmup_seconds,
+        # The first step traces (and with XLA compiles); a slow step after it is the kernels' speed, not tracing.
+        "warmup_step_seconds": warmup_times,
         "timed_steps": steps,
         "images_per_second": batch * steps / total if total else None,
         "step_ms_mean": 1000 * total / steps if steps else None,
