@@ -5,7 +5,7 @@ For a machine with a GPU, in well under 8 minutes:
 
     python bench/bench_gpu.py                       # seed config: 300 -> 150, batch 64, DenseNet-121
     python bench/bench_gpu.py --backend jax         # Keras 3 on JAX (a GPU machine without TensorFlow)
-    python bench/bench_gpu.py --tiny                # seconds on a CPU, small_convnet: keeps this script working
+    python bench/bench_gpu.py --tiny                # a CPU, small_convnet, 20 steps: keeps this script working
 
 For each (arm, precision) a fresh child process builds the classifier with the
 Trainer's own code (``trainer.models.build_classifier`` and
@@ -48,6 +48,10 @@ ARMS = (LEARNABLE_RESIZER_ARM, BILINEAR_BASELINE_ARM)  # the learnable resizer's
 SEED_SETTINGS = dict(backbone="densenet121", image_size=300, target_size=150, batch_size=64)
 # The tiny mode keeps the script working: a backbone traced in seconds (trainer/backbones.py:small_convnet).
 TINY_SETTINGS = dict(backbone="small_convnet", image_size=64, target_size=32, batch_size=4)
+SEED_STEPS, SEED_STEPS_WARMUP = 200, 10
+# Fewer steps in the tiny mode: on a CPU a mixed_float16 step is 10-20x a float32 one (TensorFlow's float16
+# convolution gradients have no fast CPU kernels; docs/trainer.md), and 200 of them outran --variant-timeout.
+TINY_STEPS, TINY_STEPS_WARMUP = 20, 2
 
 
 def _backend_available(name):
@@ -296,8 +300,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="auto", choices=("auto", "tensorflow", "jax", "torch"),
                         help="Keras 3 backend (auto: tensorflow if installed, else jax, else torch)")
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per variant")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (tracing, compiling)")
+    parser.add_argument("--steps", type=int, help=f"timed steps per variant (default {SEED_STEPS}; "
+                                                   f"{TINY_STEPS} with --tiny)")
+    parser.add_argument("--warmup", type=int, help=f"untimed steps first: tracing, compiling (default "
+                                                    f"{SEED_STEPS_WARMUP}; {TINY_STEPS_WARMUP} with --tiny)")
     parser.add_argument("--batch-size", type=int, default=SEED_SETTINGS["batch_size"])
     parser.add_argument("--precisions", default="float32,mixed_float16")
     parser.add_argument("--arms", default=",".join(ARMS))
@@ -311,6 +317,10 @@ def main(argv=None):
     parser.add_argument("--child-arm", help=argparse.SUPPRESS)
     parser.add_argument("--child-precision", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = TINY_STEPS if args.tiny else SEED_STEPS
+    if args.warmup is None:
+        args.warmup = TINY_STEPS_WARMUP if args.tiny else SEED_STEPS_WARMUP
     if args.child_arm:
         return _child(args)
 
