@@ -7,6 +7,7 @@ that sum to 1. The global Keras policy is restored after every Trainer: the rest
 in float32.
 """
 
+import json
 import logging
 import os
 import types
@@ -43,9 +44,12 @@ def inputs(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=contract.ALL_ARMS)
 def trained(request, inputs, tmp_path_factory):
-    """One arm trained by ``run_fn`` under mixed_float16: (arm, policy after run_fn, summary, loaded SavedModel)."""
-    import json
+    """One arm trained by ``run_fn`` under mixed_float16.
 
+    Returns:
+        (arm, Keras' global policy before run_fn, the policy after it, training_summary.json, the loaded
+        serving SavedModel).
+    """
     graph, examples = inputs
     out = tmp_path_factory.mktemp(f"mixed_{request.param}")
     fn_args = types.SimpleNamespace(
@@ -63,7 +67,7 @@ def trained(request, inputs, tmp_path_factory):
         keras.mixed_precision.set_global_policy(before)
     with open(os.path.join(fn_args.model_run_dir, contract.TRAINING_SUMMARY_FILE)) as f:
         summary = json.load(f)
-    return request.param, keras.mixed_precision.global_policy().name, summary, \
+    return request.param, before, keras.mixed_precision.global_policy().name, summary, \
         tf.saved_model.load(fn_args.serving_model_dir)
 
 
@@ -76,8 +80,8 @@ def _graph_dtypes(concrete_function):
 
 
 def test_every_arm_trains_in_float16_and_serves_float32_probabilities(trained):
-    arm, policy_after, summary, loaded = trained
-    assert policy_after == "float32", "the global Keras policy was not restored"
+    arm, policy_before, policy_after, summary, loaded = trained
+    assert policy_after == policy_before != MIXED, "the global Keras policy was not restored"
     assert summary["arm"] == arm and summary["precision"] == MIXED
     assert summary["images_consumed"] == 2 and np.isfinite(summary["history"]["loss"]).all()
     serve = loaded.signatures[contract.SERVING_DEFAULT_SIGNATURE]
