@@ -5,7 +5,7 @@ For a machine with a GPU, in well under 8 minutes:
 
     python bench/bench_gpu.py                       # seed config: 300 -> 150, batch 64, DenseNet-121
     python bench/bench_gpu.py --backend jax         # Keras 3 on JAX (a GPU machine without TensorFlow)
-    python bench/bench_gpu.py --tiny                # seconds on a CPU, small_convnet: keeps this script working
+    python bench/bench_gpu.py --tiny                # a CPU, small_convnet, 20 steps: keeps this script working
 
 For each (arm, precision) a fresh child process builds the classifier with the
 Trainer's own code (``trainer.models.build_classifier`` and
@@ -13,8 +13,12 @@ Trainer's own code (``trainer.models.build_classifier`` and
 then ``--steps`` timed steps on device-resident batches, waiting for every
 step's loss, so the figures are the model's own speed, not the input path's.
 Reported per variant: images/s, step time (mean, median, p90), compile/warm-up
-time and peak accelerator memory (peak bytes in use by the framework's
-allocator; a fresh process per variant keeps each peak its own).
+time, each warm-up step's seconds (the first traces and compiles; the later
+ones show the step's own speed) and peak accelerator memory (peak bytes in
+use by the framework's allocator; a fresh process per variant keeps each peak
+its own).  A variant prints progress after every warm-up step and every 10 s
+of timed steps; one that runs past ``--variant-timeout`` is reported with its
+last progress lines, so the phase that ran out is named.
 
 The input path is measured on its own with every CPU core: synthetic
 500x375 JPEGs (a typical cats_vs_dogs photo size) decoded and resized to
@@ -44,6 +48,10 @@ ARMS = (LEARNABLE_RESIZER_ARM, BILINEAR_BASELINE_ARM)  # the learnable resizer's
 SEED_SETTINGS = dict(backbone="densenet121", image_size=300, target_size=150, batch_size=64)
 # The tiny mode keeps the script working: a backbone traced in seconds (trainer/backbones.py:small_convnet).
 TINY_SETTINGS = dict(backbone="small_convnet", image_size=64, target_size=32, batch_size=4)
+SEED_STEPS, SEED_STEPS_WARMUP = 200, 10
+# Fewer steps in the tiny mode: on a CPU a mixed_float16 step is 10-20x a float32 one (TensorFlow's float16
+# convolution gradients have no fast CPU kernels; docs/trainer.md), and 200 of them outran --variant-timeout.
+TINY_STEPS, TINY_STEPS_WARMUP = 20, 2
 
 
 def _backend_available(name):
@@ -135,15 +143,22 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
         return float(loss)  # waits for the step to finish
 
     warm_start = time.perf_counter()
+    warmup_times = []
     for i in range(warmup):
+        start = time.perf_counter()
         step(i)
-        progress(f"warm-up step {i + 1}/{warmup} done")
+        warmup_times.append(time.perf_counter() - start)
+        progress(f"warm-up step {i + 1}/{warmup} done in {warmup_times[-1]:.2f} s")
     warmup_seconds = time.perf_counter() - warm_start
     times, losses = [], []
+    reported = time.perf_counter()
     for i in range(steps):
         start = time.perf_counter()
         losses.append(step(i))
         times.append(time.perf_counter() - start)
+        if time.perf_counter() - reported > 10 or i + 1 == steps:  # a timeout then says which phase ran out
+            reported = time.perf_counter()
+            progress(f"timed step {i + 1}/{steps} done, {1000 * statistics.mean(times):.0f} ms per step so far")
     total = sum(times)
     ordered = sorted(times)
     return {
@@ -160,6 +175,8 @@ def run_variant(arm, precision, backend, settings, steps, warmup, jit_compile):
         "build_seconds": build_seconds,
         "warmup_steps": warmup,
         "warmup_seconds": warmup_seconds,
+        # The first step traces (and with XLA compiles); a slow step after it is the kernels' speed, not tracing.
+        "warmup_step_seconds": warmup_times,
         "timed_steps": steps,
         "images_per_second": batch * steps / total if total else None,
         "step_ms_mean": 1000 * total / steps if steps else None,
@@ -283,8 +300,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="auto", choices=("auto", "tensorflow", "jax", "torch"),
                         help="Keras 3 backend (auto: tensorflow if installed, else jax, else torch)")
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per variant")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (tracing, compiling)")
+    parser.add_argument("--steps", type=int, help=f"timed steps per variant (default {SEED_STEPS}; "
+                                                   f"{TINY_STEPS} with --tiny)")
+    parser.add_argument("--warmup", type=int, help=f"untimed steps first: tracing, compiling (default "
+                                                    f"{SEED_STEPS_WARMUP}; {TINY_STEPS_WARMUP} with --tiny)")
     parser.add_argument("--batch-size", type=int, default=SEED_SETTINGS["batch_size"])
     parser.add_argument("--precisions", default="float32,mixed_float16")
     parser.add_argument("--arms", default=",".join(ARMS))
@@ -298,6 +317,10 @@ def main(argv=None):
     parser.add_argument("--child-arm", help=argparse.SUPPRESS)
     parser.add_argument("--child-precision", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = TINY_STEPS if args.tiny else SEED_STEPS
+    if args.warmup is None:
+        args.warmup = TINY_STEPS_WARMUP if args.tiny else SEED_STEPS_WARMUP
     if args.child_arm:
         return _child(args)
 

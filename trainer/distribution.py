@@ -18,6 +18,7 @@ from typing import Mapping, Optional
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from trainer.backbones import batchnorm_layers
 
@@ -84,17 +85,33 @@ class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
 
 
 def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None) -> Placement:
-    """The strategy and compute precision for this process.
+    """The strategy and compute precision for this process; sets Keras' global dtype policy to that precision.
 
-    ``precision='auto'`` means mixed_float16 on GPUs and float32 on CPUs.
     Create it first thing in the Trainer: a multi-worker strategy configures
     TensorFlow's collective ops, which must happen before other work runs.
+
+    Args:
+        precision: ``auto`` (mixed_float16 where a GPU is visible, float32 otherwise), ``float32``,
+            ``mixed_float16`` (on a machine without a GPU it is used, with a warning that it is slow there)
+            or ``mixed_bfloat16``.
+        environ: where ``TF_CONFIG`` is read (default: the process environment).
+
+    Returns:
+        The :class:`Placement`: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` describes a cluster,
+        ``MirroredStrategy`` over the local GPUs when there are any, else the default strategy.
+
+    Raises:
+        ValueError: ``TF_CONFIG`` is no JSON or names no chief or worker task of this process.
     """
     tf_config = cluster_spec(environ)
     strategy = KerasMultiWorkerStrategy() if tf_config else None
     gpus = tf.config.list_physical_devices("GPU")
     if precision == "auto":
         precision = "mixed_float16" if gpus else "float32"
+    elif precision == "mixed_float16" and not gpus:
+        logging.warning("precision mixed_float16 on a machine without a GPU: TensorFlow's float16 convolution "
+                        "gradients have no fast CPU kernels, so a training step takes 10-20x as long as in "
+                        "float32 (docs/trainer.md, 'Mixed precision on a CPU'); precision auto picks float32 here")
     keras.mixed_precision.set_global_policy(precision)
     if tf_config:
         workers = task_count(tf_config["cluster"])

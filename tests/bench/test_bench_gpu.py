@@ -30,6 +30,7 @@ def test_gpu_bench_tiny_mode_writes_every_figure(tmp_path):
     assert set(by_arm) == set(ARMS)
     for variant in by_arm.values():
         assert variant["precision"] == "mixed_float16" and variant["timed_steps"] == 2
+        assert len(variant["warmup_step_seconds"]) == 1 and variant["warmup_step_seconds"][0] > 0
         assert variant["images_per_second"] > 0 and variant["step_ms_p90"] >= variant["step_ms_median"] > 0
         assert variant["loss_finite"]
     # The resizer's weights: 12,163 parameters more than the bilinear arm (the seed's resizer, 16 filters).
