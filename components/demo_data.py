@@ -48,7 +48,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -58,8 +58,8 @@ CLASS_NAMES = ("stripes_horizontal", "stripes_vertical")
 GENERATOR_VERSION = 2
 DEFAULT_PER_CLASS = 140
 DEFAULT_SEED = 0
-TRANSFORM_SIDE = 300  # Transform's output side: the grid the stripes are drawn on
-SIDE_FACTORS = (1, 2)  # each image side is 300 or 600 px
+TRANSFORM_SIDE = 300  # the demo profile's Transform side: the grid the stripes are drawn on
+SIDE_FACTORS = (1, 2)  # each image side is 1 or 2 grid sides (300 or 600 px at the default)
 PNG_FRACTION = 0.15
 JPEG_QUALITY = 92
 STRIPE_AMPLITUDE = (20.0, 30.0)  # +-A grey levels, A drawn uniformly per image
@@ -91,30 +91,34 @@ def _smooth_background(rng: np.random.Generator, height: int, width: int) -> np.
     return np.asarray(img, dtype=np.float32)
 
 
-def stripes(class_index: int, height: int, width: int, phase: int = 0) -> np.ndarray:
-    """+-1 stripes with a 2 px period on the 300x300 grid, each value repeated to fill ``height`` x ``width``.
+def stripes(class_index: int, height: int, width: int, phase: int = 0, side: int = TRANSFORM_SIDE) -> np.ndarray:
+    """+-1 stripes with a 2 px period on the ``side`` x ``side`` grid, each value repeated to fill ``height`` x ``width``.
 
-    ``height`` and ``width`` must be multiples of 300: a factor k repeats every
+    ``height`` and ``width`` must be multiples of ``side``: a factor k repeats every
     value k times, which Transform's k-times stretch averages back into the
-    exact 2 px pattern.
+    exact 2 px pattern.  Returns a float32 array of shape (height, width).
+
+    Raises:
+        ValueError: a side that is not a multiple of ``side``.
     """
-    grid = np.arange(TRANSFORM_SIDE)
+    grid = np.arange(side)
     signs = np.where((grid + phase) % 2 == 0, 1.0, -1.0).astype(np.float32)
     if class_index == 0:  # horizontal stripes: rows alternate
-        pattern = np.repeat(signs[:, None], TRANSFORM_SIDE, axis=1)
+        pattern = np.repeat(signs[:, None], side, axis=1)
     else:  # vertical stripes: columns alternate
-        pattern = np.repeat(signs[None, :], TRANSFORM_SIDE, axis=0)
-    factor_h, factor_w = height // TRANSFORM_SIDE, width // TRANSFORM_SIDE
-    if factor_h * TRANSFORM_SIDE != height or factor_w * TRANSFORM_SIDE != width:
-        raise ValueError(f"image sides must be multiples of {TRANSFORM_SIDE}, got {height}x{width}")
+        pattern = np.repeat(signs[None, :], side, axis=0)
+    factor_h, factor_w = height // side, width // side
+    if factor_h * side != height or factor_w * side != width:
+        raise ValueError(f"image sides must be multiples of {side}, got {height}x{width}")
     return np.repeat(np.repeat(pattern, factor_h, axis=0), factor_w, axis=1)
 
 
-def render_image(rng: np.random.Generator, class_index: int, height: int, width: int) -> np.ndarray:
-    """One synthetic RGB uint8 image of class ``class_index`` (sides multiples of 300)."""
+def render_image(rng: np.random.Generator, class_index: int, height: int, width: int,
+                 side: int = TRANSFORM_SIDE) -> np.ndarray:
+    """One synthetic RGB uint8 image of class ``class_index``, shape (height, width, 3) (sides multiples of ``side``)."""
     base = _smooth_background(rng, height, width)
     amplitude = rng.uniform(*STRIPE_AMPLITUDE)
-    pattern = amplitude * stripes(class_index, height, width, phase=int(rng.integers(2)))
+    pattern = amplitude * stripes(class_index, height, width, phase=int(rng.integers(2)), side=side)
     noise = NOISE_STD * rng.standard_normal((height, width)).astype(np.float32)
     tint = rng.normal(TINT_MEAN if class_index == 0 else -TINT_MEAN, TINT_STD)
     img = base + (pattern + noise)[..., None]
@@ -123,10 +127,10 @@ def render_image(rng: np.random.Generator, class_index: int, height: int, width:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def _random_size(rng: np.random.Generator) -> tuple:
-    """Sides of 300 or 600 px: aspect 1:1, 2:1 or 1:2."""
+def _random_size(rng: np.random.Generator, side: int) -> tuple:
+    """Sides of 1 or 2 grid sides: aspect 1:1, 2:1 or 1:2."""
     factors = rng.choice(SIDE_FACTORS, size=2)
-    return int(factors[0] * TRANSFORM_SIDE), int(factors[1] * TRANSFORM_SIDE)
+    return int(factors[0] * side), int(factors[1] * side)
 
 
 def _save(array: np.ndarray, path: str, fmt: str, **kwargs) -> None:
@@ -142,12 +146,12 @@ def _jpeg_bytes(array: np.ndarray, **kwargs) -> bytes:
     return buf.getvalue()
 
 
-def _write_specials(output_dir: str, rng: np.random.Generator) -> None:
+def _write_specials(output_dir: str, rng: np.random.Generator, side: int) -> None:
     def path(rel):
         return os.path.join(output_dir, rel)
 
-    h0 = render_image(rng, 0, 300, 600)
-    h1 = render_image(rng, 1, 300, 600)
+    h0 = render_image(rng, 0, side, 2 * side, side)
+    h1 = render_image(rng, 1, side, 2 * side, side)
 
     open(path("stripes_horizontal/special_empty.jpg"), "wb").close()
     whole = _jpeg_bytes(h0)
@@ -186,17 +190,56 @@ def _write_specials(output_dir: str, rng: np.random.Generator) -> None:
     Image.new("1", BOMB_SIZE, 0).save(path("stripes_vertical/special_bomb.png"), format="PNG")
 
 
+def size_problem(image_size: Sequence[int], target_size: Sequence[int]) -> Optional[Tuple[str, str]]:
+    """Why the demo's class cue cannot work at these sizes, or None when it can.
+
+    The cue is a 2 px stripe pattern drawn on Transform's square grid; the
+    baseline's exact 2x average is what cancels it.  So Transform's side must
+    be square and even, and the arms' target exactly half of it.
+
+    Args:
+        image_size: Transform's (height, width) in pixels (``training.image_size``).
+        target_size: the resizers' output (height, width) (``training.target_size``).
+
+    Returns:
+        (field, message) naming the configuration field to change, or None.
+    """
+    height, width = image_size
+    if height != width or height % 2:
+        return ("training.image_size",
+                f"the demo set draws its 2 px stripe cue on a square grid of even side; got {height}x{width}")
+    if tuple(target_size) != (height // 2, width // 2):
+        return ("training.target_size",
+                f"the demo set's cue is cancelled by the baseline's exact 2x average only at "
+                f"{height // 2}x{width // 2} (half of training.image_size {height}x{width}); got "
+                f"{target_size[0]}x{target_size[1]}")
+    return None
+
+
 def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
-                      seed: int = DEFAULT_SEED, specials: bool = True) -> dict:
+                      seed: int = DEFAULT_SEED, specials: bool = True, side: int = TRANSFORM_SIDE) -> dict:
     """Writes the synthetic image folder under ``output_dir`` and returns a summary.
 
     Layout: ``output_dir/<class_name>/<class_name>_<nnnn>.{jpg,png}`` plus the
     ``special_*`` files.  Summary keys: ``output_dir``, ``class_names``,
     ``regular_images`` (per class), ``special_files`` (relative path ->
-    [expected outcome, reason]), ``total_files``, ``seed``.
+    [expected outcome, reason]), ``total_files``, ``seed``, ``side``.
+
+    Args:
+        output_dir: the folder to write (created if absent).
+        per_class: regular images per class.
+        seed: same seed, same files.
+        specials: also write the deliberately awkward ``special_*`` files.
+        side: Transform's square side in pixels (``training.image_size``); image
+            sides are ``side`` or ``2 * side`` (the default is the demo profile's).
+
+    Raises:
+        ValueError: ``per_class`` < 1, or ``side`` odd or < 2.
     """
     if per_class < 1:
         raise ValueError("per_class must be >= 1")
+    if side < 2 or side % 2:
+        raise ValueError(f"side must be even and >= 2 (the cue's period is 2 px), got {side}")
     for name in CLASS_NAMES:
         os.makedirs(os.path.join(output_dir, name), exist_ok=True)
     counts = {}
@@ -204,8 +247,8 @@ def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
         for i in range(per_class):
             # One generator per image: adding images never changes earlier ones.
             rng = np.random.default_rng([seed, class_index, i])
-            height, width = _random_size(rng)
-            array = render_image(rng, class_index, height, width)
+            height, width = _random_size(rng, side)
+            array = render_image(rng, class_index, height, width, side)
             if rng.random() < PNG_FRACTION:
                 _save(array, os.path.join(output_dir, name, f"{name}_{i:04d}.png"), "PNG")
             else:
@@ -214,7 +257,7 @@ def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
         counts[name] = per_class
     special = {}
     if specials:
-        _write_specials(output_dir, np.random.default_rng([seed, 99]))
+        _write_specials(output_dir, np.random.default_rng([seed, 99]), side)
         special = {k: list(v) for k, v in SPECIAL_FILES.items()}
     return {
         "output_dir": os.path.abspath(output_dir),
@@ -223,6 +266,7 @@ def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
         "special_files": special,
         "total_files": sum(counts.values()) + len(special),
         "seed": seed,
+        "side": side,
         "generator_version": GENERATOR_VERSION,
         "synthetic": True,
     }
@@ -235,10 +279,12 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="directory to write")
     parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--side", type=int, default=TRANSFORM_SIDE,
+                        help="Transform's square side the stripes are drawn for (training.image_size)")
     parser.add_argument("--no-specials", action="store_true",
                         help="skip the deliberately awkward special_* files")
     args = parser.parse_args(argv)
     summary = make_demo_dataset(args.output, per_class=args.per_class, seed=args.seed,
-                                specials=not args.no_specials)
+                                specials=not args.no_specials, side=args.side)
     print(json.dumps(summary, indent=2))
     return 0

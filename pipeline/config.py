@@ -174,6 +174,14 @@ class PipelineConfig(ConfigModel):
     def image_dir(self):
         return self.data.image_dir or self.demo_data_dir
 
+    @model_validator(mode="after")
+    def _demo_cue_survives_the_sizes(self):
+        # The demo set is a positive control: sizes that break its cue would quietly turn it into noise.
+        problem = demo_data.size_problem(self.training.image_size, self.training.target_size)
+        if self.uses_demo_data and problem:
+            raise ConfigError(*problem)
+        return self
+
 
 # --- profiles -------------------------------------------------------------------------------------
 
@@ -186,6 +194,9 @@ PROFILES: Dict[str, dict] = {
         "data": {"demo_images_per_class": 160,
                  "split_buckets": {TRAIN_SPLIT: 6, VALIDATION_SPLIT: 1, TEST_SPLIT: 3}},
         "training": {
+            # The demo set's cue is drawn for these sizes (components/demo_data.py).
+            "image_size": (demo_data.TRANSFORM_SIDE, demo_data.TRANSFORM_SIDE),
+            "target_size": (demo_data.TRANSFORM_SIDE // 2, demo_data.TRANSFORM_SIDE // 2),
             "batch_size": 16,
             "epochs": 6,
             "optimizer": "adam",

@@ -86,8 +86,9 @@ def write_demo_data(config: PipelineConfig) -> str:
     # Beside the image folder, not inside it (the ExampleGen would report it as a stray file).
     marker = target.rstrip("/") + ".json"
     data = config.data
+    side = config.training.image_size[0]  # square and even: PipelineConfig checks it for the demo set
     wanted = {"regular_images": {name: data.demo_images_per_class for name in CLASS_NAMES},
-              "seed": data.demo_seed, "generator_version": GENERATOR_VERSION}
+              "seed": data.demo_seed, "side": side, "generator_version": GENERATOR_VERSION}
     if tf.io.gfile.exists(marker):
         with tf.io.gfile.GFile(marker) as f:
             existing = json.load(f)
@@ -100,11 +101,11 @@ def write_demo_data(config: PipelineConfig) -> str:
     print(f"Generating the synthetic demo data set in {target} ...", flush=True)
     if is_remote(target):
         with tempfile.TemporaryDirectory() as local:
-            summary = make_demo_dataset(local, per_class=data.demo_images_per_class, seed=data.demo_seed)
+            summary = make_demo_dataset(local, per_class=data.demo_images_per_class, seed=data.demo_seed, side=side)
             _copy_tree(local, target)
         summary["output_dir"] = target
     else:
-        summary = make_demo_dataset(target, per_class=data.demo_images_per_class, seed=data.demo_seed)
+        summary = make_demo_dataset(target, per_class=data.demo_images_per_class, seed=data.demo_seed, side=side)
     with tf.io.gfile.GFile(marker, "w") as f:
         f.write(json.dumps(summary, indent=2))
     return marker

@@ -1,5 +1,7 @@
 """The backbones: ``keras.applications`` models without their top, chosen by ``training.backbone``.
 
+Each is declared once, in :mod:`trainer.backbone_registry`; this module builds them.
+
 ``small_convnet`` is the exception: a four-block ConvNet of our own for smoke tests and the test suite's
 pipeline runs, where what is checked is the plumbing, not the model.
 
@@ -21,51 +23,18 @@ of the resizer's [0, 1] output.
 Pure Keras (no TensorFlow import): the GPU benchmark builds these on any backend.
 """
 
-import dataclasses
-import math
 import os
-from typing import Callable, Optional, Tuple
+from typing import Optional
 
 import keras
 from keras import layers
 
+from trainer.backbone_registry import BACKBONES
 from trainer.config import ConfigError, TrainingConfig
 from trainer.contract import TRAINING_CONFIG_KEY
 
 _PACKAGE = "resizer_tfx"
 WEIGHTS_FIELD = f"{TRAINING_CONFIG_KEY}.backbone_weights"
-
-# keras.applications.imagenet_utils' constants for its "torch" and "caffe" modes.
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-
-
-@dataclasses.dataclass(frozen=True)
-class Scaling:
-    """``x -> x * scale + offset`` per channel, after reversing the channels (RGB -> BGR) if asked."""
-
-    scale: Tuple[float, float, float] = (1.0, 1.0, 1.0)
-    offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)
-    reverse_channels: bool = False
-
-    @property
-    def is_identity(self):
-        return self == Scaling()
-
-
-def _uniform(scale, offset=0.0):
-    return Scaling((scale,) * 3, (offset,) * 3)
-
-
-def _efficientnet_imagenet():
-    # EfficientNet rescales by 1/255 and normalizes inside itself (its Normalization layer holds the ImageNet mean
-    # and variance std**2 once the weights are loaded). With weights="imagenet" Keras adds a further division by
-    # sqrt(std) that a weights=None model lacks; this input map puts it back: (u - mean) / std**1.5 in the end.
-    scale = tuple(255.0 / math.sqrt(s) for s in IMAGENET_STD_RGB)
-    offset = tuple(255.0 * m * (1.0 - 1.0 / math.sqrt(s)) for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB))
-    return Scaling(scale, offset)
-
 
 def small_convnet(include_top=False, weights=None, input_shape=None, name="small_convnet"):
     """Four Conv-BatchNorm-ReLU blocks (16, 32, 64, 64 filters, the last three of stride 2): a backbone for smoke
@@ -82,32 +51,6 @@ def small_convnet(include_top=False, weights=None, input_shape=None, name="small
         x = layers.BatchNormalization(name=f"block{block}_bn")(x)
         x = layers.ReLU(name=f"block{block}_relu")(x)
     return keras.Model(inputs, x, name=name)
-
-
-@dataclasses.dataclass(frozen=True)
-class BackboneSpec:
-    application: Callable[..., keras.Model]  # the keras.applications constructor
-    title: str
-    unit_input: Scaling  # the backbone's layers see the [0, 1] image
-    imagenet_input: Scaling  # what keras.applications.<module>.preprocess_input(255 * x) gives
-
-
-BACKBONES = {
-    "densenet121": BackboneSpec(
-        keras.applications.DenseNet121, "DenseNet-121", Scaling(),
-        Scaling(tuple(1 / s for s in IMAGENET_STD_RGB),
-                tuple(-m / s for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB)))),
-    "resnet50": BackboneSpec(
-        keras.applications.ResNet50, "ResNet-50", Scaling(),
-        Scaling((255.0,) * 3, tuple(-m for m in CAFFE_MEAN_BGR), reverse_channels=True)),
-    "mobilenet_v2": BackboneSpec(keras.applications.MobileNetV2, "MobileNet-v2", Scaling(), _uniform(2.0, -1.0)),
-    # Expects [0, 255]: it rescales by 1/255 itself.
-    "efficientnet_b0": BackboneSpec(
-        keras.applications.EfficientNetB0, "EfficientNet-B0", _uniform(255.0), _efficientnet_imagenet()),
-    "inception_v3": BackboneSpec(keras.applications.InceptionV3, "Inception-v3", Scaling(), _uniform(2.0, -1.0)),
-    # No ImageNet convention of its own: both modes feed it the [0, 1] image.
-    "small_convnet": BackboneSpec(small_convnet, "small ConvNet (smoke tests)", Scaling(), Scaling()),
-}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -180,7 +123,7 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
     """
     spec = BACKBONES[config.backbone]
     keras.utils.set_random_seed(config.seed)
-    backbone = spec.application(include_top=False, weights=None, input_shape=(*config.target_size, 3))
+    backbone = spec.application()(include_top=False, weights=None, input_shape=(*config.target_size, 3))
     if config.backbone_weights:
         load_backbone_weights(backbone, config.backbone_weights, spec.title)
     for layer in batchnorm_layers(backbone):

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Optional, Tuple, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from trainer import contract
+from trainer import backbone_registry, contract
 
 Arm = Literal[contract.ALL_ARMS]
 FixedArm = Literal[contract.FIXED_ARMS]
@@ -30,7 +30,7 @@ ResizeMode = Literal["stretch", "pad"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 Optimizer = Literal["sgd", "adam"]
 ImageCache = Literal["memory", "disk"]
-Backbone = Literal["densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "inception_v3", "small_convnet"]
+Backbone = Literal[tuple(backbone_registry.BACKBONES)]
 BackboneInput = Literal["auto", "unit", "imagenet"]
 
 INTERPOLATIONS = get_args(Interpolation)
@@ -38,10 +38,8 @@ RESIZE_MODES = get_args(ResizeMode)
 IMAGE_CACHES = get_args(ImageCache)
 BACKBONES = get_args(Backbone)
 
-# The smallest height and width each backbone accepts (keras.applications' input_shape minimum; small_convnet
-# halves three times).
-BACKBONE_MIN_SIZES = {"densenet121": 32, "resnet50": 32, "mobilenet_v2": 32, "efficientnet_b0": 32,
-                      "inception_v3": 75, "small_convnet": 8}
+# The smallest height and width each backbone accepts.
+BACKBONE_MIN_SIZES = {name: spec.min_side for name, spec in backbone_registry.BACKBONES.items()}
 # What keras.Model.load_weights reads.
 WEIGHTS_FILE_SUFFIXES = (".weights.h5", ".weights.json", ".keras", ".h5", ".hdf5")
 

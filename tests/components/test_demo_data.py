@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from components import image_records as ir
-from components.demo_data import CLASS_NAMES, SPECIAL_FILES, make_demo_dataset
+from components.demo_data import CLASS_NAMES, SPECIAL_FILES, make_demo_dataset, size_problem
 from trainer import contract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -134,3 +134,55 @@ def test_special_files_outcomes_do_not_depend_on_max_pixels(tmp_path, max_pixels
         with open(tmp_path / rel, "rb") as f:
             result = ir.normalize_image(f.read(), max_pixels=max_pixels)
         assert (result.outcome, result.reason) == (outcome, reason), rel
+
+
+def test_a_smaller_transform_side_keeps_the_cue_and_the_special_outcomes(tmp_path):
+    """What the tests' small configurations (64x64 -> 32x32) train on: the same cue, drawn for their grid."""
+    import tensorflow as tf
+
+    from trainer.config import TrainingConfig
+    from trainer.image_decoding import decode_and_resize
+    from trainer.resizers import build_resizer
+
+    summary = make_demo_dataset(str(tmp_path), per_class=8, seed=2, side=64)
+    assert summary["side"] == 64
+    encoded, labels, sizes = [], [], set()
+    for label, name in enumerate(CLASS_NAMES):
+        for filename in sorted(os.listdir(tmp_path / name)):
+            data = (tmp_path / name / filename).read_bytes()
+            if filename.startswith("special_"):
+                continue
+            sizes.add(ir.normalize_image(data).height)
+            encoded.append(data)
+            labels.append(label)
+    assert sizes == {64, 128}
+    full = decode_and_resize(tf.constant(encoded), (64, 64)).numpy()
+    stage = build_resizer(TrainingConfig(image_size=(64, 64), target_size=(32, 32)).for_arm(
+        contract.BILINEAR_BASELINE_ARM))
+    small = stage(tf.constant(full / 255.0)).numpy() * 255.0
+    at_64, at_32 = _stripe_statistic(full), _stripe_statistic(small)
+    assert np.all((at_64 > 0) == (np.array(labels) == 0)), at_64
+    # < 1 % of the stripes' energy is left (the rest is the background, about 5x steeper per pixel at this side).
+    assert np.median(np.abs(at_32)) < 1e-2 * np.median(np.abs(at_64)), (at_32, at_64)
+    for rel, (outcome, reason) in SPECIAL_FILES.items():
+        result = ir.normalize_image((tmp_path / rel).read_bytes())
+        assert (result.outcome, result.reason) == (outcome, reason), rel
+
+
+@pytest.mark.parametrize("image_size, target_size, field", [
+    ((300, 300), (150, 150), None),
+    ((64, 64), (32, 32), None),
+    ((300, 300), (224, 224), "training.target_size"),  # the baseline's 2x average no longer cancels the cue
+    ((300, 300), (100, 100), "training.target_size"),
+    ((300, 200), (150, 100), "training.image_size"),  # the stripes are drawn on a square grid
+    ((301, 301), (150, 150), "training.image_size"),  # odd: no exact 2 px period
+])
+def test_size_problem_names_the_field_the_cue_cannot_survive(image_size, target_size, field):
+    problem = size_problem(image_size, target_size)
+    assert (problem[0] if problem else None) == field
+
+
+@pytest.mark.parametrize("side", [0, 3, 299])
+def test_an_odd_or_empty_side_is_refused(tmp_path, side):
+    with pytest.raises(ValueError, match=f"side must be even and >= 2 .* got {side}"):
+        make_demo_dataset(str(tmp_path), per_class=1, side=side)

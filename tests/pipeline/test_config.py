@@ -80,6 +80,11 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         (["--training.muller.kernel_size", "4"], "training.muller.kernel_size: must be odd"),
         (["--training.backbone", "inception_v3", "--training.image_size", "74,74", "--training.target_size", "74,74"],
          "training.target_size: backbone inception_v3 needs at least 75x75, got (74, 74)"),
+        # The demo set's cue is drawn for a square, even Transform side and an exact 2x downscale.
+        (["--training.image_size", "224,224"], "training.target_size: the demo set's cue is cancelled by the "
+                                               "baseline's exact 2x average only at 112x112"),
+        (["--training.backbone", "small_convnet", "--training.image_size", "64,48", "--training.target_size",
+          "32,24"], "training.image_size: the demo set draws its 2 px stripe cue on a square grid"),
         (["--training.backbone_weights", "/absent/densenet.weights.h5"],
          "training.backbone_weights: /absent/densenet.weights.h5 does not exist"),
     ],
@@ -183,3 +188,13 @@ def test_image_folder_layout_options_reach_the_example_gen():
     default = make_example_gen(config_lib.PipelineConfig(data={"image_dir": "/x"}))
     assert default.exec_properties["ignore_empty_class_folders"] == 0
     assert default.exec_properties["keep_label_conflicts"] == 0
+
+
+def test_the_demo_profile_pins_the_sizes_its_cue_is_drawn_for_and_an_own_folder_is_free(tmp_path):
+    from components import demo_data
+
+    pinned = config_lib.PROFILES["demo"]["training"]
+    side = demo_data.TRANSFORM_SIDE
+    assert (pinned["image_size"], pinned["target_size"]) == ((side, side), (side // 2, side // 2))
+    own = config_lib.profile("demo", overrides={"data.image_dir": str(tmp_path), "training.image_size": "224,224"})
+    assert (own.training.image_size, own.training.target_size) == ((224, 224), (150, 150))

@@ -6,7 +6,7 @@ import pytest
 
 import keras
 
-from trainer import backbones, models
+from trainer import backbone_registry, backbones, models
 from trainer.config import BACKBONE_MIN_SIZES, BACKBONES, ArmConfig, ConfigError, TrainingConfig
 from trainer.contract import BILINEAR_BASELINE_ARM as BASELINE_ARM
 from trainer.contract import LEARNABLE_RESIZER_ARM as CANDIDATE_ARM
@@ -14,19 +14,6 @@ from trainer.contract import MULLER_ARM
 
 ARMS = (CANDIDATE_ARM, MULLER_ARM, BASELINE_ARM)
 
-# Both arms at the seed's 300 -> 150 with 2 classes (bench/bench_backbones.py prints the same table). Global
-# average pooling makes the counts independent of the input size, so the small models below must match them.
-BASELINE_PARAMETERS = {
-    "densenet121": 7_039_554,
-    "resnet50": 23_591_810,
-    "mobilenet_v2": 2_260_546,
-    "efficientnet_b0": 4_052_133,
-    "inception_v3": 21_806_882,
-    "small_convnet": 61_170,
-}
-# BatchNorm layers of each backbone: what the weight and momentum checks below cover.
-BATCHNORM_LAYERS = {"densenet121": 121, "resnet50": 53, "mobilenet_v2": 52, "efficientnet_b0": 49,
-                    "inception_v3": 94, "small_convnet": 4}
 RESIZER_PARAMETERS = 12_163  # 16 filters, 1 residual block
 MULLER_PARAMETERS = 4  # 2 layers, a weight and a bias each
 
@@ -69,8 +56,7 @@ SLOW_ROUND_TRIPS = {("densenet121", CANDIDATE_ARM), ("densenet121", MULLER_ARM),
 
 
 def test_the_table_lists_every_backbone():
-    assert (set(BASELINE_PARAMETERS) == set(BATCHNORM_LAYERS) == set(BACKBONES) == set(backbones.BACKBONES)
-            == set(BACKBONE_MIN_SIZES))
+    assert set(BACKBONES) == set(backbone_registry.BACKBONES) == set(BACKBONE_MIN_SIZES)
     assert TrainingConfig().backbone == "densenet121"
 
 
@@ -79,7 +65,7 @@ def test_parameter_counts_of_both_arms(both_arms):
     backbone, arms = both_arms
     learnable = arms[CANDIDATE_ARM]["model"].count_params()
     bilinear = arms[BASELINE_ARM]["model"].count_params()
-    assert bilinear == BASELINE_PARAMETERS[backbone]
+    assert bilinear == backbone_registry.BACKBONES[backbone].classifier_parameters
     assert learnable - bilinear == RESIZER_PARAMETERS
     assert arms[MULLER_ARM]["model"].count_params() - bilinear == MULLER_PARAMETERS
 
@@ -88,7 +74,7 @@ def test_parameter_counts_of_both_arms(both_arms):
 def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_arms):
     backbone, arms = both_arms
     learnable, bilinear = arms[CANDIDATE_ARM], arms[BASELINE_ARM]
-    assert len(learnable["initial_backbone"]) > 3 * BATCHNORM_LAYERS[backbone]  # kernels + 3-4 arrays per BatchNorm
+    assert len(learnable["initial_backbone"]) > 3 * backbone_registry.BACKBONES[backbone].batchnorm_layers  # kernels + 3-4 arrays per BatchNorm
     for other in (bilinear, arms[MULLER_ARM]):
         for key in ("initial_backbone", "initial_head"):
             assert all(np.array_equal(a, b) for a, b in zip(learnable[key], other[key])), key
@@ -100,7 +86,7 @@ def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_a
 def test_every_batchnorm_layer_takes_the_configured_momentum(both_arms):
     backbone, arms = both_arms
     norms = list(backbones.batchnorm_layers(arms[BASELINE_ARM]["backbone"]))
-    assert len(norms) == BATCHNORM_LAYERS[backbone] and {layer.momentum for layer in norms} == {0.5}
+    assert len(norms) == backbone_registry.BACKBONES[backbone].batchnorm_layers and {layer.momentum for layer in norms} == {0.5}
 
 
 # The learned stages with every backbone; the baseline with the seed's backbone and small_convnet (for the
@@ -203,7 +189,7 @@ def test_efficientnet_sees_unit_images_and_imagenet_normalization(tmp_path):
     np.testing.assert_allclose(normalized, images, atol=1e-5)
     # ImageNet weights hold mean and std**2 in that layer; Keras' weights="imagenet" model then divides by
     # sqrt(std) once more, so its stem sees (u - mean) / std**1.5.
-    mean, std = np.array(backbones.IMAGENET_MEAN_RGB), np.array(backbones.IMAGENET_STD_RGB)
+    mean, std = np.array(backbone_registry.IMAGENET_MEAN_RGB), np.array(backbone_registry.IMAGENET_STD_RGB)
     imagenet_like = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
     _normalization_layer(imagenet_like).set_weights([mean, std ** 2, np.array(0)])
     path = str(tmp_path / "efficientnet_b0_notop.weights.h5")
