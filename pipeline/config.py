@@ -109,6 +109,21 @@ class EvalConfig(ConfigModel):
     latency_warmup: int = Field(3, ge=0, description="untimed serving calls per arm before the timed ones")
 
 
+class ServabilityConfig(ConfigModel):
+    """The servability check before the push (components/servability_check.py; docs/deploy.md)."""
+
+    num_images: int = Field(2, ge=1, le=64, description="validation images per request of the servability check "
+                                                        "(and in its warm-up records)")
+    timeout_seconds: int = Field(600, ge=10, description="seconds the check's serving process may take")
+    kubeflow_infra_validator: bool = Field(
+        False, description="compile only: TFX's InfraValidator (TF Serving in a Kubernetes pod of the cluster) "
+                           "instead of the ServabilityCheck")
+    tensorflow_serving_image: str = Field(
+        "tensorflow/serving", min_length=1, description="kubeflow_infra_validator: the TF Serving image")
+    tensorflow_serving_tag: str = Field(
+        "2.16.1", min_length=1, description="kubeflow_infra_validator: its tag (the TensorFlow version trained with)")
+
+
 class PipelineConfig(ConfigModel):
     """The whole pipeline's configuration."""
 
@@ -126,6 +141,7 @@ class PipelineConfig(ConfigModel):
     data: DataConfig = Field(default_factory=DataConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    servability: ServabilityConfig = Field(default_factory=ServabilityConfig)
 
     # Locations, all under output_dir.
     @property
@@ -201,7 +217,8 @@ def _merged(base: dict, changes: dict) -> dict:
     """``base`` with ``changes``, section by section (a dict-valued field is replaced whole)."""
     out = dict(base)
     for key, value in changes.items():
-        out[key] = {**out.get(key, {}), **value} if key in ("data", "training", "evaluation") else value
+        sections = ("data", "training", "evaluation", "servability")
+        out[key] = {**out.get(key, {}), **value} if key in sections else value
     return out
 
 

@@ -6,8 +6,10 @@ of ``training.candidates``; ids ``Trainer_<arm>``), all fitting on train and
 validating on validation -> Evaluator (TFMA, every arm on test, the baseline
 marked) -> PairedComparison (every arm on every test example: intervals,
 McNemar with Holm across candidates, cost, the gate, the chosen candidate)
--> Pusher (the chosen candidate, only when the gate blesses it) ->
-ComparisonReport. With ``training.warm_start_epochs`` (the paper's control
+-> ServabilityCheck (the chosen candidate served in a fresh process with the
+client's requests; its warm-up records written: TFX's InfraValidator
+contract) -> Pusher (the checked model with its warm-up records, only when
+the gate and the servability check both bless it) -> ComparisonReport. With ``training.warm_start_epochs`` (the paper's control
 experiment) one more Trainer (``Trainer_warm_start``, the baseline arm) runs
 first and every arm starts from its model (TFX's ``base_model``).
 """
@@ -22,6 +24,7 @@ from components.comparison_report import ComparisonReport
 from components.evaluator import Evaluator
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.paired_comparison import PairedComparison
+from components.servability_check import ServabilityCheck
 from components.tfds_example_gen import TfdsExampleGen
 from pipeline.config import PipelineConfig
 from trainer import contract
@@ -126,8 +129,21 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
     )
 
 
-def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> Dict[str, object]:
-    """The pipeline's components by id, in topological order."""
+def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None,
+                      kubernetes_infra_validator=False) -> Dict[str, object]:
+    """The pipeline's components by id, in topological order.
+
+    Args:
+        config: the validated configuration.
+        example_gen: replaces the configured ExampleGen (tests feed prepared data this way).
+        push: False leaves the ServabilityCheck and the Pusher out (the seeds sweep).
+        report_dir: replaces ``config.report_dir``.
+        kubernetes_infra_validator: TFX's InfraValidator (TF Serving in a Kubernetes pod) under the
+            ServabilityCheck's id instead of it (Kubeflow only: :func:`make_kubernetes_infra_validator`).
+
+    Returns:
+        {component id: component}.
+    """
     fingerprint = code_fingerprint()
     example_gen = example_gen or make_example_gen(config)
     examples = example_gen.outputs["examples"]
@@ -193,11 +209,23 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         latency_calls=gate.latency_calls,
         latency_warmup=gate.latency_warmup,
     ).with_id(contract.PAIRED_COMPARISON_ID)
-    pusher = None
+    check = pusher = None
     if push:
-        pusher = tfx.components.Pusher(
+        check = (make_kubernetes_infra_validator(config, paired.outputs["chosen_model"], examples)
+                 if kubernetes_infra_validator else ServabilityCheck(
             model=paired.outputs["chosen_model"],
             model_blessing=paired.outputs["blessing"],
+            examples=examples,
+            split=contract.VALIDATION_SPLIT,
+            num_images=config.servability.num_images,
+            timeout_seconds=config.servability.timeout_seconds,
+            model_name=config.model_name,
+        )).with_id(contract.SERVABILITY_CHECK_ID)
+        # TFX's InfraValidator contract: with no ``model`` input the Pusher pushes the InfraBlessing's model
+        # (the chosen model with its warm-up records), and only when both blessings say blessed.
+        pusher = tfx.components.Pusher(
+            model_blessing=paired.outputs["blessing"],
+            infra_blessing=check.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(
                     base_directory=os.path.join(config.serving_dir, config.model_name)
@@ -210,15 +238,54 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         models=models,
         model_runs={arm: t.outputs["model_run"] for arm, t in trainers.items()},
         pushed_model=pusher.outputs["pushed_model"] if pusher else None,
+        infra_blessing=check.outputs["blessing"] if check else None,
         report_dir=report_dir or config.report_dir,
         data_note=data_note(config),
     ).with_id(contract.COMPARISON_REPORT_ID)
     return {
         c.id: c
         for c in (example_gen, statistics_gen, schema_gen, example_validator, transform, warm_start,
-                  *trainers.values(), evaluator, paired, pusher, report)
+                  *trainers.values(), evaluator, paired, check, pusher, report)
         if c is not None
     }
+
+
+def make_kubernetes_infra_validator(config: PipelineConfig, model, examples):
+    """TFX's InfraValidator: the chosen model in TF Serving's own container, in a pod of the Kubeflow cluster.
+
+    It loads the model in ``servability.tensorflow_serving_image:tensorflow_serving_tag``, sends
+    ``servability.num_images`` tf.Example requests of the validation split to ``serving_tf_example`` and, with
+    ``make_warmup``, writes them as the warm-up records of the model it outputs in its InfraBlessing (the
+    ServabilityCheck's contract, so the Pusher and the report read it alike). It needs a Kubernetes cluster
+    (``KubernetesConfig``: the pod's service account may create pods), so it only runs on Kubeflow.
+
+    Args:
+        config: the validated configuration (its ``servability`` section).
+        model: the PairedComparison's ``chosen_model`` channel; examples: the Examples channel.
+
+    Returns:
+        the ``tfx.components.InfraValidator`` (its id is set by the caller).
+    """
+    servability = config.servability
+    return tfx.components.InfraValidator(
+        model=model,
+        examples=examples,
+        serving_spec=tfx.proto.ServingSpec(
+            tensorflow_serving=tfx.proto.TensorFlowServing(
+                image_name=servability.tensorflow_serving_image, tags=[servability.tensorflow_serving_tag]),
+            kubernetes=tfx.proto.KubernetesConfig(),
+            model_name=config.model_name,
+        ),
+        validation_spec=tfx.proto.ValidationSpec(max_loading_time_seconds=servability.timeout_seconds,
+                                                 num_tries=1),
+        request_spec=tfx.proto.RequestSpec(
+            tensorflow_serving=tfx.proto.TensorFlowServingRequestSpec(
+                tag_set=[contract.SERVING_TAG], signature_names=[contract.SERVING_TF_EXAMPLE_SIGNATURE]),
+            split_name=contract.VALIDATION_SPLIT,
+            num_examples=servability.num_images,
+            make_warmup=True,
+        ),
+    )
 
 
 def data_note(config: PipelineConfig) -> str:
