@@ -1,9 +1,7 @@
 """ServabilityCheck: the model the gate blessed, served in a fresh process before the Pusher pushes it.
 
 The component keeps TFX's ``InfraValidator`` contract, so the Pusher reads
-it as it reads that component's output (``infra_blessing``), and TFX's own
-InfraValidator can take its place (``servability.kubeflow_infra_validator``,
-Kubeflow only, docs/deploy.md):
+it as it reads that component's output (``infra_blessing``):
 
 * input ``model``: the PairedComparison's ``chosen_model``; ``model_blessing``:
   its ``blessing``; ``examples``: the Examples, whose ``split`` (validation by

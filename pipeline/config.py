@@ -115,13 +115,6 @@ class ServabilityConfig(ConfigModel):
     num_images: int = Field(2, ge=1, le=64, description="validation images per request of the servability check "
                                                         "(and in its warm-up records)")
     timeout_seconds: int = Field(600, ge=10, description="seconds the check's serving process may take")
-    kubeflow_infra_validator: bool = Field(
-        False, description="compile only: TFX's InfraValidator (TF Serving in a Kubernetes pod of the cluster) "
-                           "instead of the ServabilityCheck")
-    tensorflow_serving_image: str = Field(
-        "tensorflow/serving", min_length=1, description="kubeflow_infra_validator: the TF Serving image")
-    tensorflow_serving_tag: str = Field(
-        "2.16.1", min_length=1, description="kubeflow_infra_validator: its tag (the TensorFlow version trained with)")
 
 
 class PipelineConfig(ConfigModel):

@@ -138,8 +138,7 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
     from pipeline.pipeline import create_components
     from trainer.config import code_fingerprint
 
-    components = create_components(config, example_gen,
-                                   kubernetes_infra_validator=config.servability.kubeflow_infra_validator)
+    components = create_components(config, example_gen)
     params = runtime_parameters(config)
     resolver = RuntimeConfig(
         pipeline_config=json.dumps(config.to_dict(), sort_keys=True),

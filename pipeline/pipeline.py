@@ -129,8 +129,7 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
     )
 
 
-def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None,
-                      kubernetes_infra_validator=False) -> Dict[str, object]:
+def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> Dict[str, object]:
     """The pipeline's components by id, in topological order.
 
     Args:
@@ -138,8 +137,6 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         example_gen: replaces the configured ExampleGen (tests feed prepared data this way).
         push: False leaves the ServabilityCheck and the Pusher out (the seeds sweep).
         report_dir: replaces ``config.report_dir``.
-        kubernetes_infra_validator: TFX's InfraValidator (TF Serving in a Kubernetes pod) under the
-            ServabilityCheck's id instead of it (Kubeflow only: :func:`make_kubernetes_infra_validator`).
 
     Returns:
         {component id: component}.
@@ -211,8 +208,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     ).with_id(contract.PAIRED_COMPARISON_ID)
     check = pusher = None
     if push:
-        check = (make_kubernetes_infra_validator(config, paired.outputs["chosen_model"], examples)
-                 if kubernetes_infra_validator else ServabilityCheck(
+        check = ServabilityCheck(
             model=paired.outputs["chosen_model"],
             model_blessing=paired.outputs["blessing"],
             examples=examples,
@@ -220,7 +216,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
             num_images=config.servability.num_images,
             timeout_seconds=config.servability.timeout_seconds,
             model_name=config.model_name,
-        )).with_id(contract.SERVABILITY_CHECK_ID)
+        ).with_id(contract.SERVABILITY_CHECK_ID)
         # TFX's InfraValidator contract: with no ``model`` input the Pusher pushes the InfraBlessing's model
         # (the chosen model with its warm-up records), and only when both blessings say blessed.
         pusher = tfx.components.Pusher(
@@ -248,44 +244,6 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
                   *trainers.values(), evaluator, paired, check, pusher, report)
         if c is not None
     }
-
-
-def make_kubernetes_infra_validator(config: PipelineConfig, model, examples):
-    """TFX's InfraValidator: the chosen model in TF Serving's own container, in a pod of the Kubeflow cluster.
-
-    It loads the model in ``servability.tensorflow_serving_image:tensorflow_serving_tag``, sends
-    ``servability.num_images`` tf.Example requests of the validation split to ``serving_tf_example`` and, with
-    ``make_warmup``, writes them as the warm-up records of the model it outputs in its InfraBlessing (the
-    ServabilityCheck's contract, so the Pusher and the report read it alike). It needs a Kubernetes cluster
-    (``KubernetesConfig``: the pod's service account may create pods), so it only runs on Kubeflow.
-
-    Args:
-        config: the validated configuration (its ``servability`` section).
-        model: the PairedComparison's ``chosen_model`` channel; examples: the Examples channel.
-
-    Returns:
-        the ``tfx.components.InfraValidator`` (its id is set by the caller).
-    """
-    servability = config.servability
-    return tfx.components.InfraValidator(
-        model=model,
-        examples=examples,
-        serving_spec=tfx.proto.ServingSpec(
-            tensorflow_serving=tfx.proto.TensorFlowServing(
-                image_name=servability.tensorflow_serving_image, tags=[servability.tensorflow_serving_tag]),
-            kubernetes=tfx.proto.KubernetesConfig(),
-            model_name=config.model_name,
-        ),
-        validation_spec=tfx.proto.ValidationSpec(max_loading_time_seconds=servability.timeout_seconds,
-                                                 num_tries=1),
-        request_spec=tfx.proto.RequestSpec(
-            tensorflow_serving=tfx.proto.TensorFlowServingRequestSpec(
-                tag_set=[contract.SERVING_TAG], signature_names=[contract.SERVING_TF_EXAMPLE_SIGNATURE]),
-            split_name=contract.VALIDATION_SPLIT,
-            num_examples=servability.num_images,
-            make_warmup=True,
-        ),
-    )
 
 
 def data_note(config: PipelineConfig) -> str:

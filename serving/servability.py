@@ -485,6 +485,8 @@ def check_servability(version_dir: str, images: Sequence[bytes], serialized_exam
     """
     from tensorflow_serving.apis import predict_pb2
 
+    if not os.path.exists(os.path.join(version_dir, contract.SAVED_MODEL_FILE)):
+        return Result(False, f"{version_dir}: no {contract.SAVED_MODEL_FILE}, so no SavedModel to serve")
     requests = build_requests(images, serialized_examples, model_name)
     with tempfile.TemporaryDirectory(prefix="servability_") as request_dir:
         _write_json(os.path.join(request_dir, REST_REQUEST), requests.rest_body)
@@ -529,7 +531,7 @@ def check_servability(version_dir: str, images: Sequence[bytes], serialized_exam
         return Result(False, str(error), checks, status["warmup_records"])
     checks += answered
     batch = len(images)
-    reason = (f"servable: loads as TF Serving loads it, replays its {status['warmup_records']} warm-up record(s), "
+    reason = (f"loads as TF Serving loads it, replays its {status['warmup_records']} warm-up record(s), "
               f"and answers the client's REST and gRPC requests ({batch} image(s)) and a tf.Example request with "
               f"{num_classes} probabilities summing to 1 per image")
     return Result(True, reason, checks, status["warmup_records"], num_classes)

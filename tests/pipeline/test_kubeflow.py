@@ -189,35 +189,6 @@ def test_the_control_experiment_compiles_with_its_first_trainer(tmp_path):
         assert base_model["producerTask"] == contract.WARM_START_TRAINER_ID
 
 
-def test_tfx_infra_validator_on_kubernetes_replaces_the_servability_check(tmp_path):
-    """Compile only: TFX's InfraValidator needs a cluster to start TF Serving's pod in."""
-    from pipeline.prepare import resolve_config
-
-    config = resolve_config(config_lib.profile("demo", overrides={
-        "output_dir": "gs://bucket/resizer", "servability.kubeflow_infra_validator": True,
-        "servability.tensorflow_serving_tag": "2.16.1", "servability.num_images": 3}))
-    with open(compile_offline(config, str(tmp_path / "infra.json"))) as f:
-        spec = json.load(f)["pipelineSpec"]
-    tasks = spec["root"]["dag"]["tasks"]
-    check = tasks[contract.SERVABILITY_CHECK_ID]
-    executor = spec["components"][check["componentRef"]["name"]]["executorLabel"]
-    args = spec["deploymentSpec"]["executors"][executor]["container"]["args"]
-    assert any("tfx.components.infra_validator.executor.Executor" in a for a in args), args
-    parameters = check["inputs"]["parameters"]
-    serving = json.loads(parameters["serving_spec"]["runtimeValue"]["constant"])
-    assert serving["tensorflow_serving"] == {"image_name": "tensorflow/serving", "tags": ["2.16.1"]}
-    assert "kubernetes" in serving and serving["model_name"] == contract.SERVED_MODEL_NAME
-    request = json.loads(parameters["request_spec"]["runtimeValue"]["constant"])
-    assert request["make_warmup"] is True and request["num_examples"] == 3
-    assert request["split_name"] == contract.VALIDATION_SPLIT
-    assert request["tensorflow_serving"]["signature_names"] == [contract.SERVING_TF_EXAMPLE_SIGNATURE]
-    model = check["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
-    assert model == {"producerTask": contract.PAIRED_COMPARISON_ID, "outputArtifactKey": "chosen_model"}
-    infra = tasks[contract.PUSHER_ID]["inputs"]["artifacts"]["infra_blessing"]["taskOutputArtifact"]
-    assert infra == {"producerTask": contract.SERVABILITY_CHECK_ID, "outputArtifactKey": "blessing"}
-    assert "model" not in tasks[contract.PUSHER_ID]["inputs"]["artifacts"]
-
-
 def test_the_servability_check_runs_before_the_pusher(compiled):
     _, job = compiled
     spec = job["pipelineSpec"]

@@ -62,23 +62,6 @@ def test_warmup_records_parse_as_prediction_logs_and_are_answered(warm_model, se
     assert records[0].predict_log.request.inputs[contract.IMAGE_BYTES_INPUT].string_val[0] == images[0]
 
 
-def test_refuses_a_model_without_serving_default(tmp_path):
-    import tensorflow as tf
-
-    class Other(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.IMAGE_BYTES_INPUT)])
-        def predict(self, image_bytes):
-            return {contract.PROBABILITIES_OUTPUT: tf.ones([tf.shape(image_bytes)[0], 2]) / 2}
-
-    module = Other()
-    version_dir = str(tmp_path / "1")
-    tf.saved_model.save(module, version_dir, signatures={"predict": module.predict.get_concrete_function()})
-    images = sample_images(2)
-    result = servability.check_servability(version_dir, images, examples_of(images), timeout_s=300)
-    assert not result.blessed
-    assert "signature 'serving_default' is missing" in result.reason and "'predict'" in result.reason
-
-
 def test_refuses_a_model_whose_warmup_record_fails(serving_model, tmp_path):
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
