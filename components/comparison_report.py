@@ -2,10 +2,10 @@
 
 Reads the PairedComparison's verdict (``comparison.json``), the Evaluator's TFMA output (metrics per slice,
 with n, confusion matrices), every arm's ``training_summary.json`` and resizer picture, and the Pusher's
-result and the servability check's InfraBlessing when there are; writes ``report.md``, ``report.html`` (both from the jinja2 templates in
-``components/templates``, their verdict tables from ``components/verdict_text.py``), ``summary.json``, the
-training-curve plot and the per-example predictions into its output artifact and, when ``report_dir`` is set,
-a copy there.
+result and the servability check's InfraBlessing when there are; writes ``report.md``, ``report.html`` (both
+from the jinja2 templates in ``components/templates``, their verdict tables from
+``components/verdict_text.py``), ``summary.json``, the training-curve plot and the per-example predictions
+into its output artifact and, when ``report_dir`` is set, a copy there.
 
 ``summary.json``: ``verdict`` (the whole typed verdict), and for readers of one figure each: ``chosen``,
 ``blessed``, ``rule``; ``comparison`` (the chosen candidate against the baseline, or the best-ranked candidate

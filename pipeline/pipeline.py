@@ -9,8 +9,8 @@ McNemar with Holm across candidates, cost, the gate, the chosen candidate)
 -> ServabilityCheck (the chosen candidate served in a fresh process with the
 client's requests; its warm-up records written: TFX's InfraValidator
 contract) -> Pusher (the checked model with its warm-up records, only when
-the gate and the servability check both bless it) -> ComparisonReport. With ``training.warm_start_epochs`` (the paper's control
-experiment) one more Trainer (``Trainer_warm_start``, the baseline arm) runs
+the gate and the servability check both bless it) -> ComparisonReport.
+With ``training.warm_start_epochs`` (the paper's control experiment) one more Trainer (``Trainer_warm_start``, the baseline arm) runs
 first and every arm starts from its model (TFX's ``base_model``).
 """
 

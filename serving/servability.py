@@ -93,6 +93,7 @@ class Result:
     num_classes: Optional[int] = None
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict (``servability.json``)."""
         return dataclasses.asdict(self)
 
 
@@ -450,6 +451,7 @@ def serve(version_dir: str, request_dir: str) -> dict:
 
 
 def _or_error(answer):
+    """``answer()``, or TF Serving's REST error body ``{"error": ...}`` when it raises."""
     try:
         return answer()
     except Exception as error:  # noqa: BLE001 - TF Serving answers {"error": ...} with an HTTP error status
@@ -457,6 +459,7 @@ def _or_error(answer):
 
 
 def first_line(error) -> str:
+    """``"<ErrorType>: <first line of its message>"``, at most 500 characters."""
     text = str(error).strip()
     line = text.splitlines()[0] if text else ""
     return f"{type(error).__name__}: {line}"[:500]
