@@ -2,10 +2,10 @@
 
 Reads the PairedComparison's verdict (``comparison.json``), the Evaluator's TFMA output (metrics per slice,
 with n, confusion matrices), every arm's ``training_summary.json`` and resizer picture, and the Pusher's
-result when there is one; writes ``report.md``, ``report.html`` (both from the jinja2 templates in
-``components/templates``, their verdict tables from ``components/verdict_text.py``), ``summary.json``, the
-training-curve plot and the per-example predictions into its output artifact and, when ``report_dir`` is set,
-a copy there.
+result and the servability check's InfraBlessing when there are; writes ``report.md``, ``report.html`` (both
+from the jinja2 templates in ``components/templates``, their verdict tables from
+``components/verdict_text.py``), ``summary.json``, the training-curve plot and the per-example predictions
+into its output artifact and, when ``report_dir`` is set, a copy there.
 
 ``summary.json``: ``verdict`` (the whole typed verdict), and for readers of one figure each: ``chosen``,
 ``blessed``, ``rule``; ``comparison`` (the chosen candidate against the baseline, or the best-ranked candidate
@@ -16,7 +16,8 @@ when none is chosen, in the single-comparison form: ``n``, ``split``, ``candidat
 ``latency_ms``, ``latency_ratio``); ``comparisons`` (per candidate: ``difference``, ``difference_ci95``,
 ``mcnemar_p``, ``holm_p``, ``significant``, ``passes``); plus ``metrics``, ``confusion_matrices``,
 ``training`` (every arm's summary), ``tuning`` (per tuned arm: what its Tuner searched and chose, from its
-summary; empty without ``tuning.trials``) and ``pushed``.
+summary; empty without ``tuning.trials``), ``pushed`` and ``servability`` (``blessed``, ``reason``; null
+without a servability check).
 """
 
 import json
@@ -51,6 +52,7 @@ from trainer.contract import (
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 PUSHED_MODEL_KEY, REPORT_DIR_KEY, DATA_NOTE_KEY = "pushed_model", "report_dir", "data_note"
+INFRA_BLESSING_KEY = "infra_blessing"
 
 
 class ComparisonReportArtifact(types.Artifact):
@@ -95,7 +97,7 @@ def arm_figures(verdict: Verdict) -> Dict[str, dict]:
 
 
 def build_summary(evaluation_uri: str, verdict: Verdict, arms: Dict[str, dict], pushed: dict,
-                  data_note: str = "") -> dict:
+                  data_note: str = "", servability: Optional[dict] = None) -> dict:
     """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring)."""
     class_names = next((a["class_names"] for a in arms.values() if a.get("class_names")), ())
     orders = {arm: arms.get(arm, {}).get("data_order_sha256") for arm in verdict.arms}
@@ -116,6 +118,7 @@ def build_summary(evaluation_uri: str, verdict: Verdict, arms: Dict[str, dict], 
         "training": arms,
         "tuning": tuning_summary(arms),
         "pushed": pushed,
+        "servability": servability,
     }
 
 
@@ -198,6 +201,7 @@ def render(summary: dict, template_name: str) -> str:
         latency_note=verdict_text.latency_note(verdict),
         data_note=summary.get("data_note"),
         pushed=summary.get("pushed") or {},
+        servability=summary.get("servability") or {},
         orders=orders,
         same_order=len({orders.get(arm) for arm in arms}) == 1 and bool(orders.get(verdict.baseline)),
         predictions_file=PREDICTIONS_FILE,
@@ -237,6 +241,7 @@ class ComparisonReportSpec(types.ComponentSpec):
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "comparison": ChannelParameter(type=PairedComparisonArtifact),
         PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
+        INFRA_BLESSING_KEY: ChannelParameter(type=standard_artifacts.InfraBlessing, optional=True),
         **{model_input(arm): ChannelParameter(type=standard_artifacts.Model, optional=True) for arm in ALL_ARMS},
         **{model_run_input(arm): ChannelParameter(type=standard_artifacts.ModelRun, optional=True)
            for arm in ALL_ARMS},
@@ -277,9 +282,15 @@ class Executor(base_executor.BaseExecutor):
                 "version": pushed_model.get_string_custom_property("pushed_version") or None,
                 "arm": verdict.chosen if pushed_model.get_int_custom_property("pushed") else None,
             }
+        servability = None
+        if input_dict.get(INFRA_BLESSING_KEY):
+            infra_blessing = artifact_utils.get_single_instance(input_dict[INFRA_BLESSING_KEY])
+            servability = {"blessed": bool(infra_blessing.get_int_custom_property("blessed")),
+                           "reason": infra_blessing.get_string_custom_property("reason") or None}
         tf.io.gfile.copy(os.path.join(comparison.uri, PREDICTIONS_FILE), os.path.join(report.uri, PREDICTIONS_FILE),
                          overwrite=True)
-        summary = build_summary(evaluation.uri, verdict, arms, pushed, exec_properties.get(DATA_NOTE_KEY) or "")
+        summary = build_summary(evaluation.uri, verdict, arms, pushed, exec_properties.get(DATA_NOTE_KEY) or "",
+                                servability)
         write_report(report.uri, summary)
         report_dir = exec_properties.get(REPORT_DIR_KEY) or ""
         if report_dir:
@@ -296,6 +307,8 @@ class ComparisonReport(base_component.BaseComponent):
         evaluation: the Evaluator's output; comparison: the PairedComparison's.
         models, model_runs: arm name -> that arm's Trainer ``model`` / ``model_run`` channel.
         pushed_model: the Pusher's output, when the run has a Pusher.
+        infra_blessing: the ServabilityCheck's (or TFX InfraValidator's) output, when the run has one: the
+            summary's ``servability`` (``blessed``, ``reason``).
         report_dir: also copy the report here (a local or gfile path); data_note: shown at the top.
 
     Output: ``report`` (report.md, report.html, summary.json, training_curves.png, pictures, predictions.csv).
@@ -306,9 +319,10 @@ class ComparisonReport(base_component.BaseComponent):
 
     def __init__(self, evaluation, comparison, models: Dict[str, types.BaseChannel],
                  model_runs: Dict[str, types.BaseChannel], pushed_model=None, report_dir: str = "",
-                 data_note: str = ""):
+                 data_note: str = "", infra_blessing=None):
         super().__init__(ComparisonReportSpec(
-            evaluation=evaluation, comparison=comparison, pushed_model=pushed_model, report_dir=report_dir,
+            evaluation=evaluation, comparison=comparison, pushed_model=pushed_model, infra_blessing=infra_blessing,
+            report_dir=report_dir,
             data_note=data_note, report=types.Channel(type=ComparisonReportArtifact),
             **{model_input(arm): channel for arm, channel in models.items()},
             **{model_run_input(arm): channel for arm, channel in model_runs.items()}))

@@ -109,6 +109,14 @@ class EvalConfig(ConfigModel):
     latency_warmup: int = Field(3, ge=0, description="untimed serving calls per arm before the timed ones")
 
 
+class ServabilityConfig(ConfigModel):
+    """The servability check before the push (components/servability_check.py; docs/deploy.md)."""
+
+    num_images: int = Field(2, ge=1, le=64, description="validation images per request of the servability check "
+                                                        "(and in its warm-up records)")
+    timeout_seconds: int = Field(600, ge=10, description="seconds the check's serving process may take")
+
+
 class PipelineConfig(ConfigModel):
     """The whole pipeline's configuration."""
 
@@ -127,6 +135,7 @@ class PipelineConfig(ConfigModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
+    servability: ServabilityConfig = Field(default_factory=ServabilityConfig)
 
     def arm_custom_config(self, arm: str, code_fingerprint: str = "") -> dict:
         """The ``custom_config`` of ``arm``'s Trainer and, with ``tuning.trials`` > 0, of its Tuner.
@@ -229,7 +238,8 @@ def _merged(base: dict, changes: dict) -> dict:
     """``base`` with ``changes``, section by section (a dict-valued field is replaced whole)."""
     out = dict(base)
     for key, value in changes.items():
-        out[key] = {**out.get(key, {}), **value} if key in ("data", "training", "evaluation", "tuning") else value
+        sections = ("data", "training", "evaluation", "tuning", "servability")
+        out[key] = {**out.get(key, {}), **value} if key in sections else value
     return out
 
 

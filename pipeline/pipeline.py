@@ -6,13 +6,15 @@ of ``training.candidates``; ids ``Trainer_<arm>``), all fitting on train and
 validating on validation -> Evaluator (TFMA, every arm on test, the baseline
 marked) -> PairedComparison (every arm on every test example: intervals,
 McNemar with Holm across candidates, cost, the gate, the chosen candidate)
--> Pusher (the chosen candidate, only when the gate blesses it) ->
-ComparisonReport. With ``training.warm_start_epochs`` (the paper's control
-experiment) one more Trainer (``Trainer_warm_start``, the baseline arm) runs
-first and every arm starts from its model (TFX's ``base_model``). With
-``tuning.trials`` > 0 every arm's Trainer is preceded by a Tuner
-(``Tuner_<arm>``, KerasTuner on train and validation) whose
-``best_hyperparameters`` it trains with.
+-> ServabilityCheck (the chosen candidate served in a fresh process with the
+client's requests; its warm-up records written: TFX's InfraValidator
+contract) -> Pusher (the checked model with its warm-up records, only when
+the gate and the servability check both bless it) -> ComparisonReport.
+With ``training.warm_start_epochs`` (the paper's control experiment) one
+more Trainer (``Trainer_warm_start``, the baseline arm) runs first and every
+arm starts from its model (TFX's ``base_model``). With ``tuning.trials`` > 0
+every arm's Trainer is preceded by a Tuner (``Tuner_<arm>``, KerasTuner on
+train and validation) whose ``best_hyperparameters`` it trains with.
 """
 
 import os
@@ -25,6 +27,7 @@ from components.comparison_report import ComparisonReport
 from components.evaluator import Evaluator
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.paired_comparison import PairedComparison
+from components.servability_check import ServabilityCheck
 from components.tfds_example_gen import TfdsExampleGen
 from pipeline.config import PipelineConfig
 from trainer import contract
@@ -130,7 +133,17 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
 
 
 def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> Dict[str, object]:
-    """The pipeline's components by id, in topological order."""
+    """The pipeline's components by id, in topological order.
+
+    Args:
+        config: the validated configuration.
+        example_gen: replaces the configured ExampleGen (tests feed prepared data this way).
+        push: False leaves the ServabilityCheck and the Pusher out (the seeds sweep).
+        report_dir: replaces ``config.report_dir``.
+
+    Returns:
+        {component id: component}.
+    """
     fingerprint = code_fingerprint()
     example_gen = example_gen or make_example_gen(config)
     examples = example_gen.outputs["examples"]
@@ -214,11 +227,22 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         latency_calls=gate.latency_calls,
         latency_warmup=gate.latency_warmup,
     ).with_id(contract.PAIRED_COMPARISON_ID)
-    pusher = None
+    check = pusher = None
     if push:
-        pusher = tfx.components.Pusher(
+        check = ServabilityCheck(
             model=paired.outputs["chosen_model"],
             model_blessing=paired.outputs["blessing"],
+            examples=examples,
+            split=contract.VALIDATION_SPLIT,
+            num_images=config.servability.num_images,
+            timeout_seconds=config.servability.timeout_seconds,
+            model_name=config.model_name,
+        ).with_id(contract.SERVABILITY_CHECK_ID)
+        # TFX's InfraValidator contract: with no ``model`` input the Pusher pushes the InfraBlessing's model
+        # (the chosen model with its warm-up records), and only when both blessings say blessed.
+        pusher = tfx.components.Pusher(
+            model_blessing=paired.outputs["blessing"],
+            infra_blessing=check.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(
                     base_directory=os.path.join(config.serving_dir, config.model_name)
@@ -231,13 +255,14 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         models=models,
         model_runs={arm: t.outputs["model_run"] for arm, t in trainers.items()},
         pushed_model=pusher.outputs["pushed_model"] if pusher else None,
+        infra_blessing=check.outputs["blessing"] if check else None,
         report_dir=report_dir or config.report_dir,
         data_note=data_note(config),
     ).with_id(contract.COMPARISON_REPORT_ID)
     return {
         c.id: c
         for c in (example_gen, statistics_gen, schema_gen, example_validator, transform, warm_start,
-                  *tuners.values(), *trainers.values(), evaluator, paired, pusher, report)
+                  *tuners.values(), *trainers.values(), evaluator, paired, check, pusher, report)
         if c is not None
     }
 

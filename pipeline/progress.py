@@ -93,6 +93,9 @@ def closing_table(config, seconds, cached, total, report_dir=None):
         summary = json.load(f)
     lines += [""] + verdict_lines(summary) + tuning_lines(summary)
     pushed = summary.get("pushed") or {}
+    servability = summary.get("servability")
+    if servability:
+        lines.append(f"  servable: {'yes' if servability.get('blessed') else 'NO'}: {servability.get('reason')}")
     lines += [
         f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)' if 'pushed' in pushed else 'no Pusher in this run'}",
         f"  report:  {os.path.abspath(os.path.join(report_dir, contract.REPORT_MARKDOWN_FILE))}",

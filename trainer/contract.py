@@ -95,6 +95,12 @@ PROBABILITIES_OUTPUT = "probabilities"
 CLASS_ID_OUTPUT = "class_id"
 CLASS_NAME_OUTPUT = "class_name"
 SAVED_MODEL_FILE = "saved_model.pb"  # TensorFlow's; every Pusher version directory holds one
+SERVING_TAG = "serve"  # the MetaGraph tag TF Serving loads
+# TF Serving's warm-up file, replayed when a version loads: <version>/assets.extra/tf_serving_warmup_requests,
+# a TFRecord of tensorflow.serving.PredictionLog records.
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+SERVABILITY_FILE = "servability.json"  # InfraBlessing artifact: the servability check's requests and verdict
 
 # --- batch inference (pipeline_runner.py infer) ----------------------------------------------------
 
@@ -146,6 +152,7 @@ EXAMPLE_VALIDATOR_ID = "ExampleValidator"
 TRANSFORM_ID = "Transform"
 EVALUATOR_ID = "Evaluator"
 PAIRED_COMPARISON_ID = "PairedComparison"
+SERVABILITY_CHECK_ID = "ServabilityCheck"  # TFX's InfraValidator contract: an InfraBlessing the Pusher reads
 PUSHER_ID = "Pusher"
 COMPARISON_REPORT_ID = "ComparisonReport"
 RUNTIME_CONFIG_ID = "RuntimeConfig"  # Kubeflow only

@@ -210,3 +210,17 @@ def test_the_hyperparameter_search_compiles_with_a_tuner_per_arm(tmp_path):
     custom = json.loads(out[kubeflow.custom_config_output(LEARNABLE_RESIZER_ARM)])
     assert custom[contract.TUNING_CONFIG_KEY] == config.tuning.to_dict()
     assert custom[contract.TRAINING_CONFIG_KEY]["epochs"] == 2
+
+
+def test_the_servability_check_runs_before_the_pusher(compiled):
+    _, job = compiled
+    spec = job["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    check = tasks[contract.SERVABILITY_CHECK_ID]
+    executor = spec["components"][check["componentRef"]["name"]]["executorLabel"]
+    args = spec["deploymentSpec"]["executors"][executor]["container"]["args"]
+    assert any("components.servability_check.Executor" in a for a in args), args
+    inputs = check["inputs"]["artifacts"]
+    assert inputs["model_blessing"]["taskOutputArtifact"]["producerTask"] == contract.PAIRED_COMPARISON_ID
+    infra = tasks[contract.PUSHER_ID]["inputs"]["artifacts"]["infra_blessing"]["taskOutputArtifact"]
+    assert infra == {"producerTask": contract.SERVABILITY_CHECK_ID, "outputArtifactKey": "blessing"}

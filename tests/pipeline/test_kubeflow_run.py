@@ -114,14 +114,19 @@ def test_blessing_and_push_travel_as_artifact_metadata(executed):
     assert blessing["metadata"]["blessed"] == 1 and blessing["metadata"]["chosen_arm"] in CANDIDATES
     [chosen] = run.outputs[contract.PAIRED_COMPARISON_ID]["artifacts"]["chosen_model"]
     assert chosen["metadata"]["chosen_arm"] == blessing["metadata"]["chosen_arm"]
+    [infra_blessing] = run.outputs[contract.SERVABILITY_CHECK_ID]["artifacts"]["blessing"]
+    assert infra_blessing["metadata"]["blessed"] == 1 and infra_blessing["metadata"]["has_model"] == 1
     [pushed] = run.outputs[contract.PUSHER_ID]["artifacts"]["pushed_model"]
     assert pushed["metadata"]["pushed"] == 1
     version = pushed["metadata"]["pushed_version"]
+    warmup = output_dir / "serving" / SERVED_MODEL_NAME / version / contract.WARMUP_DIR / contract.WARMUP_FILE
+    assert warmup.stat().st_size > 0
     assert pushed["metadata"]["pushed_destination"] == str(output_dir / "serving" / SERVED_MODEL_NAME / version)
     report_uri = artifact_uri(run, contract.COMPARISON_REPORT_ID, "report")
     with open(os.path.join(report_uri, contract.REPORT_SUMMARY_FILE)) as f:
         summary = json.load(f)
     assert summary["pushed"]["pushed"] is True and summary["pushed"]["version"] == version
+    assert summary["servability"] == {"blessed": True, "reason": infra_blessing["metadata"]["reason"]}
     # The verdict covers every arm the compiled pipeline trained, and the Evaluator evaluated them all.
     assert set(summary["arms"]) == {contract.DEFAULT_BASELINE, *CANDIDATES} == set(summary["verdict"]["arms"])
     assert summary["chosen"] == blessing["metadata"]["chosen_arm"] == summary["pushed"]["arm"]

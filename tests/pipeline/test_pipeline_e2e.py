@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from serving.servability import read_warmup_file
 from trainer import contract
 from trainer.contract import (BILINEAR_ANTIALIAS_ARM, BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM,
                               SERVED_MODEL_NAME)
@@ -110,7 +111,8 @@ def test_killed_run_resumes_without_redoing_finished_components(killed_then_comp
                  contract.EXAMPLE_VALIDATOR_ID, contract.TRANSFORM_ID, BASELINE_TRAINER_ID):
         assert state[done] == "cached", (done, stdout[-3000:])
     for redone in (LEARNABLE_TRAINER_ID, contract.trainer_id(MULLER_ARM), contract.EVALUATOR_ID,
-                   contract.PAIRED_COMPARISON_ID, contract.PUSHER_ID, contract.COMPARISON_REPORT_ID):
+                   contract.PAIRED_COMPARISON_ID, contract.SERVABILITY_CHECK_ID, contract.PUSHER_ID,
+                   contract.COMPARISON_REPORT_ID):
         assert state[redone] == "ran", (redone, stdout[-3000:])
     assert {contract.trainer_id(arm) for arm in ARMS} <= set(state)
 
@@ -166,6 +168,12 @@ def test_run_writes_everything_under_the_output_dir(killed_then_completed):
     pushed = os.path.join(output_dir, "serving", SERVED_MODEL_NAME, version)
     assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
     assert f"serving/{SERVED_MODEL_NAME}/{version}" in stdout and summary["pushed"]["arm"] == summary["chosen"]
+    # The servability check passed it and gave it TF Serving's warm-up records; the closing table says so.
+    assert summary["servability"]["blessed"] is True and "warm-up record(s)" in summary["servability"]["reason"]
+    assert "\n  servable: yes: loads as TF Serving loads it" in stdout
+    assert "**Servable:** yes" in report
+    records = read_warmup_file(pushed)
+    assert len(records) == 3 and all(r.WhichOneof("log_type") == "predict_log" for r in records)
     # The pushed model is the chosen arm's: its variables are the chosen Trainer's export's, byte for byte.
     trained = os.path.join(output_dir, "pipeline_root", contract.trainer_id(summary["chosen"]), "model")
     latest = max((v for v in os.listdir(trained) if os.path.isdir(os.path.join(trained, v, "Format-Serving"))), key=int)
@@ -189,6 +197,7 @@ def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(kill
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "1.0").stdout
     assert progress(stdout)[contract.PAIRED_COMPARISON_ID] == "ran"
     assert "not blessed: no candidate passes the gate" in stdout and "must be > margin 1" in stdout
+    assert "servable: NO: not checked: the gate blessed no candidate" in stdout  # and the run goes on
     assert versions(output_dir) == [first]  # the Pusher wrote nothing
 
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-0.5").stdout
