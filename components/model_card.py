@@ -165,6 +165,10 @@ def _training_section(summary: Optional[dict]) -> dict:
     }
 
 
+def _flops(value: Optional[int]) -> str:
+    return "unmeasured FLOPs" if value is None else f"{verdict_text.flops(value)}FLOPs"
+
+
 def _metric(kind: str, value: Optional[float], bounds, slice_name: str, signed=False) -> dict:
     fmt = verdict_text.signed if signed else verdict_text.num
     return {"type": kind, "value": fmt(value), "slice": slice_name,
@@ -283,8 +287,8 @@ def build_model_card(verdict: Verdict, model_name: str = SERVED_MODEL_NAME, inge
                                           "from the same source as the training data."}],
             "limitations": [{"description": text} for text in limitations],
             "tradeoffs": [{"description": (
-                f"{arm} costs {verdict_text.flops(result.cost.model_flops)}FLOPs per image against the baseline's "
-                f"{verdict_text.flops(baseline.cost.model_flops)}FLOPs"
+                f"{arm} costs {_flops(result.cost.model_flops)} per image against the baseline's "
+                f"{_flops(baseline.cost.model_flops)}"
                 + (f", {result.latency.ratio:.2f}x its serving latency" if result.latency and result.latency.ratio
                    else "")
                 + f", for an accuracy difference of {verdict_text.signed(comparison.difference, 3)}.")}],
