@@ -74,10 +74,12 @@ REFERENCES = {
                            "arXiv:2103.09950",
     MULLER_ARM: "Tu, Milanfar & Talebi (2023), MULLER: Multilayer Laplacian Resizer for Vision, arXiv:2304.02859",
 }
-# The training settings a card shows, from the arm's training configuration (trainer/config.py).
-TRAINING_FIELDS = ("backbone", "backbone_weights", "image_size", "target_size", "resize_mode", "filters",
-                   "num_res_blocks", "optimizer", "learning_rate", "batch_size", "epochs", "label_smoothing",
-                   "seed", "precision", "warm_start_epochs")
+# The training settings a card shows, from the arm's training configuration (trainer/config.py); the resizing
+# stage's own settings only for the arm they belong to.
+TRAINING_FIELDS = ("backbone", "backbone_weights", "image_size", "target_size", "resize_mode", "optimizer",
+                   "learning_rate", "batch_size", "epochs", "label_smoothing", "seed", "precision",
+                   "warm_start_epochs")
+ARM_FIELDS = {LEARNABLE_RESIZER_ARM: ("filters", "num_res_blocks"), MULLER_ARM: ("muller",)}
 
 
 class ModelCardArtifact(types.Artifact):
@@ -145,13 +147,14 @@ def _data_section(ingest_report: Optional[dict]) -> dict:
     }
 
 
-def _training_section(summary: Optional[dict]) -> dict:
+def _training_section(arm: str, summary: Optional[dict]) -> dict:
     if not summary:
         return {"note": f"no {TRAINING_SUMMARY_FILE} for this arm"}
     config = summary.get("config") or {}
     history = summary.get("history") or {}
+    fields = (*TRAINING_FIELDS, *ARM_FIELDS.get(arm, ()))
     return {
-        "settings": {key: config.get(key) for key in TRAINING_FIELDS if key in config},
+        "settings": {key: config.get(key) for key in fields if key in config},
         "epochs_run": len(history.get("loss", [])),
         "training_examples": summary.get("training_examples"),
         "validation_examples": summary.get("validation_examples"),
@@ -201,7 +204,7 @@ def build_model_card(verdict: Verdict, model_name: str = SERVED_MODEL_NAME, inge
         raise ValueError("ModelCard: the verdict has no candidate arm to document")
     result, baseline, comparison = verdict.arms[arm], verdict.arms[verdict.baseline], verdict.comparisons[arm]
     was_pushed = bool(pushed and pushed.get("pushed"))
-    training = _training_section(training_summary)
+    training = _training_section(arm, training_summary)
     settings = training.get("settings", {})
     backbone = settings.get("backbone", "the configured backbone")
     data = _data_section(ingest_report)

@@ -71,6 +71,9 @@ def test_every_section_is_filled_from_the_verdict_data_and_training():
     assert card["data"]["source"] == "/data/images" and card["data"]["data_note"] == DATA_NOTE
     settings = card["training"]["settings"]
     assert settings["filters"] == 16 and settings["learning_rate"] == 0.001 and "momentum" not in settings
+    muller = model_card._training_section(MULLER_ARM, dict(TRAINING_SUMMARY, config=dict(
+        TRAINING_SUMMARY["config"], muller={"layers": 2})))["settings"]
+    assert muller["muller"] == {"layers": 2} and "filters" not in muller and muller["seed"] == 42
     assert card["training"]["epochs_run"] == 3 and card["training"]["final_validation_accuracy"] == 0.875
     v = card["verdict"]
     comparison = verdict.comparisons[LEARNABLE_RESIZER_ARM]
