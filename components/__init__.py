@@ -1,5 +1,5 @@
 """Our TFX components: the image-folder and TFDS ExampleGens with the bad-image report,
-the comparison report, the curated schema and the demo data.
+the comparison report, the model card, the curated schema and the demo data.
 
     from components.image_folder_example_gen import ImageFolderExampleGen
     from components.tfds_example_gen import TfdsExampleGen
@@ -16,6 +16,7 @@ from components.labels import read_label_names
 ARTIFACT_TYPE_MODULES = {
     "PairedComparisonArtifact": "components.paired_comparison",
     "ComparisonReportArtifact": "components.comparison_report",
+    "ModelCardArtifact": "components.model_card",
 }
 
 __all__ = ["read_label_names", *ARTIFACT_TYPE_MODULES]

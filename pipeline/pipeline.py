@@ -9,7 +9,8 @@ McNemar with Holm across candidates, cost, the gate, the chosen candidate)
 -> ServabilityCheck (the chosen candidate served in a fresh process with the
 client's requests; its warm-up records written: TFX's InfraValidator
 contract) -> Pusher (the checked model with its warm-up records, only when
-the gate and the servability check both bless it) -> ComparisonReport.
+the gate and the servability check both bless it) -> ComparisonReport,
+and ModelCard (the pushed model's card, written beside it).
 With ``training.warm_start_epochs`` (the paper's control experiment) one
 more Trainer (``Trainer_warm_start``, the baseline arm) runs first and every
 arm starts from its model (TFX's ``base_model``). With ``tuning.trials`` > 0
@@ -26,6 +27,7 @@ from tfx import v1 as tfx
 from components.comparison_report import ComparisonReport
 from components.evaluator import Evaluator
 from components.image_folder_example_gen import ImageFolderExampleGen
+from components.model_card import ModelCard
 from components.paired_comparison import PairedComparison
 from components.servability_check import ServabilityCheck
 from components.tfds_example_gen import TfdsExampleGen
@@ -118,7 +120,7 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
     ``example_gen`` replaces the configured ExampleGen (tests feed prepared
     data this way); ``metadata_connection_config`` defaults to SQLite under
     the output dir (Kubeflow passes None and uses its own).  ``push=False``
-    leaves the Pusher out (the seeds sweep); ``report_dir`` replaces
+    leaves the Pusher and the ModelCard out (the seeds sweep); ``report_dir`` replaces
     ``config.report_dir``.
     """
     components = create_components(config, example_gen, push=push, report_dir=report_dir)
@@ -259,10 +261,22 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         report_dir=report_dir or config.report_dir,
         data_note=data_note(config),
     ).with_id(contract.COMPARISON_REPORT_ID)
+    model_card = None
+    if pusher:
+        model_card = ModelCard(
+            examples=examples,
+            comparison=paired.outputs["comparison"],
+            blessing=paired.outputs["blessing"],
+            models=models,
+            model_runs={arm: t.outputs["model_run"] for arm, t in trainers.items()},
+            pushed_model=pusher.outputs["pushed_model"],
+            model_name=config.model_name,
+            data_note=data_note(config),
+        ).with_id(contract.MODEL_CARD_ID)
     return {
         c.id: c
         for c in (example_gen, statistics_gen, schema_gen, example_validator, transform, warm_start,
-                  *tuners.values(), *trainers.values(), evaluator, paired, check, pusher, report)
+                  *tuners.values(), *trainers.values(), evaluator, paired, check, pusher, report, model_card)
         if c is not None
     }
 

@@ -100,6 +100,9 @@ def closing_table(config, seconds, cached, total, report_dir=None):
         f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)' if 'pushed' in pushed else 'no Pusher in this run'}",
         f"  report:  {os.path.abspath(os.path.join(report_dir, contract.REPORT_MARKDOWN_FILE))}",
     ]
+    card = os.path.join(pushed.get("destination") or "", contract.MODEL_CARD_MARKDOWN_FILE)
+    if pushed.get("destination") and os.path.exists(card):
+        lines.insert(-1, f"  card:    {card}")
     if summary.get("data_note"):
         lines += ["", f"  NOTE: {summary['data_note']}"]
     return "\n".join(lines)

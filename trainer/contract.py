@@ -76,6 +76,10 @@ REPORT_MARKDOWN_FILE = "report.md"
 REPORT_HTML_FILE = "report.html"
 REPORT_SUMMARY_FILE = "summary.json"
 TRAINING_CURVES_FILE = "training_curves.png"
+# The model card (its artifact, and beside the pushed SavedModel in the pushed version directory).
+MODEL_CARD_MARKDOWN_FILE = "model_card.md"
+MODEL_CARD_HTML_FILE = "model_card.html"
+MODEL_CARD_JSON_FILE = "model_card.json"  # the Model Card Toolkit's section and field names where they apply
 # The paired comparison (its artifact, and copied beside the report).
 PREDICTIONS_FILE = "predictions.csv"  # per example: file name, label, each arm's class and probabilities
 COMPARISON_FILE = "comparison.json"  # the typed verdict (components/verdict.py): arms, comparisons, chosen, rule
@@ -155,6 +159,7 @@ PAIRED_COMPARISON_ID = "PairedComparison"
 SERVABILITY_CHECK_ID = "ServabilityCheck"  # TFX's InfraValidator contract: an InfraBlessing the Pusher reads
 PUSHER_ID = "Pusher"
 COMPARISON_REPORT_ID = "ComparisonReport"
+MODEL_CARD_ID = "ModelCard"
 RUNTIME_CONFIG_ID = "RuntimeConfig"  # Kubeflow only
 
 

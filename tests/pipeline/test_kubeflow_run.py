@@ -64,7 +64,8 @@ def test_every_task_ran_after_what_it_reads(executed):
     _, job, run = executed
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     assert sorted(run.order) == sorted(tasks) == sorted(run.finished)
-    assert max(run.finished, key=run.finished.get) == contract.COMPARISON_REPORT_ID
+    # What nothing reads finishes last: the report and the model card.
+    assert max(run.finished, key=run.finished.get) in {contract.COMPARISON_REPORT_ID, contract.MODEL_CARD_ID}
     for name in tasks:
         assert all(run.started[name] >= run.finished[producer] for producer in run.producers(name)), name
     # The ExampleGen's driver step ran before its executor and its span reached the artifact.
@@ -132,6 +133,12 @@ def test_blessing_and_push_travel_as_artifact_metadata(executed):
     assert summary["chosen"] == blessing["metadata"]["chosen_arm"] == summary["pushed"]["arm"]
     assert set(summary["confusion_matrices"]) == set(summary["arms"])
     assert os.path.exists(output_dir / "reports" / contract.REPORT_MARKDOWN_FILE)
+    # The model card travels with the pushed model, its lineage naming the artifacts of this run.
+    with open(output_dir / "serving" / SERVED_MODEL_NAME / version / contract.MODEL_CARD_JSON_FILE) as f:
+        card = json.load(f)
+    assert card["status"]["version"] == version and card["arm"] == summary["chosen"]
+    assert card["lineage"]["pushed_model"]["uri"] == pushed["uri"]
+    assert card["lineage"]["blessing"]["uri"] == blessing["uri"] and card["training"]["epochs_run"] == RUN_EPOCHS
 
 
 def test_pushed_model_serves_an_encoded_image(executed):

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline import kubeflow_spec
-from trainer.contract import COMPARISON_REPORT_ID, PAIRED_COMPARISON_ID, RUNTIME_CONFIG_ID
+from trainer.contract import COMPARISON_REPORT_ID, MODEL_CARD_ID, PAIRED_COMPARISON_ID, RUNTIME_CONFIG_ID
 
 
 def _dag(**tasks):
@@ -51,6 +51,9 @@ def test_our_artifact_types_import_by_their_title(compiled_spec):
 
     assert titles[f"{PAIRED_COMPARISON_ID}.comparison"] == PairedComparisonArtifact.TYPE_NAME
     assert titles[f"{COMPARISON_REPORT_ID}.report"] == ComparisonReportArtifact.TYPE_NAME
+    from components.model_card import ModelCardArtifact
+
+    assert titles[f"{MODEL_CARD_ID}.model_card"] == ModelCardArtifact.TYPE_NAME
     kubeflow_spec.check_artifact_types(compiled_spec)
 
 

@@ -179,6 +179,35 @@ def test_run_writes_everything_under_the_output_dir(killed_then_completed):
     latest = max((v for v in os.listdir(trained) if os.path.isdir(os.path.join(trained, v, "Format-Serving"))), key=int)
     exported = os.path.join(trained, latest, "Format-Serving", "variables")
     assert tree_digest(os.path.join(pushed, "variables")) == tree_digest(exported)
+    # The model card beside the pushed model, filled from this run; its lineage ids are this run's MLMD artifacts.
+    for name in (contract.MODEL_CARD_JSON_FILE, contract.MODEL_CARD_MARKDOWN_FILE, contract.MODEL_CARD_HTML_FILE):
+        assert os.path.getsize(os.path.join(pushed, name)) > 0, name
+    assert f"card:    {os.path.join(pushed, contract.MODEL_CARD_MARKDOWN_FILE)}" in stdout
+    card = json.load(open(os.path.join(pushed, contract.MODEL_CARD_JSON_FILE)))
+    chosen = summary["chosen"]
+    assert card["model_details"]["name"] == SERVED_MODEL_NAME and card["model_details"]["version"]["name"] == version
+    assert card["arm"] == chosen and card["status"]["pushed"] is True
+    assert card["verdict"]["accuracy"] == summary["arms"][chosen]["accuracy"]
+    assert card["verdict"]["accuracy_ci95"] == summary["arms"][chosen]["ci95"]
+    assert card["verdict"]["difference_ci95"] == summary["comparisons"][chosen]["difference_ci95"]
+    assert card["data"]["splits"][contract.TEST_SPLIT] == c["n"] and card["data"]["bad_files"]["skipped"] > 0
+    assert card["training"]["settings"]["backbone"] == "small_convnet" and card["training"]["epochs_run"] == 1
+    assert card["serving_cost"]["model_flops_per_image"] == summary["arms"][chosen]["model_flops"]
+    assert "SYNTHETIC" in card["considerations"]["limitations"][0]["description"]
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.orchestration import metadata
+
+    store = metadata_store.MetadataStore(
+        metadata.sqlite_metadata_connection_config(os.path.join(output_dir, "metadata.sqlite")))
+    lineage = card["lineage"]
+    entries = [lineage["examples"], lineage["blessing"], lineage["pushed_model"], lineage["model_run"],
+               *lineage["models"].values()]
+    assert set(lineage["models"]) == set(ARMS)
+    uris = {a.id: a.uri for a in store.get_artifacts_by_id([entry["id"] for entry in entries])}
+    assert [uris.get(entry["id"]) for entry in entries] == [entry["uri"] for entry in entries]
+    card_text = open(os.path.join(pushed, contract.MODEL_CARD_MARKDOWN_FILE)).read()
+    for text in ("Wilson", "Newcombe", "McNemar", "Holm", "SYNTHETIC", version, "small_convnet"):
+        assert text in card_text, text
 
 
 def test_second_run_is_served_from_cache(killed_then_completed):
@@ -203,6 +232,9 @@ def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(kill
     stdout = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-0.5").stdout
     assert re.search(r"\n  blessed \w+: accuracy", stdout)
     assert len(versions(output_dir)) == 2 and versions(output_dir)[0] == first
+    second = os.path.join(output_dir, "serving", SERVED_MODEL_NAME, versions(output_dir)[1])
+    assert json.load(open(os.path.join(second, contract.MODEL_CARD_JSON_FILE)))["status"]["version"] == versions(
+        output_dir)[1]
     assert tree_digest(os.path.join(output_dir, "serving", SERVED_MODEL_NAME, first)) == first_digest
 
 

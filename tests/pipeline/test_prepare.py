@@ -193,7 +193,8 @@ def test_same_execution_properties(both_pipelines):
     assert {(contract.EVALUATOR_ID, "eval_config"), (contract.PAIRED_COMPARISON_ID, "accuracy_margin"),
             (contract.TRANSFORM_ID, "custom_config"),
             (contract.PUSHER_ID, "push_destination"), (contract.IMPORT_SCHEMA_GEN_ID, "schema_file"),
-            (example_gen, "max_pixels"), (contract.COMPARISON_REPORT_ID, "report_dir")} <= checked
+            (example_gen, "max_pixels"), (contract.COMPARISON_REPORT_ID, "report_dir"),
+            (contract.MODEL_CARD_ID, "model_name"), (contract.MODEL_CARD_ID, "data_note")} <= checked
     dynamic = {tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]["taskOutputParameter"][
         "outputParameterKey"] for arm in config.training.arms}
     assert dynamic == {kubeflow.custom_config_output(arm) for arm in config.training.arms}
