@@ -38,7 +38,7 @@ def test_class_names_in_another_order_stop_the_run_naming_both_lists():
 ])
 def test_class_names_that_differ_in_spelling_or_order_stop_the_run(configured, data, words):
     with pytest.raises(ConfigError, match="disagrees with the data's label names") as error:
-        check_class_names(configured, data, "label_names.txt")
+        check_class_names(configured, data, contract.LABEL_NAMES_FILE)
     assert words in str(error.value)
     assert str(list(configured)) in str(error.value) and str(list(data)) in str(error.value)
 
@@ -99,30 +99,30 @@ def test_label_anomaly_stops_the_run_in_words_and_other_features_do_not():
     assert [(e["split"], e["feature"], e["stops_run"]) for e in entries] == [
         ("test", contract.LABEL_NAME_KEY, True), ("validation", contract.FILENAME_KEY, False), ("validation", "", False)]
     with pytest.raises(ValueError) as error:
-        decide((), ["cat", "dog"], "label_names.txt", entries, continue_on_anomalies=False)
+        decide((), ["cat", "dog"], contract.LABEL_NAMES_FILE, entries, continue_on_anomalies=False)
     message = str(error.value)
     assert message.startswith("DataGate: the ExampleValidator found 1 anomaly in label or image features")
     assert ("split 'test', feature 'label_name': Unexpected string values (Examples contain values missing from "
             "the schema: bird (~33%).)") in message
-    assert "data.continue_on_anomalies=true" in message and "image/filename" not in message
+    assert "data.continue_on_anomalies=true" in message and contract.FILENAME_KEY not in message
 
-    report = decide((), ["cat", "dog"], "label_names.txt", entries, continue_on_anomalies=True)
+    report = decide((), ["cat", "dog"], contract.LABEL_NAMES_FILE, entries, continue_on_anomalies=True)
     assert report["outcome"] == "continued_despite_anomalies"
     assert report["anomalies"]["count"] == 3 and report["anomalies"]["stopping"] == 1
 
     # Only anomalies outside the gated features: the run passes, every anomaly still listed.
     quiet = anomaly_entries({"validation": by_split["validation"]}, contract.GATED_FEATURE_KEYS)
-    report = decide(("cat", "dog"), ["cat", "dog"], "label_names.txt", quiet, continue_on_anomalies=False)
+    report = decide(("cat", "dog"), ["cat", "dog"], contract.LABEL_NAMES_FILE, quiet, continue_on_anomalies=False)
     assert report["outcome"] == "passed" and report["anomalies"]["count"] == 2
     assert report["class_names"] == {"configured": ["cat", "dog"], "data": ["cat", "dog"],
-                                     "source": "label_names.txt", "checked": True}
+                                     "source": contract.LABEL_NAMES_FILE, "checked": True}
 
 
 def test_class_names_are_checked_even_when_continuing_on_anomalies():
     from components.data_gate import decide
 
     with pytest.raises(ConfigError, match="another order"):
-        decide(("dog", "cat"), ["cat", "dog"], "label_names.txt", [], continue_on_anomalies=True)
+        decide(("dog", "cat"), ["cat", "dog"], contract.LABEL_NAMES_FILE, [], continue_on_anomalies=True)
 
 
 def _folder(root, per_class=8, side=8):
