@@ -16,6 +16,7 @@ from components.labels import read_label_names
 ARTIFACT_TYPE_MODULES = {
     "PairedComparisonArtifact": "components.paired_comparison",
     "ComparisonReportArtifact": "components.comparison_report",
+    "DataGateArtifact": "components.data_gate",
     "ModelCardArtifact": "components.model_card",
 }
 

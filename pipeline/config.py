@@ -68,6 +68,9 @@ class DataConfig(ConfigModel):
     keep_label_conflicts: bool = Field(
         False, description="image_folder: train on identical files filed under two classes (always reported; "
                            "by default they are skipped as label_conflict)")
+    continue_on_anomalies: bool = Field(
+        False, description="train even when the ExampleValidator finds anomalies in a label or image feature "
+                           "(by default the DataGate stops the run before Transform, naming each anomaly)")
 
     @field_validator("split_buckets")
     @classmethod

@@ -1,7 +1,10 @@
 """``create_pipeline(config)``: the TFX pipeline, wiring only.
 
 ExampleGen (train / validation / test) -> StatisticsGen -> SchemaGen ->
-ExampleValidator -> Transform -> one Trainer per arm (the baseline and each
+ExampleValidator -> DataGate (stops the run when ``training.class_names``
+disagrees with the data's label names, or on anomalies in a label or image
+feature unless ``data.continue_on_anomalies``) -> Transform (runs after the
+DataGate) -> one Trainer per arm (the baseline and each
 of ``training.candidates``; ids ``Trainer_<arm>``), all fitting on train and
 validating on validation -> Evaluator (TFMA, every arm on test, the baseline
 marked) -> PairedComparison (every arm on every test example: intervals,
@@ -25,6 +28,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.comparison_report import ComparisonReport
+from components.data_gate import DataGate
 from components.evaluator import Evaluator
 from components.image_folder_example_gen import ImageFolderExampleGen
 from components.model_card import ModelCard
@@ -158,6 +162,12 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
+    data_gate = DataGate(
+        examples=examples,
+        anomalies=example_validator.outputs["anomalies"],
+        class_names=config.training.class_names,
+        continue_on_anomalies=config.data.continue_on_anomalies,
+    ).with_id(contract.DATA_GATE_ID)
     transform = tfx.components.Transform(
         examples=examples,
         schema=schema,
@@ -168,6 +178,8 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         # Only what preprocessing_fn reads: a new seed or epoch count keeps Transform cached.
         custom_config=config.training.transform_custom_config(fingerprint),
     )
+    # Nothing is transformed or trained on data the gate stopped.
+    transform.add_upstream_node(data_gate)
 
     def trainer(component_id, custom_config, base_model=None, hyperparameters=None):
         return tfx.components.Trainer(
@@ -275,7 +287,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         ).with_id(contract.MODEL_CARD_ID)
     return {
         c.id: c
-        for c in (example_gen, statistics_gen, schema_gen, example_validator, transform, warm_start,
+        for c in (example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, warm_start,
                   *tuners.values(), *trainers.values(), evaluator, paired, check, pusher, report, model_card)
         if c is not None
     }

@@ -11,7 +11,8 @@ the compiled Kubeflow one have the same components with the same properties:
 * schema: when the class names are known (``training.class_names``, or the
   demo set's) and no ``data.schema_file`` is given, ImportSchemaGen imports
   the curated schema (``components/schema.py``) from
-  ``<output_dir>/schema/schema.pbtxt``; otherwise SchemaGen infers one;
+  ``<output_dir>/schema/<digest of the class names>/schema.pbtxt``;
+  otherwise SchemaGen infers one;
 * splits: ``data.split_buckets`` or ``data.tfds_splits``, as configured;
 * a local ``training.backbone_weights`` file is made absolute and must
   exist (a missing one stops the run before anything is written).
@@ -21,6 +22,7 @@ to (the demo set, the curated schema), locally or on any filesystem
 ``tf.io.gfile`` knows (``gs://...``).
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -35,7 +37,21 @@ def is_remote(path: str) -> bool:
 
 
 def curated_schema_path(config: PipelineConfig) -> str:
-    return os.path.join(config.output_dir, "schema", SCHEMA_FILE)
+    """Where the curated schema for ``config``'s class names goes: ``<output_dir>/schema/<digest>/schema.pbtxt``.
+
+    The folder is named by SHA-256 of the class names in label order (12 hex
+    digits): ImportSchemaGen's cache looks at the path alone, so other class
+    names (another order, another spelling) must give another path, or a
+    rerun would validate against the schema of the previous names.
+
+    Args:
+      config: the pipeline configuration (``output_dir``, the class names).
+
+    Returns:
+      The path (local or remote, like ``output_dir``).
+    """
+    digest = hashlib.sha256("\n".join(schema_class_names(config)).encode("utf-8")).hexdigest()[:12]
+    return os.path.join(config.output_dir, "schema", digest, SCHEMA_FILE)
 
 
 def schema_class_names(config: PipelineConfig) -> Sequence[str]:

@@ -352,3 +352,37 @@ def code_fingerprint(package_dir=None):
             with open(os.path.join(package_dir, name), "rb") as f:
                 digest.update(f.read())
     return digest.hexdigest()[:16]
+
+
+def check_class_names(configured, data_names, source: str = "the data") -> None:
+    """Raises :class:`ConfigError` when configured class names disagree with the data's label names.
+
+    Label ``i`` of every example is the class ``data_names[i]``; a served
+    model reports ``class_names[label]``, so a list in another order (or with
+    another spelling) would report the wrong class for every example.
+
+    Args:
+      configured: ``training.class_names`` (empty: nothing is configured, so
+        nothing can disagree).
+      data_names: the label names the examples were written with, in label
+        order (``label_names.txt`` of the Examples artifact).
+      source: where ``data_names`` come from, named in the error (a path).
+
+    Raises:
+      ConfigError: on field ``training.class_names``, naming both lists and
+        whether they differ in order alone or in spelling.
+    """
+    configured, data_names = list(configured or ()), list(data_names)
+    if not configured or configured == data_names:
+        return
+    if sorted(configured) == sorted(data_names):
+        how = "the same names in another order, so labels would be served as the wrong class"
+    else:
+        only_configured = [name for name in configured if name not in data_names]
+        only_data = [name for name in data_names if name not in configured]
+        how = (f"names only in the configuration: {only_configured}, only in the data: {only_data}"
+               if only_configured or only_data else "a name repeated")
+    raise ConfigError(
+        "training.class_names",
+        f"{configured} disagrees with the data's label names {data_names} (label order, from {source}): {how}; "
+        f"set training.class_names to {','.join(data_names)} or leave it empty to use the data's names")

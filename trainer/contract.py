@@ -48,6 +48,8 @@ RECORD_FEATURE_KEYS = (
     LABEL_KEY,
     LABEL_NAME_KEY,
 )
+# ExampleValidator anomalies in these features stop the pipeline before Transform (data.continue_on_anomalies).
+GATED_FEATURE_KEYS = (IMAGE_KEY, IMAGE_FORMAT_KEY, IMAGE_HEIGHT_KEY, IMAGE_WIDTH_KEY, LABEL_KEY, LABEL_NAME_KEY)
 
 # What preprocessing_fn outputs (the Transform graph's features).
 TRANSFORMED_IMAGE_KEY = "image"
@@ -66,6 +68,7 @@ LABEL_NAMES_FILE = "label_names.txt"  # Examples artifact: class names, one per 
 LABEL_NAMES_PROPERTY = "label_names"  # Examples artifact custom property: the same, as a JSON list
 BAD_IMAGES_FILE = "bad_images.tsv"  # Examples artifact: one line per converted or skipped file
 INGEST_REPORT_FILE = "ingest_report.json"  # Examples artifact: counts per split, outcome and reason
+DATA_GATE_FILE = "data_gate.json"  # DataGate artifact: the class-name check, every anomaly in words, the decision
 TRAINING_SUMMARY_FILE = "training_summary.json"  # ModelRun artifact: config, history, images/s
 RESIZER_PICTURE_FILE = "resizer_picture.png"  # Model artifact, beside Format-Serving
 MODEL_COST_FILE = "model_cost.json"  # Model artifact, beside Format-Serving: parameters and FLOPs per image
@@ -153,6 +156,7 @@ STATISTICS_GEN_ID = "StatisticsGen"
 SCHEMA_GEN_ID = "SchemaGen"
 IMPORT_SCHEMA_GEN_ID = "ImportSchemaGen"
 EXAMPLE_VALIDATOR_ID = "ExampleValidator"
+DATA_GATE_ID = "DataGate"  # after ExampleValidator, before Transform: label names and anomalies
 TRANSFORM_ID = "Transform"
 EVALUATOR_ID = "Evaluator"
 PAIRED_COMPARISON_ID = "PairedComparison"

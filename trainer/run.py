@@ -40,7 +40,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer import backbones, cost, data, distribution, models, tuning
-from trainer.config import ArmConfig, ConfigError, TrainingConfig, TuningConfig
+from trainer.config import ArmConfig, ConfigError, TrainingConfig, TuningConfig, check_class_names
 from trainer.contract import (LABEL_NAMES_FILE, MODEL_COST_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE,
                               TUNED_HYPERPARAMETERS, TUNER_OBJECTIVE, WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE,
                               WARM_START_SOURCE_KEY)
@@ -49,18 +49,33 @@ from trainer.picture import resizer_picture
 
 
 def read_class_names(config: TrainingConfig, train_files):
-    """Class names from the config, else from ``label_names.txt`` in the Examples artifact."""
-    if config.class_names:
-        return list(config.class_names)
-    # train_files look like <examples_uri>/Split-train/*
+    """The class names the model is trained and served with: the data's label names.
+
+    Args:
+      config: the Trainer's configuration; ``class_names``, when set, must
+        equal the data's label names (same names, same order).
+      train_files: the training split's files, ``<examples_uri>/Split-train/*``.
+
+    Returns:
+      The names in label order, from ``label_names.txt`` of the Examples
+      artifact (the configured ones when the artifact has no such file).
+
+    Raises:
+      ConfigError: when neither the file nor ``class_names`` is there, when
+        the configured names disagree with the file's (both lists named), or
+        when the file lists another number of classes than ``num_classes``.
+    """
     examples_uri = os.path.dirname(os.path.dirname(train_files[0]))
     path = os.path.join(examples_uri, LABEL_NAMES_FILE)
     if not tf.io.gfile.exists(path):
+        if config.class_names:
+            return list(config.class_names)
         raise ConfigError(
             "class_names", f"not configured and {path} does not exist; set class_names in the config"
         )
     with tf.io.gfile.GFile(path) as f:
         names = [line.strip() for line in f if line.strip()]
+    check_class_names(config.class_names, names, path)
     if len(names) != config.num_classes:
         raise ConfigError(
             "num_classes", f"is {config.num_classes} but {path} lists {len(names)} classes: {names}"

@@ -198,3 +198,23 @@ def test_the_demo_profile_pins_the_sizes_its_cue_is_drawn_for_and_an_own_folder_
     assert (pinned["image_size"], pinned["target_size"]) == ((side, side), (side // 2, side // 2))
     own = config_lib.profile("demo", overrides={"data.image_dir": str(tmp_path), "training.image_size": "224,224"})
     assert (own.training.image_size, own.training.target_size) == ((224, 224), (150, 150))
+
+
+def test_the_data_gate_gets_the_class_names_and_the_anomaly_option_and_transform_waits_for_it():
+    from pipeline.pipeline import create_components
+
+    assert config_lib.PipelineConfig().data.continue_on_anomalies is False
+    config = config_lib.with_overrides(
+        config_lib.PipelineConfig(data={"image_dir": "/x"}),
+        {"training.class_names": "dog,cat", "data.continue_on_anomalies": "true"})
+    components = create_components(config)
+    gate = components[contract.DATA_GATE_ID]
+    assert json.loads(gate.exec_properties["class_names"]) == ["dog", "cat"]
+    assert gate.exec_properties["continue_on_anomalies"] == 1
+    assert gate in components[contract.TRANSFORM_ID].upstream_nodes
+    ids = list(components)
+    assert ids.index(contract.EXAMPLE_VALIDATOR_ID) < ids.index(contract.DATA_GATE_ID) < ids.index(
+        contract.TRANSFORM_ID)
+    default = create_components(config_lib.PipelineConfig(data={"image_dir": "/x"}))[contract.DATA_GATE_ID]
+    assert json.loads(default.exec_properties["class_names"]) == []
+    assert default.exec_properties["continue_on_anomalies"] == 0

@@ -46,6 +46,12 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
     assert "tfx.components.trainer.executor.GenericExecutor" in trainer_args
     assert contract.RUN_FN in json.dumps(tasks[LEARNABLE_TRAINER_ID])
     assert contract.PREPROCESSING_FN in json.dumps(tasks[contract.TRANSFORM_ID])
+    # Transform waits for the DataGate, which reads the ExampleValidator's anomalies and the examples' label names.
+    assert contract.DATA_GATE_ID in tasks[contract.TRANSFORM_ID]["dependentTasks"]
+    gate_inputs = tasks[contract.DATA_GATE_ID]["inputs"]["artifacts"]
+    assert gate_inputs["anomalies"]["taskOutputArtifact"]["producerTask"] == contract.EXAMPLE_VALIDATOR_ID
+    assert json.loads(tasks[contract.DATA_GATE_ID]["inputs"]["parameters"]["class_names"]["runtimeValue"]
+                      ["constant"]) == list(config.training.class_names)
 
 
 def test_caching_options_follow_the_config(compiled, tmp_path):

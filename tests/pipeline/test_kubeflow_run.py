@@ -68,6 +68,11 @@ def test_every_task_ran_after_what_it_reads(executed):
     assert max(run.finished, key=run.finished.get) in {contract.COMPARISON_REPORT_ID, contract.MODEL_CARD_ID}
     for name in tasks:
         assert all(run.started[name] >= run.finished[producer] for producer in run.producers(name)), name
+    # The DataGate ran through the container entrypoint and Transform waited for it.
+    assert run.started[contract.TRANSFORM_ID] >= run.finished[contract.DATA_GATE_ID]
+    [gate] = run.outputs[contract.DATA_GATE_ID]["artifacts"]["result"]
+    with open(os.path.join(gate["uri"], contract.DATA_GATE_FILE)) as f:
+        assert json.load(f)["outcome"] == "passed"
     # The ExampleGen's driver step ran before its executor and its span reached the artifact.
     [examples] = run.outputs[contract.IMAGE_FOLDER_EXAMPLE_GEN_ID]["artifacts"]["examples"]
     assert os.path.exists(os.path.join(os.path.dirname(examples["uri"]), "driver.log"))

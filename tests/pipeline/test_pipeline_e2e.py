@@ -108,7 +108,7 @@ def test_killed_run_resumes_without_redoing_finished_components(killed_then_comp
     _, stdout = killed_then_completed
     state = progress(stdout)
     for done in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.STATISTICS_GEN_ID, contract.IMPORT_SCHEMA_GEN_ID,
-                 contract.EXAMPLE_VALIDATOR_ID, contract.TRANSFORM_ID, BASELINE_TRAINER_ID):
+                 contract.EXAMPLE_VALIDATOR_ID, contract.DATA_GATE_ID, contract.TRANSFORM_ID, BASELINE_TRAINER_ID):
         assert state[done] == "cached", (done, stdout[-3000:])
     for redone in (LEARNABLE_TRAINER_ID, contract.trainer_id(MULLER_ARM), contract.EVALUATOR_ID,
                    contract.PAIRED_COMPARISON_ID, contract.SERVABILITY_CHECK_ID, contract.PUSHER_ID,

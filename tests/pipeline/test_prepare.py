@@ -22,7 +22,9 @@ def test_resolve_config_decides_schema_and_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     demo = resolve_config(config_lib.profile("demo", overrides={"output_dir": "out"}))
     assert demo.output_dir == str(tmp_path / "out")
-    assert demo.data.schema_file == str(tmp_path / "out" / "schema" / contract.SCHEMA_FILE)
+    assert demo.data.schema_file == curated_schema_path(demo)
+    assert os.path.dirname(os.path.dirname(demo.data.schema_file)) == str(tmp_path / "out" / "schema")
+    assert os.path.basename(demo.data.schema_file) == contract.SCHEMA_FILE
     assert demo.image_dir == str(tmp_path / "out" / "demo_data")
     assert resolve_config(demo) == demo  # resolving twice changes nothing
     # Class names unknown (a user's folder, none configured): SchemaGen infers the schema.
@@ -30,7 +32,12 @@ def test_resolve_config_decides_schema_and_paths(tmp_path, monkeypatch):
     assert folder.data.schema_file == ""
     # Known class names on a remote output dir: the curated schema goes there too.
     full = resolve_config(config_lib.profile("full", overrides={"output_dir": "gs://b/x"}))
-    assert full.output_dir == "gs://b/x" and full.data.schema_file == "gs://b/x/schema/schema.pbtxt"
+    assert full.output_dir == "gs://b/x" and full.data.schema_file.startswith("gs://b/x/schema/")
+    # Other class names (order or spelling) get another schema path: ImportSchemaGen caches by path.
+    paths = {names: resolve_config(config_lib.profile("full", overrides={"training.class_names": names})).data.schema_file
+             for names in ("cat,dog", "dog,cat", "cat,dgo")}
+    assert len(set(paths.values())) == 3
+    assert paths["cat,dog"] == resolve_config(config_lib.profile("full", overrides={})).data.schema_file
     # A schema the user gives is kept.
     given = resolve_config(config_lib.profile("full", overrides={"data.schema_file": "/s/schema.pbtxt"}))
     assert given.data.schema_file == "/s/schema.pbtxt"

@@ -18,9 +18,10 @@ DISTINCTIVE = [
     contract.BILINEAR_ANTIALIAS_ARM, contract.LANCZOS3_ANTIALIAS_ARM, contract.SERVED_MODEL_NAME,
     contract.IMAGE_KEY, contract.FILENAME_KEY, contract.MODEL_COST_FILE, contract.COMPARISON_FILE,
     contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE, contract.TRAINING_SUMMARY_FILE,
-    contract.RESIZER_PICTURE_FILE, contract.SERVING_DEFAULT_SIGNATURE, contract.SERVING_TF_EXAMPLE_SIGNATURE,
-    contract.TRANSFORM_IMAGES_SIGNATURE, contract.MODEL_CARD_MARKDOWN_FILE, contract.MODEL_CARD_HTML_FILE,
-    contract.MODEL_CARD_JSON_FILE, contract.ACCURACY_METRIC, contract.PREPROCESSING_FN, contract.RUN_FN,
+    contract.DATA_GATE_FILE, contract.RESIZER_PICTURE_FILE, contract.SERVING_DEFAULT_SIGNATURE,
+    contract.SERVING_TF_EXAMPLE_SIGNATURE, contract.TRANSFORM_IMAGES_SIGNATURE, contract.MODEL_CARD_MARKDOWN_FILE,
+    contract.MODEL_CARD_HTML_FILE, contract.MODEL_CARD_JSON_FILE, contract.ACCURACY_METRIC, contract.PREPROCESSING_FN,
+    contract.RUN_FN,
     *(contract.trainer_id(arm) for arm in contract.ALL_ARMS),
 ]
 
@@ -77,7 +78,7 @@ def test_names_are_distinct_where_they_must_be():
     keys = [key(arm) for arm in contract.ALL_ARMS for key in (contract.model_input, contract.model_run_input)]
     assert len(set(keys)) == len(keys)
     assert len(set(contract.RECORD_FEATURE_KEYS)) == len(contract.RECORD_FEATURE_KEYS)
-    files = [contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE,
+    files = [contract.LABEL_NAMES_FILE, contract.BAD_IMAGES_FILE, contract.INGEST_REPORT_FILE, contract.DATA_GATE_FILE,
              contract.TRAINING_SUMMARY_FILE, contract.RESIZER_PICTURE_FILE, contract.REPORT_MARKDOWN_FILE,
              contract.REPORT_HTML_FILE, contract.REPORT_SUMMARY_FILE, contract.MODEL_CARD_MARKDOWN_FILE,
              contract.MODEL_CARD_HTML_FILE, contract.MODEL_CARD_JSON_FILE]
