@@ -301,8 +301,9 @@ def data_note(config: PipelineConfig) -> str:
                 f"{config.training.baseline} model trained {config.training.warm_start_epochs} epoch(s) first (its "
                 f"backbone and head). ")
     if config.uses_demo_data:
+        (h, w), (th, tw) = config.training.image_size, config.training.target_size
         return note + ("SYNTHETIC demo data (components/demo_data.py), built as a positive control: its class cue "
-                "survives the 300x300 Transform and cancels in the bilinear baseline's 150x150 resize (and in every "
-                "fixed resize and MULLER at this exact 2x factor, away from the borders). A win here shows the "
-                "pipeline can detect a resizer that helps; it says nothing about photos.")
+                f"survives the {h}x{w} Transform and cancels in the bilinear baseline's {th}x{tw} resize (and in "
+                "every fixed resize and MULLER at this exact 2x factor, away from the borders). A win here shows "
+                "the pipeline can detect a resizer that helps; it says nothing about photos.")
     return note.strip()
