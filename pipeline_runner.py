@@ -209,9 +209,9 @@ def run(config, beam_args=(), verbose=False):
 def sweep(config, seeds, beam_args=(), verbose=False):
     """``pipeline_runner.py sweep``: the comparison for every seed, then the verdict across seeds."""
     import_tensorflow(verbose)
-    from pipeline.prepare import write_inputs
     from components.verdict import AcrossSeeds
     from components.verdict_text import across_seeds_table, text_table
+    from pipeline.prepare import write_inputs
     from pipeline.sweep import run_sweep
 
     os.makedirs(config.output_dir, exist_ok=True)

@@ -64,7 +64,7 @@ def stat_fingerprint(input_base: str) -> str:
     digest = hashlib.sha256()
     for rel in list_image_folder(input_base)[1]:
         stat = os.stat(os.path.join(input_base, rel))
-        digest.update(f"{rel}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode("utf-8"))
+        digest.update(f"{rel}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

@@ -197,7 +197,7 @@ def synthetic_jpegs(count, height=375, width=500, seed=0):
 
     rng = np.random.default_rng(seed)
     out = []
-    for i in range(count):
+    for _ in range(count):
         base = rng.uniform(40, 215, size=(6, 8, 3)).astype("uint8")
         image = np.asarray(Image.fromarray(base).resize((width, height), Image.BICUBIC), dtype="float32")
         image += rng.normal(0, 12, size=image.shape)

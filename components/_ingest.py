@@ -26,7 +26,8 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from absl import logging
@@ -47,7 +48,7 @@ class IngestItem(NamedTuple):
     path: str  # relative path (image folder) or TFDS file name; report key
     label: int  # -1 when unknown (the item is then skipped by `skip_reason`)
     label_name: str
-    data: Optional[bytes]  # None when the bytes could not be read
+    data: bytes | None  # None when the bytes could not be read
     skip_reason: str = ""  # pre-decided skip (unreadable, hidden_file, ...)
     skip_detail: str = ""
     # Set when the same bytes are also filed under another class: the item is
@@ -105,7 +106,7 @@ class NormalizeDoFn(beam.DoFn):
             yield item.split, example.SerializeToString(deterministic=True)
 
 
-def _content_key(item: IngestItem) -> Tuple[str, IngestItem]:
+def _content_key(item: IngestItem) -> tuple[str, IngestItem]:
     """SHA-256 of the bytes for readable, non-empty, not pre-skipped items; else a key of its own."""
     if item.skip_reason or not item.data:
         return "path:" + item.path, item
@@ -156,7 +157,7 @@ class GroupDuplicatesDoFn(beam.DoFn):
             yield it._replace(split=split, conflict=detail)
 
 
-def _duplicates_section(_, entries) -> Dict[str, Any]:
+def _duplicates_section(_, entries) -> dict[str, Any]:
     duplicates = sorted((e for kind, e in entries if kind == "duplicate"), key=lambda e: e["paths"])
     conflicts = sorted((e for kind, e in entries if kind == "label_conflict"), key=lambda e: e["paths"])
     return {
@@ -175,7 +176,7 @@ def _duplicates_section(_, entries) -> Dict[str, Any]:
 
 
 def group_duplicates(items: beam.PCollection, max_pixels: int, keep_label_conflicts: bool = False
-                     ) -> Tuple[beam.PCollection, beam.PCollection]:
+                     ) -> tuple[beam.PCollection, beam.PCollection]:
     """(items with identical bytes moved into one split, report section) - see GroupDuplicatesDoFn."""
     grouped = (
         items
@@ -194,16 +195,16 @@ def group_duplicates(items: beam.PCollection, max_pixels: int, keep_label_confli
     return grouped.items, section
 
 
-def _split_index(element: Tuple[str, bytes], num_partitions: int, split_names: List[str]) -> int:
+def _split_index(element: tuple[str, bytes], num_partitions: int, split_names: list[str]) -> int:
     del num_partitions
     return split_names.index(element[0])
 
 
-def _count_key(row: ReportRow) -> Tuple[Tuple[str, str, str, str], int]:
+def _count_key(row: ReportRow) -> tuple[tuple[str, str, str, str], int]:
     return (row.split, row.outcome, row.reason, row.label_name), 1
 
 
-def _warnings_section(rows: Sequence[ReportRow]) -> Dict[str, Any]:
+def _warnings_section(rows: Sequence[ReportRow]) -> dict[str, Any]:
     """The report's ``warnings``: every file kept with a warning, by name (sorted)."""
     kept = sorted((row for row in rows if row.outcome == image_records.KEPT and row.reason),
                   key=lambda r: (r.path, r.split))
@@ -215,7 +216,7 @@ def _warnings_section(rows: Sequence[ReportRow]) -> Dict[str, Any]:
     }
 
 
-def _build_report(_, counts, split_names, extra, sections=(), bad_rows=()) -> Dict[str, Any]:
+def _build_report(_, counts, split_names, extra, sections=(), bad_rows=()) -> dict[str, Any]:
     splits = {}
     for name in split_names:
         splits[name] = {
@@ -278,7 +279,7 @@ def _build_report(_, counts, split_names, extra, sections=(), bad_rows=()) -> Di
     return report
 
 
-def _write_reports(report: Dict[str, Any], bad_rows: List[ReportRow], output_dir: str) -> None:
+def _write_reports(report: dict[str, Any], bad_rows: list[ReportRow], output_dir: str) -> None:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     lines = [BAD_IMAGES_HEADER]
@@ -295,8 +296,8 @@ def write_ingest_outputs(
     examples_uri: str,
     split_names: Sequence[str],
     max_pixels: int,
-    report_extra: Dict[str, Any],
-    report_sections: Optional[beam.PCollection] = None,
+    report_extra: dict[str, Any],
+    report_sections: beam.PCollection | None = None,
 ) -> None:
     """Adds normalisation, split writing and the report to the pipeline of ``items``.
 
@@ -352,7 +353,7 @@ def write_ingest_outputs(
         _write_reports, bad_rows=beam.pvalue.AsSingleton(bad_rows), output_dir=examples_uri)
 
 
-def read_report(examples_uri: str) -> Dict[str, Any]:
+def read_report(examples_uri: str) -> dict[str, Any]:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     with tf.io.gfile.GFile(os.path.join(examples_uri, INGEST_REPORT_FILE), "r") as f:
@@ -376,7 +377,7 @@ def finish_examples_artifact(
     split_names: Sequence[str],
     label_names: Sequence[str],
     max_bad_fraction: float,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Properties, log line and the ``max_bad_fraction`` check, after Beam ran."""
     from tfx.components.util import examples_utils  # pylint: disable=g-import-not-at-top
     from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
@@ -426,14 +427,14 @@ def finish_examples_artifact(
     return report
 
 
-def _describe_no_records(entry: Dict[str, Any]) -> str:
+def _describe_no_records(entry: dict[str, Any]) -> str:
     reasons = ", ".join(f"{n} {reason}" for reason, n in entry["skipped_by_reason"].items())
     if not entry["files_in"]:
         return f"{entry['class']!r} (no file)"
     return f"{entry['class']!r} ({entry['files_in']} file(s), all skipped: {reasons})"
 
 
-def _check_classes_have_records(component_name: str, report: Dict[str, Any]) -> None:
+def _check_classes_have_records(component_name: str, report: dict[str, Any]) -> None:
     """Image folders: a class folder whose files gave no record in any split stops the run.
 
     Unless ``ignore_empty_class_folders`` is set; the class is then only
@@ -456,7 +457,7 @@ def _check_classes_have_records(component_name: str, report: Dict[str, Any]) -> 
         f"reported")
 
 
-def layout_summary(report: Dict[str, Any]) -> str:
+def layout_summary(report: dict[str, Any]) -> str:
     """' 3 ignored (not data), 2 links not followed, ...;' for the closing log line ('' when none)."""
     parts = []
     if report.get("warnings", {}).get("count"):

@@ -7,7 +7,7 @@ Both ExampleGens call :func:`check_bad_fraction` after writing their report
 from __future__ import annotations
 
 import os
-from typing import Any, Dict
+from typing import Any
 
 from trainer.contract import BAD_IMAGES_FILE
 
@@ -16,7 +16,7 @@ class TooManyBadImagesError(RuntimeError):
     """More than ``max_bad_fraction`` of the input files were skipped (or none gave a record)."""
 
 
-def check_bad_fraction(component_name: str, report: Dict[str, Any], max_bad_fraction: float,
+def check_bad_fraction(component_name: str, report: dict[str, Any], max_bad_fraction: float,
                        uri: str = "") -> None:
     """Raises :class:`TooManyBadImagesError` naming the worst skip reasons."""
     totals = report["totals"]
@@ -36,6 +36,6 @@ def check_bad_fraction(component_name: str, report: Dict[str, Any], max_bad_frac
             f"see {os.path.join(uri, BAD_IMAGES_FILE)}")
 
 
-def _worst(by_reason: Dict[str, int], limit: int = 3) -> str:
+def _worst(by_reason: dict[str, int], limit: int = 3) -> str:
     top = sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     return ", ".join(f"{reason}={n}" for reason, n in top) or "none"

@@ -22,7 +22,6 @@ without a servability check).
 
 import json
 import os
-from typing import Dict, Optional
 
 import jinja2
 import tensorflow as tf
@@ -69,7 +68,7 @@ def _read_json(path):
         return json.load(f)
 
 
-def single_comparison(verdict: Verdict, orders: Dict[str, Optional[str]]) -> dict:
+def single_comparison(verdict: Verdict, orders: dict[str, str | None]) -> dict:
     """The headline candidate against the baseline, in the one-comparison form ``summary.json`` has always had."""
     arm = verdict.headline
     c, candidate, baseline = verdict.comparisons[arm], verdict.arms[arm], verdict.arms[verdict.baseline]
@@ -87,7 +86,7 @@ def single_comparison(verdict: Verdict, orders: Dict[str, Optional[str]]) -> dic
     }
 
 
-def arm_figures(verdict: Verdict) -> Dict[str, dict]:
+def arm_figures(verdict: Verdict) -> dict[str, dict]:
     return {arm: {"role": r.role, "accuracy": r.accuracy, "ci95": list(r.ci95),
                   "parameters": r.cost.resizer_parameters, "flops": r.cost.resizer_flops,
                   "model_parameters": r.cost.parameters, "model_flops": r.cost.model_flops,
@@ -96,8 +95,8 @@ def arm_figures(verdict: Verdict) -> Dict[str, dict]:
             for arm, r in verdict.arms.items()}
 
 
-def build_summary(evaluation_uri: str, verdict: Verdict, arms: Dict[str, dict], pushed: dict,
-                  data_note: str = "", servability: Optional[dict] = None) -> dict:
+def build_summary(evaluation_uri: str, verdict: Verdict, arms: dict[str, dict], pushed: dict,
+                  data_note: str = "", servability: dict | None = None) -> dict:
     """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring)."""
     class_names = next((a["class_names"] for a in arms.values() if a.get("class_names")), ())
     orders = {arm: arms.get(arm, {}).get("data_order_sha256") for arm in verdict.arms}
@@ -122,7 +121,7 @@ def build_summary(evaluation_uri: str, verdict: Verdict, arms: Dict[str, dict], 
     }
 
 
-def tuning_summary(arms: Dict[str, dict]) -> Dict[str, dict]:
+def tuning_summary(arms: dict[str, dict]) -> dict[str, dict]:
     """Each tuned arm's search as its Trainer recorded it (``training_summary.json``'s ``tuning``).
 
     Args:
@@ -317,8 +316,8 @@ class ComparisonReport(base_component.BaseComponent):
     SPEC_CLASS = ComparisonReportSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, evaluation, comparison, models: Dict[str, types.BaseChannel],
-                 model_runs: Dict[str, types.BaseChannel], pushed_model=None, report_dir: str = "",
+    def __init__(self, evaluation, comparison, models: dict[str, types.BaseChannel],
+                 model_runs: dict[str, types.BaseChannel], pushed_model=None, report_dir: str = "",
                  data_note: str = "", infra_blessing=None):
         super().__init__(ComparisonReportSpec(
             evaluation=evaluation, comparison=comparison, pushed_model=pushed_model, infra_blessing=infra_blessing,

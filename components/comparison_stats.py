@@ -20,7 +20,7 @@ tests the per-seed differences.  The gate and its verdict are
 
 import dataclasses
 import math
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from scipy import stats
 
@@ -113,7 +113,7 @@ def mcnemar_exact_p(table: PairedTable) -> float:
     return float(stats.binomtest(table.only_candidate_right, discordant, 0.5).pvalue)
 
 
-def holm_adjust(p_values: Sequence[float]) -> List[float]:
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values (Holm 1979), in the order given.
 
     With m hypotheses sorted by p, the i-th smallest (i = 1..m) gets
@@ -130,7 +130,7 @@ def holm_adjust(p_values: Sequence[float]) -> List[float]:
     return adjusted
 
 
-def seeds_ttest(differences: Sequence[float]) -> Optional[float]:
+def seeds_ttest(differences: Sequence[float]) -> float | None:
     """Two-sided one-sample t-test of per-seed paired differences against 0; None for one seed.
 
     Without spread the statistic is undefined: all differences 0 give p = 1, all equal and non-zero p = 0.
@@ -142,7 +142,7 @@ def seeds_ttest(differences: Sequence[float]) -> Optional[float]:
     return float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
-def mean_std(values: Sequence[float]) -> Dict[str, Optional[float]]:
+def mean_std(values: Sequence[float]) -> dict[str, float | None]:
     """``{"mean": ..., "std": sample standard deviation or None for one value}``."""
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None

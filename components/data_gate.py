@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 from absl import logging
@@ -53,7 +54,7 @@ class DataGateArtifact(types.Artifact):
     TYPE_NAME = "components.DataGateArtifact"
 
 
-def read_anomalies(anomalies: types.Artifact) -> Dict[str, Any]:
+def read_anomalies(anomalies: types.Artifact) -> dict[str, Any]:
     """Every split's ``Anomalies`` proto of an ExampleAnomalies artifact.
 
     Args:
@@ -80,7 +81,7 @@ def read_anomalies(anomalies: types.Artifact) -> Dict[str, Any]:
     return out
 
 
-def anomaly_entries(anomalies_by_split: Dict[str, Any], gated_features: Sequence[str]) -> List[Dict[str, Any]]:
+def anomaly_entries(anomalies_by_split: dict[str, Any], gated_features: Sequence[str]) -> list[dict[str, Any]]:
     """Every anomaly as a JSON-ready entry, in split then feature order.
 
     Args:
@@ -113,7 +114,7 @@ def anomaly_entries(anomalies_by_split: Dict[str, Any], gated_features: Sequence
     return entries
 
 
-def describe(entry: Dict[str, Any]) -> str:
+def describe(entry: dict[str, Any]) -> str:
     """One anomaly in words: ``split 'test', feature 'label_name': Unexpected string values (...)``."""
     where = f"feature {entry['feature']!r}" if entry["feature"] else "the data set"
     text = entry["short_description"] or ", ".join(entry["reasons"])
@@ -122,8 +123,8 @@ def describe(entry: Dict[str, Any]) -> str:
     return f"split {entry['split']!r}, {where}: {text}"
 
 
-def decide(configured_class_names: Sequence[str], data_label_names: Optional[Sequence[str]], label_names_source: str,
-           entries: List[Dict[str, Any]], continue_on_anomalies: bool) -> Dict[str, Any]:
+def decide(configured_class_names: Sequence[str], data_label_names: Sequence[str] | None, label_names_source: str,
+           entries: list[dict[str, Any]], continue_on_anomalies: bool) -> dict[str, Any]:
     """The gate's decision as the JSON-ready content of ``data_gate.json``; raises when the run must stop.
 
     Args:

@@ -48,7 +48,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -67,7 +67,7 @@ NOISE_STD = 4.0  # isotropic pixel noise, in 0..255 grey levels
 TINT_MEAN, TINT_STD = 8.0, 15.0  # coarse colour cue
 
 # relative path -> (expected outcome, expected reason) for the ExampleGen.
-SPECIAL_FILES: Dict[str, tuple] = {
+SPECIAL_FILES: dict[str, tuple] = {
     "stripes_horizontal/special_empty.jpg": ("skipped", "empty_file"),
     "stripes_horizontal/special_truncated.jpg": ("skipped", "corrupt"),
     "stripes_horizontal/special_not_an_image.jpg": ("skipped", "not_an_image"),
@@ -190,7 +190,7 @@ def _write_specials(output_dir: str, rng: np.random.Generator, side: int) -> Non
     Image.new("1", BOMB_SIZE, 0).save(path("stripes_vertical/special_bomb.png"), format="PNG")
 
 
-def size_problem(image_size: Sequence[int], target_size: Sequence[int]) -> Optional[Tuple[str, str]]:
+def size_problem(image_size: Sequence[int], target_size: Sequence[int]) -> tuple[str, str] | None:
     """Why the demo's class cue cannot work at these sizes, or None when it can.
 
     The cue is a 2 px stripe pattern drawn on Transform's square grid; the
@@ -272,7 +272,7 @@ def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
     }
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

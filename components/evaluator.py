@@ -8,7 +8,7 @@ read with ``tfma.load_metrics`` / ``tfma.load_plots`` as usual.  It computes
 metrics only (no thresholds, no blessing): the gate is the PairedComparison's.
 """
 
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import types
@@ -53,9 +53,9 @@ class Evaluator(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = EvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(evaluator_executor.Executor)
 
-    def __init__(self, examples: types.BaseChannel, models: Dict[str, types.BaseChannel],
+    def __init__(self, examples: types.BaseChannel, models: dict[str, types.BaseChannel],
                  eval_config: tfma.EvalConfig, example_splits: Sequence[str],
-                 schema: Optional[types.BaseChannel] = None):
+                 schema: types.BaseChannel | None = None):
         unknown = sorted(set(models) - set(ALL_ARMS))
         if unknown:
             raise ValueError(f"Evaluator: unknown arm(s) {unknown}; known: {', '.join(ALL_ARMS)}")

@@ -94,7 +94,8 @@ _REPLACEMENTS = (
 @contextlib.contextmanager
 def leaner_tfma(replacements=_REPLACEMENTS):
     """Within the block, TFMA uses the replacements.  ``_add_sample_id`` is looked up when TFMA builds the Beam
-    pipeline (inside the block) and travels with it, pickled by reference, to any Beam worker."""
+    pipeline (inside the block) and travels with it, pickled by reference, to any Beam worker.
+    """
     originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
     try:
         for module, name, replacement in replacements:

@@ -17,9 +17,8 @@ record is made.
 
 from __future__ import annotations
 
-from trainer import contract
-
 from components.image_records import ImageResult
+from trainer import contract
 
 FEATURE_KEYS = contract.RECORD_FEATURE_KEYS
 

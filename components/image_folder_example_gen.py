@@ -41,7 +41,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
@@ -158,20 +158,20 @@ class FolderScan:
     ``empty_class_folders``: those with no file to read.
     """
 
-    class_folders: List[str]
-    files: List[str]
-    labels: Dict[str, str]
-    ignored: List[Tuple[str, str]]
-    links: List[Tuple[str, str, str]]
-    empty_class_folders: List[str]
+    class_folders: list[str]
+    files: list[str]
+    labels: dict[str, str]
+    ignored: list[tuple[str, str]]
+    links: list[tuple[str, str, str]]
+    empty_class_folders: list[str]
 
-    def class_names(self, ignore_empty: bool = False) -> List[str]:
+    def class_names(self, ignore_empty: bool = False) -> list[str]:
         if not ignore_empty:
             return list(self.class_folders)
         return [name for name in self.class_folders if name not in self.empty_class_folders]
 
 
-def _is_dir(entry: os.DirEntry) -> Tuple[bool, str]:
+def _is_dir(entry: os.DirEntry) -> tuple[bool, str]:
     """(whether ``entry`` is a folder, following links; why it cannot be told: '' when it can).
 
     A link that loops on itself (``loop.png -> loop.png``) or cannot be
@@ -197,11 +197,11 @@ def _within(path: str, folder: str) -> bool:
 
 def _scan_local(input_base: str) -> FolderScan:
     root_real = os.path.realpath(input_base)
-    ignored: List[Tuple[str, str]] = []
-    links: List[Tuple[str, str, str]] = []
+    ignored: list[tuple[str, str]] = []
+    links: list[tuple[str, str, str]] = []
     # real path -> [(rel, class, reached through a link)]
-    candidates: Dict[str, List[Tuple[str, str, bool]]] = collections.defaultdict(list)
-    class_folders: List[str] = []
+    candidates: dict[str, list[tuple[str, str, bool]]] = collections.defaultdict(list)
+    class_folders: list[str] = []
 
     def ignore_tree(path: str, rel: str, reason: str) -> None:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -214,7 +214,7 @@ def _scan_local(input_base: str) -> FolderScan:
         else:
             ignored.append((rel, reason))
 
-    class_real: Dict[str, str] = {}
+    class_real: dict[str, str] = {}
 
     def real_class(real: str) -> str:
         """The class folder a real path lives in ('' when in none)."""
@@ -233,7 +233,7 @@ def _scan_local(input_base: str) -> FolderScan:
     def inside_input(real: str) -> bool:
         return _within(real, root_real) or bool(real_class(real))
 
-    def walk(path: str, rel: str, cls: str, real_dir: str, ancestors: Tuple[str, ...],
+    def walk(path: str, rel: str, cls: str, real_dir: str, ancestors: tuple[str, ...],
              via_link: bool, visited: set) -> None:
         try:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
@@ -362,12 +362,12 @@ def _scan_local(input_base: str) -> FolderScan:
              visited)
 
     files, labels = [], {}
-    for real, reached in candidates.items():
+    for reached in candidates.values():
         # The real place (not through a link) first, then the shortest, then by name.
         reached.sort(key=lambda r: (r[2], r[0].count("/"), r[0]))
         # Once per class: one real file reached from two classes (links to the same place
         # outside input_base) is read under each, so it is a label conflict like identical bytes.
-        first: Dict[str, str] = {}
+        first: dict[str, str] = {}
         for other, cls, _ in reached:
             if cls in first:
                 links.append((other, LINK_SAME_FILE,
@@ -445,7 +445,7 @@ def scan_image_folder(input_base: str) -> FolderScan:
     return _scan_local(input_base)
 
 
-def list_image_folder(input_base: str) -> Tuple[List[str], List[str]]:
+def list_image_folder(input_base: str) -> tuple[list[str], list[str]]:
     """(class names, sorted relative paths of every file to read under ``input_base``).
 
     Class names are the immediate subfolders that are not ignored, sorted.
@@ -457,11 +457,11 @@ def list_image_folder(input_base: str) -> Tuple[List[str], List[str]]:
 
 
 def plan_items(
-    rel_paths: List[str],
-    class_names: List[str],
-    split_buckets: List[Tuple[str, int]],
-    labels: Optional[Dict[str, str]] = None,
-) -> List[Tuple[str, str, int, str, str]]:
+    rel_paths: list[str],
+    class_names: list[str],
+    split_buckets: list[tuple[str, int]],
+    labels: dict[str, str] | None = None,
+) -> list[tuple[str, str, int, str, str]]:
     """(split, rel_path, label, label_name, skip_reason) for every file.
 
     ``labels`` (relative path -> class folder, from :func:`scan_image_folder`)
@@ -482,7 +482,7 @@ def plan_items(
     return plan
 
 
-def layout_report(scan: FolderScan, ignore_empty: bool) -> Dict[str, Any]:
+def layout_report(scan: FolderScan, ignore_empty: bool) -> dict[str, Any]:
     """The ingest report's ``ignored``, ``links`` and ``empty_class_folders`` sections."""
     return {
         "ignored": {
@@ -587,7 +587,7 @@ def folder_fingerprint(input_base: str) -> str:
     try:
         _, rel_paths = list_image_folder(input_base)
     except Exception as exc:  # noqa: BLE001 - missing or unlistable folder: the executor reports it
-        digest.update(f"unlistable:{type(exc).__name__}: {exc}".encode("utf-8"))
+        digest.update(f"unlistable:{type(exc).__name__}: {exc}".encode())
         return f"Image folder: {input_base}, unlistable, SHA-256(error): {digest.hexdigest()}"
     total_bytes = 0
     for rel in rel_paths:
@@ -629,9 +629,9 @@ class ImageFolderDriver(example_gen_driver.FileBasedDriver):
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Beam executor of :class:`ImageFolderExampleGen`."""
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         output_config = example_gen_pb2.Output()
@@ -660,7 +660,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if not class_names:
             raise ValueError(f"{IMAGE_FOLDER_EXAMPLE_GEN_ID}: no class folders under {input_base!r}")
         plan = plan_items(scan.files, class_names, split_buckets, scan.labels)
-        for rel, reason, detail in scan.links:
+        for _rel, reason, detail in scan.links:
             logging.warning("%s: %s (%s)", IMAGE_FOLDER_EXAMPLE_GEN_ID, detail, reason)
         logging.info("%s: %d files, classes %s, splits %s",
                      IMAGE_FOLDER_EXAMPLE_GEN_ID, len(plan), class_names, split_buckets)
@@ -726,7 +726,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     DRIVER_CLASS = ImageFolderDriver
 
     def __init__(self, input_base: str,
-                 split_buckets: Optional[Dict[str, int]] = None,
+                 split_buckets: dict[str, int] | None = None,
                  max_pixels: int = image_records.DEFAULT_MAX_PIXELS,
                  max_bad_fraction: float = image_records.DEFAULT_MAX_BAD_FRACTION,
                  ignore_empty_class_folders: bool = False,
@@ -756,7 +756,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
 
 
-def split_buckets_of(component: ImageFolderExampleGen) -> Dict[str, int]:
+def split_buckets_of(component: ImageFolderExampleGen) -> dict[str, int]:
     """The ``{split: buckets}`` mapping a component was built with."""
     output_config = component.exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY]
     if isinstance(output_config, str):

@@ -46,7 +46,6 @@ import dataclasses
 import io
 import re
 import warnings
-from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -115,8 +114,8 @@ class ImageResult:
 
     outcome: str  # KEPT, CONVERTED or SKIPPED
     reason: str = ""  # conversion reasons ("+"-joined) or the skip reason
-    encoded: Optional[bytes] = None  # bytes to store (None when skipped)
-    image_format: Optional[str] = None  # "jpeg" / "png"
+    encoded: bytes | None = None  # bytes to store (None when skipped)
+    image_format: str | None = None  # "jpeg" / "png"
     height: int = 0
     width: int = 0
     detail: str = ""  # human-readable detail (error message) for the report
@@ -140,7 +139,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text[:limit]
 
 
-def _png_header(data: bytes) -> Tuple[Optional[int], Optional[int]]:
+def _png_header(data: bytes) -> tuple[int | None, int | None]:
     """(bit depth, colour type) from a PNG's IHDR, or (None, None)."""
     if len(data) >= 26 and data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
         return data[24], data[25]
@@ -155,7 +154,7 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def _to_rgb(img: Image.Image, png_bit_depth: Optional[int]) -> Image.Image:
+def _to_rgb(img: Image.Image, png_bit_depth: int | None) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB; alpha composited over white."""
     mode = img.mode
     if mode == "P" and "transparency" in img.info:
@@ -234,7 +233,7 @@ def normalize_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageR
 
 
 def _decide(data: bytes, img: Image.Image, img_format: str) -> ImageResult:
-    reasons: List[str] = []
+    reasons: list[str] = []
     orientation = _orientation(img)
     bit_depth, colour_type = _png_header(data)
 

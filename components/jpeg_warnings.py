@@ -26,7 +26,6 @@ import re
 import sys
 import tempfile
 import threading
-from typing import List, Optional, Tuple
 
 # Warning reasons (ingest report ``warnings``, bad_images.tsv's reason of a file kept with a warning).
 JPEG_EXTRANEOUS_BYTES = "jpeg_extraneous_bytes"  # bytes before the end-of-image marker, dropped
@@ -56,7 +55,7 @@ class JpegCheck:
 
     reason: str = ""
     message: str = ""
-    data: Optional[bytes] = None
+    data: bytes | None = None
     removed: int = 0
 
     @property
@@ -70,7 +69,7 @@ class JpegCheck:
         return f"libjpeg: {self.message}; stored as it is"
 
 
-def _decode_capturing_stderr(data: bytes) -> Tuple[Optional[object], List[str]]:
+def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str]]:
     """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines)."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -103,7 +102,7 @@ def _decode_capturing_stderr(data: bytes) -> Tuple[Optional[object], List[str]]:
     return pixels, [line.strip() for line in warnings]
 
 
-def _drop_before_eoi(data: bytes, count: int) -> Optional[bytes]:
+def _drop_before_eoi(data: bytes, count: int) -> bytes | None:
     """``data`` without the ``count`` bytes before its final end-of-image marker (and its FF fill bytes)."""
     end = data.rfind(_EOI)
     if end < 0:
@@ -117,7 +116,7 @@ def _drop_before_eoi(data: bytes, count: int) -> Optional[bytes]:
 
 
 def check_jpeg(data: bytes) -> JpegCheck:
-    """libjpeg's warning about ``data`` (a JPEG Pillow decodes), and the bytes to store.
+    """Libjpeg's warning about ``data`` (a JPEG Pillow decodes), and the bytes to store.
 
     Args:
       data: the file's bytes (a JPEG).

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import List
 
 from trainer.contract import LABEL_NAMES_FILE
 
 
-def read_label_names(examples_uri: str) -> List[str]:
+def read_label_names(examples_uri: str) -> list[str]:
     """Label names, in label order, from ``<examples_uri>/label_names.txt``.
 
     Works for local paths and for any filesystem ``tf.io.gfile`` knows
@@ -23,6 +22,6 @@ def read_label_names(examples_uri: str) -> List[str]:
         with tf.io.gfile.GFile(path, "r") as f:
             text = f.read()
     else:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             text = f.read()
     return [line for line in text.split("\n") if line]

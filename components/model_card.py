@@ -22,7 +22,6 @@ the serving directory.
 import datetime
 import json
 import os
-from typing import Dict, List, Optional
 
 import jinja2
 import tensorflow as tf
@@ -89,7 +88,7 @@ class ModelCardArtifact(types.Artifact):
     TYPE_NAME = "components.ModelCardArtifact"
 
 
-def read_json(path: str, what: str) -> Optional[dict]:
+def read_json(path: str, what: str) -> dict | None:
     """The JSON object in ``path``; None when the file does not exist.
 
     Args:
@@ -115,14 +114,14 @@ def read_json(path: str, what: str) -> Optional[dict]:
     return value
 
 
-def push_time(version: Optional[str]) -> Optional[str]:
+def push_time(version: str | None) -> str | None:
     """The Pusher's version (seconds since the epoch) as an ISO 8601 UTC time; None when it is not a number."""
     if not version or not str(version).isdigit():
         return None
     return datetime.datetime.fromtimestamp(int(version), tz=datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _data_section(ingest_report: Optional[dict]) -> dict:
+def _data_section(ingest_report: dict | None) -> dict:
     if ingest_report is None:
         return {"source": None, "splits": {}, "label_names": [], "bad_files": None,
                 "note": f"the examples artifact has no {INGEST_REPORT_FILE} (imported examples): "
@@ -147,7 +146,7 @@ def _data_section(ingest_report: Optional[dict]) -> dict:
     }
 
 
-def _training_section(arm: str, summary: Optional[dict]) -> dict:
+def _training_section(arm: str, summary: dict | None) -> dict:
     if not summary:
         return {"note": f"no {TRAINING_SUMMARY_FILE} for this arm"}
     config = summary.get("config") or {}
@@ -168,19 +167,19 @@ def _training_section(arm: str, summary: Optional[dict]) -> dict:
     }
 
 
-def _flops(value: Optional[int]) -> str:
+def _flops(value: int | None) -> str:
     return "unmeasured FLOPs" if value is None else f"{verdict_text.flops(value)}FLOPs"
 
 
-def _metric(kind: str, value: Optional[float], bounds, slice_name: str, signed=False) -> dict:
+def _metric(kind: str, value: float | None, bounds, slice_name: str, signed=False) -> dict:
     fmt = verdict_text.signed if signed else verdict_text.num
     return {"type": kind, "value": fmt(value), "slice": slice_name,
             "confidence_interval": {"lower_bound": fmt(bounds[0]), "upper_bound": fmt(bounds[1])}}
 
 
-def build_model_card(verdict: Verdict, model_name: str = SERVED_MODEL_NAME, ingest_report: Optional[dict] = None,
-                     training_summary: Optional[dict] = None, pushed: Optional[dict] = None,
-                     lineage: Optional[dict] = None, data_note: str = "") -> dict:
+def build_model_card(verdict: Verdict, model_name: str = SERVED_MODEL_NAME, ingest_report: dict | None = None,
+                     training_summary: dict | None = None, pushed: dict | None = None,
+                     lineage: dict | None = None, data_note: str = "") -> dict:
     """The model card of the verdict's chosen candidate (or, when none is chosen, its best-ranked one).
 
     Args:
@@ -332,7 +331,7 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def lineage_rows(lineage: dict) -> List[tuple]:
+def lineage_rows(lineage: dict) -> list[tuple]:
     """``(artifact, ML Metadata id, uri)`` rows of a card's ``lineage`` section, in its order."""
     rows = []
     for name, entry in lineage.items():
@@ -348,7 +347,7 @@ def render(card: dict, template_name: str) -> str:
     return _environment().get_template(template_name).render(c=card, rows=lineage_rows(card.get("lineage") or {}))
 
 
-def write_model_card(directory: str, card: dict) -> List[str]:
+def write_model_card(directory: str, card: dict) -> list[str]:
     """Writes ``model_card.json``, ``model_card.md`` and ``model_card.html`` into ``directory``.
 
     Args:
@@ -455,8 +454,8 @@ class ModelCard(base_component.BaseComponent):
     SPEC_CLASS = ModelCardSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, examples, comparison, blessing, models: Dict[str, types.BaseChannel],
-                 model_runs: Dict[str, types.BaseChannel], pushed_model=None, model_name: str = SERVED_MODEL_NAME,
+    def __init__(self, examples, comparison, blessing, models: dict[str, types.BaseChannel],
+                 model_runs: dict[str, types.BaseChannel], pushed_model=None, model_name: str = SERVED_MODEL_NAME,
                  data_note: str = ""):
         super().__init__(ModelCardSpec(
             examples=examples, comparison=comparison, blessing=blessing, pushed_model=pushed_model,

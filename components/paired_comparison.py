@@ -32,7 +32,7 @@ import csv
 import io
 import json
 import os
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -103,7 +103,7 @@ def read_split(examples_uri: str, split: str):
             [r[3] for r in records])
 
 
-def predict(loaded, serialized: List[bytes], batch_size: int = 32) -> np.ndarray:
+def predict(loaded, serialized: list[bytes], batch_size: int = 32) -> np.ndarray:
     """Class probabilities (N, K) from a loaded serving model's ``serving_tf_example`` signature."""
     signature = loaded.signatures[SERVING_TF_EXAMPLE_SIGNATURE]
     outputs = []
@@ -113,7 +113,7 @@ def predict(loaded, serialized: List[bytes], batch_size: int = 32) -> np.ndarray
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 
 
-def predictions_csv(filenames, labels, class_names, probabilities: Dict[str, np.ndarray]) -> str:
+def predictions_csv(filenames, labels, class_names, probabilities: dict[str, np.ndarray]) -> str:
     """One row per example: filename, label, label_name, then per arm ``<arm>_class`` and ``<arm>_p_<class>``."""
     out = io.StringIO()
     writer = csv.writer(out)
@@ -123,14 +123,14 @@ def predictions_csv(filenames, labels, class_names, probabilities: Dict[str, np.
     writer.writerow(header)
     for i, (filename, label) in enumerate(zip(filenames, labels)):
         row = [filename, int(label), class_names[label] if label < len(class_names) else str(label)]
-        for arm, values in probabilities.items():
+        for values in probabilities.values():
             p = values[i]
             row += [int(np.argmax(p))] + [f"{v:.6f}" for v in p]
         writer.writerow(row)
     return out.getvalue()
 
 
-def tfma_accuracy(evaluation_uri: str) -> Dict[str, float]:
+def tfma_accuracy(evaluation_uri: str) -> dict[str, float]:
     """TFMA's overall accuracy per model name."""
     out = {}
     for metrics in tfma.load_metrics(evaluation_uri):
@@ -152,7 +152,7 @@ def read_cost(model_uri: str) -> Cost:
     return Cost(**{k: values.get(k) for k in Cost.model_fields})
 
 
-def measure_latency(loaded: Dict[str, object], image: bytes, calls: int, warmup: int) -> Dict[str, dict]:
+def measure_latency(loaded: dict[str, object], image: bytes, calls: int, warmup: int) -> dict[str, dict]:
     """Per arm, :func:`serving.latency.latency_figures` of ``serving_default`` on ``[image]`` (batch 1)."""
     batch = tf.constant([image])
 
@@ -164,8 +164,8 @@ def measure_latency(loaded: Dict[str, object], image: bytes, calls: int, warmup:
     return {arm: latency_figures(ms) for arm, ms in times.items()}
 
 
-def compare_arms(examples_uri: str, model_uris: Dict[str, str], baseline: str, candidates: Sequence[str],
-                 split: str, gate: Gate, tfma_values: Dict[str, float], batch_size: int = 32,
+def compare_arms(examples_uri: str, model_uris: dict[str, str], baseline: str, candidates: Sequence[str],
+                 split: str, gate: Gate, tfma_values: dict[str, float], batch_size: int = 32,
                  latency_calls: int = 0, latency_warmup: int = 2):
     """The verdict over ``candidates`` vs ``baseline`` and every arm's per-example probabilities.
 
@@ -184,7 +184,7 @@ def compare_arms(examples_uri: str, model_uris: Dict[str, str], baseline: str, c
         latency = {arm: Latency.from_figures(f, base) for arm, f in figures.items()}
         setup = LatencySetup(calls=latency_calls, warmup=latency_warmup, image_bytes=len(images[0]),
                              cpu=cpu_description())
-    results: Dict[str, ArmResult] = {
+    results: dict[str, ArmResult] = {
         arm: arm_result(arm, "baseline" if arm == baseline else "candidate", right[arm],
                         tfma_accuracy=tfma_values.get(arm), cost=read_cost(model_uris[arm]), latency=latency.get(arm))
         for arm in arms}
@@ -281,7 +281,7 @@ class Executor(base_executor.BaseExecutor):
         logging.info("Paired comparison on %s (n=%d): %s", split, verdict.n, verdict.rule)
 
 
-def write_blessing(blessing, verdict: Verdict, models: Dict[str, types.Artifact], chosen_model) -> None:
+def write_blessing(blessing, verdict: Verdict, models: dict[str, types.Artifact], chosen_model) -> None:
     """The blessing the Pusher reads (TFX's properties and marker file) and the chosen model's copy."""
     if verdict.chosen:
         source = models[verdict.chosen]
@@ -322,7 +322,7 @@ class PairedComparison(base_component.BaseComponent):
     SPEC_CLASS = PairedComparisonSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, examples, models: Dict[str, types.BaseChannel], evaluation, baseline: str,
+    def __init__(self, examples, models: dict[str, types.BaseChannel], evaluation, baseline: str,
                  candidates: Sequence[str], split: str = TEST_SPLIT, accuracy_margin=0.0, accuracy_floor=0.0,
                  significance_level=0.0, batch_size: int = 32, latency_calls: int = 0, latency_warmup: int = 2):
         arms = [baseline, *candidates]

@@ -1,7 +1,7 @@
 """The report's pictures, drawn with matplotlib (no display needed): PNG bytes out."""
 
 import io
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -24,7 +24,7 @@ def _png(figure) -> bytes:
     return out.getvalue()
 
 
-def training_curves(histories: Dict[str, Dict[str, Sequence[float]]]) -> bytes:
+def training_curves(histories: dict[str, dict[str, Sequence[float]]]) -> bytes:
     """Loss and accuracy per epoch, training (solid) and validation (dashed), every arm on shared axes."""
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for metric, axis in zip(("loss", "accuracy"), axes):
@@ -48,7 +48,8 @@ def training_curves(histories: Dict[str, Dict[str, Sequence[float]]]) -> bytes:
 
 def sweep_plot(seeds: Sequence[int], verdicts: Sequence[Verdict]) -> bytes:
     """Per seed: every arm's test accuracy with 95 % Wilson intervals, and each candidate's paired difference
-    from the baseline with its 95 % Newcombe interval."""
+    from the baseline with its 95 % Newcombe interval.
+    """
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     positions = list(range(len(seeds)))
     first = verdicts[0]

@@ -24,7 +24,7 @@ Use it with ImportSchemaGen::
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from trainer import contract
 

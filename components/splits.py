@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Dict, Iterable, List, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 from trainer.contract import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
 
@@ -33,7 +33,7 @@ def hash_bucket(key: str, num_buckets: int) -> int:
     return int.from_bytes(digest[:8], "big") % num_buckets
 
 
-def assign_split(relative_path: str, split_buckets: Sequence[Tuple[str, int]]) -> str:
+def assign_split(relative_path: str, split_buckets: Sequence[tuple[str, int]]) -> str:
     """Split name for ``relative_path`` given ordered ``(name, buckets)`` pairs.
 
     The path is normalised to forward slashes, so the same tree gives the same
@@ -50,7 +50,7 @@ def assign_split(relative_path: str, split_buckets: Sequence[Tuple[str, int]]) -
     raise AssertionError("unreachable")
 
 
-def parse_split_buckets(split_buckets: Dict[str, int] | Iterable[Tuple[str, int]]) -> List[Tuple[str, int]]:
+def parse_split_buckets(split_buckets: dict[str, int] | Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     """Validates ``{"train": 8, "validation": 1, "test": 1}`` into an ordered list of pairs."""
     items = list(split_buckets.items() if isinstance(split_buckets, dict) else split_buckets)
     if not items:
@@ -67,7 +67,7 @@ def parse_split_buckets(split_buckets: Dict[str, int] | Iterable[Tuple[str, int]
     return [(str(name), int(n)) for name, n in items]
 
 
-def parse_tfds_splits(splits: Dict[str, str] | str) -> List[Tuple[str, str]]:
+def parse_tfds_splits(splits: dict[str, str] | str) -> list[tuple[str, str]]:
     """Validates ``{"train": "train[:40%]", ...}`` (or its JSON) into ordered pairs."""
     if isinstance(splits, str):
         splits = json.loads(splits)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import apache_beam as beam
 from absl import logging
@@ -67,13 +67,13 @@ class TfdsExampleGenSpec(types.ComponentSpec):
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
-def _builder(dataset: str, data_dir: Optional[str]):
+def _builder(dataset: str, data_dir: str | None):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     return tfds.builder(dataset, data_dir=data_dir or None)
 
 
-def plan_shards(builder, splits: List[tuple]) -> List[tuple]:
+def plan_shards(builder, splits: list[tuple]) -> list[tuple]:
     """(output split, tfds split, shard index, skip, take) per file instruction."""
     from tensorflow_datasets.core import naming  # pylint: disable=g-import-not-at-top
 
@@ -90,8 +90,8 @@ def plan_shards(builder, splits: List[tuple]) -> List[tuple]:
 class ReadTfdsShardDoFn(beam.DoFn):
     """(out split, tfds split, shard, skip, take) -> IngestItems, streamed."""
 
-    def __init__(self, dataset: str, data_dir: Optional[str], image_key: str,
-                 label_key: str, label_names: List[str], has_filename: bool):
+    def __init__(self, dataset: str, data_dir: str | None, image_key: str,
+                 label_key: str, label_names: list[str], has_filename: bool):
         self._dataset = dataset
         self._data_dir = data_dir
         self._image_key = image_key
@@ -134,9 +134,9 @@ class ReadTfdsShardDoFn(beam.DoFn):
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Beam executor of :class:`TfdsExampleGen`."""
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         dataset = exec_properties[DATASET_KEY]
         splits = parse_tfds_splits(exec_properties[SPLITS_KEY])
@@ -197,8 +197,8 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
     def __init__(self, dataset: str = DEFAULT_TFDS_DATASET,
-                 splits: Optional[Dict[str, str]] = None,
-                 data_dir: Optional[str] = None,
+                 splits: dict[str, str] | None = None,
+                 data_dir: str | None = None,
                  max_pixels: int = image_records.DEFAULT_MAX_PIXELS,
                  max_bad_fraction: float = image_records.DEFAULT_MAX_BAD_FRACTION,
                  image_key: str = "image",

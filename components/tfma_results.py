@@ -7,7 +7,7 @@ precision, the other class's recall, calibration).
 """
 
 import math
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import tensorflow_model_analysis as tfma
 
@@ -40,7 +40,7 @@ def slice_name(slice_key) -> str:
     return ", ".join(parts) or "overall"
 
 
-def _single_class(name: str) -> Optional[str]:
+def _single_class(name: str) -> str | None:
     """The class a ``label_name=X`` slice holds, else None."""
     return name.split("=", 1)[1] if name.startswith("label_name=") and "," not in name else None
 
@@ -54,7 +54,7 @@ def diff_column(model_name: str) -> str:
     return f"diff:{model_name}"
 
 
-def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> Dict[str, dict]:
+def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> dict[str, dict]:
     """``{slice: {"n": count, "metrics": {metric: {arm: value or note, "diff:<arm>": ..., "ci95": {arm: [lo, hi]}}}}}``.
 
     ``n`` is the baseline's example count (every arm sees the same examples).  The intervals are TFMA's
@@ -64,9 +64,9 @@ def read_metrics(evaluation_uri: str, class_names: Sequence[str] = ()) -> Dict[s
     return metrics_by_slice(tfma.load_metrics(evaluation_uri), class_names)
 
 
-def metrics_by_slice(records, class_names: Sequence[str] = ()) -> Dict[str, dict]:
+def metrics_by_slice(records, class_names: Sequence[str] = ()) -> dict[str, dict]:
     """:func:`read_metrics` of ``MetricsForSlice`` protos (what ``tfma.load_metrics`` yields)."""
-    out: Dict[str, dict] = {}
+    out: dict[str, dict] = {}
     for metrics in records:
         name = slice_name(metrics.slice_key)
         entry = out.setdefault(name, {"n": None, "metrics": {}})
@@ -98,7 +98,7 @@ def metrics_by_slice(records, class_names: Sequence[str] = ()) -> Dict[str, dict
     return out
 
 
-def read_confusion_matrices(evaluation_uri: str) -> Dict[str, List[List[float]]]:
+def read_confusion_matrices(evaluation_uri: str) -> dict[str, list[list[float]]]:
     """``{model: [[count of actual i predicted j]]}`` on the overall slice."""
     out = {}
     for plots in tfma.load_plots(evaluation_uri):

@@ -16,14 +16,20 @@ the closing table, both report templates, the sweep).
 """
 
 import math
-from typing import Dict, List, Literal, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from components.comparison_stats import (PairedTable, holm_adjust, mcnemar_exact_p, newcombe_paired_interval,
-                                         wilson_interval)
+from components.comparison_stats import (
+    PairedTable,
+    holm_adjust,
+    mcnemar_exact_p,
+    newcombe_paired_interval,
+    wilson_interval,
+)
 
-Interval = Tuple[float, float]
+Interval = tuple[float, float]
 
 
 class Record(BaseModel):
@@ -50,10 +56,10 @@ class Gate(Record):
 class Cost(Record):
     """What an arm costs per image: counted from its graph by its Trainer (``trainer/cost.py``)."""
 
-    parameters: Optional[int] = None  # the whole classifier
-    resizer_parameters: Optional[int] = None  # trainable weights of the resizing stage
-    resizer_flops: Optional[int] = None
-    model_flops: Optional[int] = None
+    parameters: int | None = None  # the whole classifier
+    resizer_parameters: int | None = None  # trainable weights of the resizing stage
+    resizer_flops: int | None = None
+    model_flops: int | None = None
 
 
 class Latency(Record):
@@ -63,7 +69,7 @@ class Latency(Record):
     p25_ms: float
     p75_ms: float
     calls: int
-    ratio: Optional[float] = None  # median over the baseline's median
+    ratio: float | None = None  # median over the baseline's median
 
     @classmethod
     def from_figures(cls, figures: dict, baseline_median_ms: float) -> "Latency":
@@ -89,11 +95,11 @@ class ArmResult(Record):
     role: Literal["baseline", "candidate"]
     n: int
     correct: int
-    accuracy: Optional[float]
+    accuracy: float | None
     ci95: Interval
-    tfma_accuracy: Optional[float] = None
+    tfma_accuracy: float | None = None
     cost: Cost = Cost()
-    latency: Optional[Latency] = None
+    latency: Latency | None = None
 
 
 class Comparison(Record):
@@ -102,7 +108,7 @@ class Comparison(Record):
     candidate: str
     baseline: str
     n: int
-    difference: Optional[float]  # candidate accuracy minus baseline accuracy
+    difference: float | None  # candidate accuracy minus baseline accuracy
     difference_ci95: Interval  # Newcombe's paired interval
     only_candidate_right: int
     only_baseline_right: int
@@ -119,22 +125,22 @@ class Verdict(Record):
     split: str
     n: int
     baseline: str
-    candidates: Tuple[str, ...]
-    arms: Dict[str, ArmResult]
-    comparisons: Dict[str, Comparison]
+    candidates: tuple[str, ...]
+    arms: dict[str, ArmResult]
+    comparisons: dict[str, Comparison]
     gate: Gate
-    chosen: Optional[str]
-    runner_up: Optional[str]
+    chosen: str | None
+    runner_up: str | None
     blessed: bool
     rule: str
-    latency: Optional[LatencySetup] = None
+    latency: LatencySetup | None = None
 
     @property
-    def headline(self) -> Optional[str]:
+    def headline(self) -> str | None:
         """The candidate the single-comparison views show: the chosen one, else the best ranked."""
         return self.chosen or (self.ranked()[0] if self.candidates else None)
 
-    def ranked(self) -> List[str]:
+    def ranked(self) -> list[str]:
         """Candidates best first: passing before failing, then accuracy, then lower latency, then config order."""
         def key(arm):
             result, comparison = self.arms[arm], self.comparisons[arm]
@@ -145,8 +151,8 @@ class Verdict(Record):
 
 # --- building the verdict ---------------------------------------------------------------------------------
 
-def arm_result(arm: str, role: str, right: Sequence[bool], tfma_accuracy=None, cost: Optional[Cost] = None,
-               latency: Optional[Latency] = None) -> ArmResult:
+def arm_result(arm: str, role: str, right: Sequence[bool], tfma_accuracy=None, cost: Cost | None = None,
+               latency: Latency | None = None) -> ArmResult:
     """``right``: per example, whether the arm's class was the label."""
     n, correct = len(right), int(sum(bool(r) for r in right))
     return ArmResult(arm=arm, role=role, n=n, correct=correct, accuracy=correct / n if n else None,
@@ -162,7 +168,7 @@ def _p(value):
     return f"{value:.3g}"
 
 
-def evidence(comparison: Comparison, arms: Dict[str, ArmResult], several: bool) -> str:
+def evidence(comparison: Comparison, arms: dict[str, ArmResult], several: bool) -> str:
     """``accuracy 0.968, difference +0.312 (95% CI +0.21..+0.41), McNemar p = 1e-09 (Holm 2e-09)``."""
     low, high = comparison.difference_ci95
     holm = f" (Holm {_p(comparison.holm_p)})" if several else ""
@@ -171,7 +177,7 @@ def evidence(comparison: Comparison, arms: Dict[str, ArmResult], several: bool) 
 
 
 def gate_reason(accuracy: float, difference: float, holm_p: float, gate: Gate,
-                candidates: int = 1) -> Tuple[bool, bool, str]:
+                candidates: int = 1) -> tuple[bool, bool, str]:
     """(passes, significant, reason) of one candidate; ``holm_p`` is adjusted over ``candidates``."""
     alpha = gate.significance_level
     p = "Holm p" if candidates > 1 else "p"
@@ -191,8 +197,8 @@ def gate_reason(accuracy: float, difference: float, holm_p: float, gate: Gate,
     return True, significant, f"above margin {gate.accuracy_margin:g} and {test}"
 
 
-def decide(split: str, baseline: ArmResult, candidates: Sequence[ArmResult], tables: Dict[str, PairedTable],
-           gate: Gate, latency: Optional[LatencySetup] = None) -> Verdict:
+def decide(split: str, baseline: ArmResult, candidates: Sequence[ArmResult], tables: dict[str, PairedTable],
+           gate: Gate, latency: LatencySetup | None = None) -> Verdict:
     """The verdict over ``candidates`` (in ``training.candidates`` order), each against ``baseline``.
 
     ``tables``: per candidate, its paired table against the baseline on the same examples.  Raises ValueError
@@ -229,7 +235,7 @@ def decide(split: str, baseline: ArmResult, candidates: Sequence[ArmResult], tab
                                     "rule": _rule(draft, chosen, ranked)})
 
 
-def _rule(verdict: Verdict, chosen: Optional[str], ranked: List[str]) -> str:
+def _rule(verdict: Verdict, chosen: str | None, ranked: list[str]) -> str:
     several = len(verdict.candidates) > 1
     comparisons, arms, n = verdict.comparisons, verdict.arms, verdict.n
     if not n:
@@ -268,20 +274,20 @@ class AcrossSeeds(Record):
 
     candidate: str
     baseline: str
-    seeds: Tuple[int, ...]
-    differences: Tuple[float, ...]
-    candidate_accuracy: Dict[str, Optional[float]]  # mean, std over seeds
-    baseline_accuracy: Dict[str, Optional[float]]
-    difference: Dict[str, Optional[float]]
+    seeds: tuple[int, ...]
+    differences: tuple[float, ...]
+    candidate_accuracy: dict[str, float | None]  # mean, std over seeds
+    baseline_accuracy: dict[str, float | None]
+    difference: dict[str, float | None]
     wins: int
     losses: int
-    p_value: Optional[float]  # one-sample t-test of the differences against 0
-    holm_p: Optional[float]  # adjusted over every candidate
+    p_value: float | None  # one-sample t-test of the differences against 0
+    holm_p: float | None  # adjusted over every candidate
     verdict: str
     test: str = "one-sample t-test of the per-seed paired differences against 0, Holm-adjusted across candidates"
 
 
-def across_seeds(seeds: Sequence[int], verdicts: Sequence[Verdict], significance_level: float) -> List[AcrossSeeds]:
+def across_seeds(seeds: Sequence[int], verdicts: Sequence[Verdict], significance_level: float) -> list[AcrossSeeds]:
     """Per candidate (in the verdicts' order): mean and std of each arm and of the difference, t-test, Holm."""
     from components.comparison_stats import mean_std, seeds_ttest
 

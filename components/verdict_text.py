@@ -8,10 +8,9 @@ the verdict is a field of its record (``components/verdict.py``) and a column he
 """
 
 import dataclasses
-from typing import Callable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from components.verdict import AcrossSeeds, ArmResult, Comparison, Verdict
-
 
 # --- numbers ----------------------------------------------------------------------------------------------
 
@@ -63,15 +62,15 @@ class Column:
 
 @dataclasses.dataclass(frozen=True)
 class Table:
-    headers: Tuple[str, ...]
-    rows: Tuple[Tuple[str, ...], ...]
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
 
 
 def _table(columns: Sequence[Column], items: Sequence) -> Table:
     return Table(tuple(c.header for c in columns), tuple(tuple(str(c.cell(*item)) for c in columns) for item in items))
 
 
-def _role(arm: ArmResult, comparison: Optional[Comparison], verdict: Verdict) -> str:
+def _role(arm: ArmResult, comparison: Comparison | None, verdict: Verdict) -> str:
     if arm.role == "baseline":
         return "baseline"
     if arm.arm == verdict.chosen:
@@ -147,7 +146,7 @@ def across_seeds_table(summaries: Sequence[AcrossSeeds]) -> Table:
 
 # --- renderers -------------------------------------------------------------------------------------------------
 
-def text_table(table: Table, indent: str = "  ") -> List[str]:
+def text_table(table: Table, indent: str = "  ") -> list[str]:
     """Aligned plain-text lines (the terminal's closing table)."""
     widths = [max(len(h), *(len(row[i]) for row in table.rows)) for i, h in enumerate(table.headers)]
     lines = [indent + "  ".join(h.ljust(w) for h, w in zip(table.headers, widths)).rstrip()]

@@ -13,14 +13,23 @@ in ``--help``, in the JSON round trip and in the validation.
 """
 
 import os
-from typing import Annotated, Dict, List, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from components import demo_data, image_records, splits
 from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, TuningConfig, json_object
-from trainer.contract import (BILINEAR_ANTIALIAS_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, REQUIRED_SPLITS,
-                              SERVED_MODEL_NAME, TEST_SPLIT, TRAIN_SPLIT, TUNING_CONFIG_KEY, VALIDATION_SPLIT)
+from trainer.contract import (
+    BILINEAR_ANTIALIAS_ARM,
+    LEARNABLE_RESIZER_ARM,
+    MULLER_ARM,
+    REQUIRED_SPLITS,
+    SERVED_MODEL_NAME,
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    TUNING_CONFIG_KEY,
+    VALIDATION_SPLIT,
+)
 
 __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILES", "TrainingConfig",
            "TuningConfig", "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
@@ -29,8 +38,8 @@ DataSource = Literal["image_folder", "tfds"]
 Runner = Literal["local", "beam"]
 
 # A JSON object on the command line.
-SplitBuckets = Annotated[Dict[str, int], BeforeValidator(json_object)]
-TfdsSplits = Annotated[Dict[str, str], BeforeValidator(json_object)]
+SplitBuckets = Annotated[dict[str, int], BeforeValidator(json_object)]
+TfdsSplits = Annotated[dict[str, str], BeforeValidator(json_object)]
 
 
 def _set_by(option):
@@ -197,7 +206,7 @@ class PipelineConfig(ConfigModel):
 
 # --- profiles -------------------------------------------------------------------------------------
 
-PROFILES: Dict[str, dict] = {
+PROFILES: dict[str, dict] = {
     # Offline: the generated image folder, sized for 2 CPU cores in well under 15 minutes.
     "demo": {
         "profile": "demo",
@@ -266,7 +275,7 @@ def full_profile(headline=False, **overrides) -> PipelineConfig:
 
 # --- overrides --------------------------------------------------------------------------------------
 
-def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> Dict[str, object]:
+def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> dict[str, object]:
     """Every field by dotted path: {'training.epochs': FieldInfo, ...} (only the settable ones by default)."""
     out = {}
     for name, info in model.model_fields.items():
@@ -279,7 +288,7 @@ def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> Dict[str
     return out
 
 
-def with_overrides(config: PipelineConfig, overrides: Dict[str, object]) -> PipelineConfig:
+def with_overrides(config: PipelineConfig, overrides: dict[str, object]) -> PipelineConfig:
     """A copy of ``config`` with ``{'training.epochs': '3', ...}`` applied and validated.
 
     Values may be typed or command-line strings (``"224,224"``, ``'{"train": 8, "validation": 1, "test": 1}'``).
@@ -302,7 +311,7 @@ def with_overrides(config: PipelineConfig, overrides: Dict[str, object]) -> Pipe
     return type(config).from_dict(values)
 
 
-def parse_assignments(assignments: Optional[List[str]]) -> Dict[str, str]:
+def parse_assignments(assignments: list[str] | None) -> dict[str, str]:
     """['training.epochs=3', ...] -> {'training.epochs': '3', ...}."""
     out = {}
     for item in assignments or []:

@@ -59,7 +59,7 @@ import json
 import logging
 import os
 import re
-from typing import Dict, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 from trainer.environment import apply_keras_policy
 
@@ -92,7 +92,7 @@ log = logging.getLogger(__name__)
 
 # --- the runtime-configuration step ------------------------------------------------
 
-def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int) -> Dict[str, str]:
+def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int) -> dict[str, str]:
     """The Trainers' ``custom_config`` strings for these values."""
     config = config_lib.with_overrides(
         config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)), {"training.epochs": int(epochs)})
@@ -114,15 +114,15 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
 
 # --- building --------------------------------------------------------------------------
 
-def runtime_parameters(config: config_lib.PipelineConfig) -> Dict[str, object]:
+def runtime_parameters(config: config_lib.PipelineConfig) -> dict[str, object]:
     """The pipeline's runtime parameters with the config's values as defaults."""
-    RP = tfx.dsl.experimental.RuntimeParameter
+    runtime_parameter = tfx.dsl.experimental.RuntimeParameter
     params = {
-        EPOCHS: RP(name=EPOCHS, ptype=int, default=int(config.training.epochs)),
-        ACCURACY_MARGIN: RP(name=ACCURACY_MARGIN, ptype=float, default=float(config.evaluation.accuracy_margin)),
+        EPOCHS: runtime_parameter(name=EPOCHS, ptype=int, default=int(config.training.epochs)),
+        ACCURACY_MARGIN: runtime_parameter(name=ACCURACY_MARGIN, ptype=float, default=float(config.evaluation.accuracy_margin)),
     }
     if config.data.source == "tfds":
-        params[TFDS_SPLITS] = RP(name=TFDS_SPLITS, ptype=str, default=json.dumps(dict(config.data.tfds_splits)))
+        params[TFDS_SPLITS] = runtime_parameter(name=TFDS_SPLITS, ptype=str, default=json.dumps(dict(config.data.tfds_splits)))
     return params
 
 
@@ -132,7 +132,7 @@ def _set_exec_property(node, name, value):
     node.exec_properties[name] = value
 
 
-def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=None) -> Dict[str, object]:
+def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=None) -> dict[str, object]:
     """``create_components(config)`` plus the RuntimeConfig step, with the runtime parameters wired in."""
     from pipeline.pipeline import create_components
     from trainer.config import code_fingerprint
@@ -181,8 +181,8 @@ def kubeflow_pipeline_name(name: str) -> str:
     return out
 
 
-def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: Optional[str] = None,
-                             beam_pipeline_args: Optional[Iterable[str]] = None, example_gen=None):
+def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: str | None = None,
+                             beam_pipeline_args: Iterable[str] | None = None, example_gen=None):
     components = create_kubeflow_components(config, example_gen)
     return tfx.dsl.Pipeline(
         pipeline_name=kubeflow_pipeline_name(config.pipeline_name),
@@ -195,8 +195,8 @@ def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: O
 
 
 def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image: str,
-                     pipeline_root: Optional[str] = None, beam_pipeline_args: Optional[Iterable[str]] = None,
-                     example_gen=None, display_name: Optional[str] = None) -> str:
+                     pipeline_root: str | None = None, beam_pipeline_args: Iterable[str] | None = None,
+                     example_gen=None, display_name: str | None = None) -> str:
     """Writes the Kubeflow v2 ``PipelineJob`` JSON (``.yaml``/``.yml``: the PipelineSpec as YAML).
 
     ``pipeline_root`` defaults to ``config.pipeline_root`` (``<output_dir>/pipeline_root``);

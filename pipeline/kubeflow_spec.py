@@ -16,12 +16,12 @@
 """
 
 import os
-from typing import Dict, Iterator, Tuple
+from collections.abc import Iterator
 
 PRODUCER_SUFFIX = "_task"  # what TFX's step builder appends to a node id
 
 
-def add_parameter_defaults(pipeline_spec: dict, defaults: Dict[str, object]) -> dict:
+def add_parameter_defaults(pipeline_spec: dict, defaults: dict[str, object]) -> dict:
     """Writes each runtime parameter's default into the root's ``inputDefinitions``.
 
     TFX's compiler puts defaults only into the PipelineJob's ``runtimeConfig``,
@@ -53,7 +53,7 @@ def point_producers_at_tasks(pipeline_spec: dict) -> dict:
     return pipeline_spec
 
 
-def artifact_type_titles(pipeline_spec: dict) -> Iterator[Tuple[str, str]]:
+def artifact_type_titles(pipeline_spec: dict) -> Iterator[tuple[str, str]]:
     """(where, schema title) of every artifact a component declares."""
     import yaml
 
@@ -82,7 +82,7 @@ def check_artifact_types(pipeline_spec: dict) -> None:
             raise ValueError(f"{where}: {title!r} imports {artifact_class!r}, whose TYPE_NAME is not {title!r}")
 
 
-def finish_pipeline_job(job: dict, defaults: Dict[str, object]) -> dict:
+def finish_pipeline_job(job: dict, defaults: dict[str, object]) -> dict:
     """The PipelineJob ``compile`` writes: TFX's, with the additions and checks above."""
     spec = job["pipelineSpec"]
     add_parameter_defaults(spec, defaults)

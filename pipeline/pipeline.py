@@ -22,7 +22,6 @@ train and validation) whose ``best_hyperparameters`` it trains with.
 """
 
 import os
-from typing import Dict
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -138,7 +137,7 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
     )
 
 
-def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> Dict[str, object]:
+def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> dict[str, object]:
     """The pipeline's components by id, in topological order.
 
     Args:

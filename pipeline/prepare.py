@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from pipeline.config import ConfigError, PipelineConfig
 from trainer.contract import SCHEMA_FILE
@@ -80,7 +80,7 @@ def resolve_config(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
-def write_inputs(config: PipelineConfig) -> List[str]:
+def write_inputs(config: PipelineConfig) -> list[str]:
     """Writes the demo set and the curated schema where a resolved ``config`` expects them; returns their paths."""
     written = []
     if config.uses_demo_data:

@@ -14,13 +14,13 @@ import time
 
 from trainer import contract
 
-
 _OUR_COMPONENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "components") + os.sep
 
 
 def _shown_info(pathname: str) -> bool:
     """INFO lines worth a progress line: any Trainer's (ours and TFX's executor: arm, hardware, export path)
-    and our own components' (ingestion counts, the paired verdict)."""
+    and our own components' (ingestion counts, the paired verdict).
+    """
     return os.sep + "trainer" + os.sep in pathname or pathname.startswith(_OUR_COMPONENTS)
 
 

@@ -14,7 +14,7 @@ lands in ``reports/sweep/seed_<seed>/``; the sweep's own ``sweep.md``,
 import json
 import os
 import time
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from components.verdict import AcrossSeeds, Verdict, across_seeds
 from components.verdict_text import across_seeds_table, markdown_table, seeds_table
@@ -22,7 +22,7 @@ from pipeline.config import PipelineConfig
 from trainer import contract
 
 
-def parse_seeds(text: str) -> List[int]:
+def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` -> [0, 1, 2]; ``"3"`` -> [0, 1, 2] (the first N seeds)."""
     items = [t.strip() for t in str(text).split(",") if t.strip()]
     try:
@@ -45,7 +45,8 @@ def seed_report_dir(config: PipelineConfig, seed: int) -> str:
 def sweep_summary(seeds: Sequence[int], per_seed: Sequence[dict], significance_level: float) -> dict:
     """The machine-readable sweep: ``seeds``, ``per_seed`` (seed, seconds, report_dir, verdict),
     ``candidates`` (per candidate across seeds: :class:`components.verdict.AcrossSeeds`), ``verdict`` (their
-    sentences)."""
+    sentences).
+    """
     verdicts = [Verdict.from_dict(entry["verdict"]) for entry in per_seed]
     summaries = across_seeds(seeds, verdicts, significance_level)
     return {
@@ -82,9 +83,10 @@ def run_sweep(config: PipelineConfig, seeds: Sequence[int], run_pipeline, report
 
     ``reporter`` (a :class:`pipeline.progress.ProgressReporter`) gets a prefix naming the seed.
     """
+    from tfx.orchestration import metadata
+
     from components.report_plots import sweep_plot
     from pipeline.pipeline import create_pipeline, data_note
-    from tfx.orchestration import metadata
 
     per_seed = []
     for index, seed in enumerate(seeds):

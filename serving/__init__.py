@@ -1,4 +1,4 @@
-"""Serving the pushed model with TensorFlow Serving.
+r"""Serving the pushed model with TensorFlow Serving.
 
 ``serving.models_config``  writes a TF Serving ``models.config`` for the Pusher's
                            ``<serving_dir>/<model_name>/<version>/`` layout.

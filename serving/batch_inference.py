@@ -1,4 +1,4 @@
-"""Batch inference on Apache Beam: classify every image under a directory, or matching a glob, with the pushed model.
+r"""Batch inference on Apache Beam: classify every image under a directory, or matching a glob, with the pushed model.
 
     python pipeline_runner.py infer --model-dir outputs/demo/serving/resizer_classifier \\
         --images photos/ --output predictions.csv [-- BEAM_ARGS]
@@ -36,7 +36,8 @@ import dataclasses
 import os
 import time
 from collections import Counter
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -47,8 +48,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components import image_records
 from serving.infer_command import DEFAULT_BATCH_SIZE
-from serving.saved_model_handler import (Rejection, ServingModelHandler, absolute, read_model_info,
-                                         resolve_model_dir)
+from serving.saved_model_handler import Rejection, ServingModelHandler, absolute, read_model_info, resolve_model_dir
 from trainer import contract
 
 BAD_IMAGES_HEADER = "outcome\treason\tfilename\tdetail"
@@ -86,11 +86,11 @@ class Summary:
     kept: int
     converted: int
     skipped: int
-    skipped_by_reason: Dict[str, int]
+    skipped_by_reason: dict[str, int]
     seconds: float
-    ignored_by_reason: Dict[str, int] = dataclasses.field(default_factory=dict)
-    not_read_by_reason: Dict[str, int] = dataclasses.field(default_factory=dict)
-    warned_by_reason: Dict[str, int] = dataclasses.field(default_factory=dict)
+    ignored_by_reason: dict[str, int] = dataclasses.field(default_factory=dict)
+    not_read_by_reason: dict[str, int] = dataclasses.field(default_factory=dict)
+    warned_by_reason: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def ignored(self) -> int:
@@ -112,7 +112,7 @@ class Summary:
 
 # --- inputs and outputs ----------------------------------------------------------------------------
 
-def resolve_inputs(images: str) -> Tuple[Optional[str], str]:
+def resolve_inputs(images: str) -> tuple[str | None, str]:
     """``(glob pattern, base)``; filenames are reported relative to ``base``.
 
     A directory (local, or a ``gs://`` path without glob characters) gives
@@ -169,7 +169,7 @@ def write_bad_images(rows, path: str) -> None:
 
 # --- the pipeline ----------------------------------------------------------------------------------
 
-def list_directory(base: str) -> Tuple[List[str], List[ReportRow]]:
+def list_directory(base: str) -> tuple[list[str], list[ReportRow]]:
     """(filenames to read, report rows of the files that are not) under the directory ``base``.
 
     Ingestion's walker and rules (:func:`components.image_folder_example_gen.scan_image_folder`):

@@ -71,7 +71,7 @@ def predict(paths, server, rest=False, model_name=DEFAULT_MODEL_NAME, model_vers
 
 
 def predict_command(args, stdout=None, stderr=None) -> int:
-    """``pipeline_runner.py predict``: one line per file, ``<file>\\t<class name>\\t<probability>``.
+    r"""``pipeline_runner.py predict``: one line per file, ``<file>\t<class name>\t<probability>``.
 
     Exit status 0; 2 for a bad request (nothing sent); 1 for a server error.
     """

@@ -5,7 +5,7 @@ server), :func:`send_grpc` sends it, :func:`parse_grpc_response` reads the
 ``PredictResponse``.
 """
 
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from serving.images import RequestError, check_batch
 from serving.predictions import Prediction, ServingError, to_predictions
@@ -16,7 +16,7 @@ OUTPUT_KEYS = (contract.PROBABILITIES_OUTPUT, contract.CLASS_ID_OUTPUT, contract
 
 
 def build_grpc_request(images: Sequence[bytes], model_name: str = contract.SERVED_MODEL_NAME,
-                       signature_name: str = contract.SERVING_DEFAULT_SIGNATURE, model_version: Optional[int] = None):
+                       signature_name: str = contract.SERVING_DEFAULT_SIGNATURE, model_version: int | None = None):
     """A ``PredictRequest``: ``inputs['image_bytes']`` = DT_STRING tensor of shape (B,)."""
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow_serving.apis import predict_pb2
@@ -38,7 +38,7 @@ def build_grpc_request(images: Sequence[bytes], model_name: str = contract.SERVE
     return request
 
 
-def parse_grpc_response(response) -> List[Prediction]:
+def parse_grpc_response(response) -> list[Prediction]:
     """Predictions from a ``PredictResponse`` (typed fields or ``tensor_content``, as servers choose)."""
     import tensorflow as tf
 

@@ -11,7 +11,7 @@ the server (the model's own ``InvalidArgumentError``).
 """
 
 import os
-from typing import List, Sequence
+from collections.abc import Sequence
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # The formats tf.io.decode_image (the model's Transform graph) decodes, as Pillow names them.
@@ -46,14 +46,14 @@ def check_image_bytes(data: bytes, name: str = "image", max_bytes: int = DEFAULT
                 image.load()  # a full decode: catches truncated JPEGs that verify() passes
         except UnidentifiedImageError:
             raise RequestError(f"{name}: not an image Pillow recognises (corrupt or unsupported format)") from None
-        except Exception as error:  # truncated/corrupt data: Pillow raises many types
+        except Exception as error:  # noqa: BLE001 - truncated/corrupt data: Pillow raises many types
             raise RequestError(f"{name}: corrupt {fmt or 'image'} data: {error}") from None
         if fmt not in MODEL_FORMATS:
             raise RequestError(f"{name}: {fmt} is not a format the model decodes ({', '.join(MODEL_FORMATS)})")
     return bytes(data)
 
 
-def load_images(paths: Sequence[str], max_bytes: int = DEFAULT_MAX_BYTES, validate: bool = True) -> List[bytes]:
+def load_images(paths: Sequence[str], max_bytes: int = DEFAULT_MAX_BYTES, validate: bool = True) -> list[bytes]:
     """Reads and checks each file; raises :class:`RequestError` naming the first bad one."""
     if not paths:
         raise RequestError("no image files given")

@@ -5,7 +5,7 @@ Kept free of Beam and TensorFlow imports, so that building the command line
 """
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from components.image_records import DEFAULT_MAX_PIXELS
 

@@ -8,13 +8,13 @@ signature, as TF Serving runs it, without its request handling.
 import os
 import platform
 import time
-from typing import Callable, Dict, Hashable, List, Sequence, Tuple
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
 
-def interleaved_times(calls: Dict[Hashable, Callable[[], object]], rounds: int,
-                      warmup: int) -> Tuple[Dict[Hashable, List[float]], Dict[Hashable, float]]:
+def interleaved_times(calls: dict[Hashable, Callable[[], object]], rounds: int,
+                      warmup: int) -> tuple[dict[Hashable, list[float]], dict[Hashable, float]]:
     """Calls every function once per round, in an order rotated by one place every round.
 
     Args:

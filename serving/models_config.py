@@ -1,4 +1,4 @@
-"""Write a TF Serving ``models.config`` for the Pusher's output directory.
+r"""Write a TF Serving ``models.config`` for the Pusher's output directory.
 
 The Pusher writes ``<serving_dir>/<model_name>/<version>/saved_model.pb``
 (``<version>`` is an integer, a timestamp).  TF Serving's model config names
@@ -16,7 +16,7 @@ container mount point); by default the absolute local path.
 import argparse
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from google.protobuf import text_format
 
@@ -27,7 +27,7 @@ class ModelsConfigError(ValueError):
     pass
 
 
-def find_versions(base_path: str) -> List[int]:
+def find_versions(base_path: str) -> list[int]:
     """Integer version directories under ``base_path`` that hold a SavedModel, oldest first."""
     if not os.path.isdir(base_path):
         return []
@@ -39,7 +39,7 @@ def find_versions(base_path: str) -> List[int]:
     return sorted(versions)
 
 
-def find_models(serving_dir: str) -> Dict[str, List[int]]:
+def find_models(serving_dir: str) -> dict[str, list[int]]:
     """``{model_name: [versions]}`` for every model directory under ``serving_dir`` with a version."""
     if not os.path.isdir(serving_dir):
         raise ModelsConfigError(f"serving directory {serving_dir!r} does not exist (has the Pusher run?)")
@@ -51,7 +51,7 @@ def find_models(serving_dir: str) -> Dict[str, List[int]]:
     return models
 
 
-def build_models_config(models: Dict[str, str], versions: Optional[Dict[str, Sequence[int]]] = None):
+def build_models_config(models: dict[str, str], versions: dict[str, Sequence[int]] | None = None):
     """A ``ModelServerConfig`` proto: ``models`` maps model name -> base path as the server sees it.
 
     ``versions[name]`` pins the versions served (``specific``); otherwise the latest is served.
@@ -73,12 +73,12 @@ def build_models_config(models: Dict[str, str], versions: Optional[Dict[str, Seq
     return config
 
 
-def models_config_text(models: Dict[str, str], versions: Optional[Dict[str, Sequence[int]]] = None) -> str:
+def models_config_text(models: dict[str, str], versions: dict[str, Sequence[int]] | None = None) -> str:
     return text_format.MessageToString(build_models_config(models, versions))
 
 
-def write_models_config(serving_dir: str, output: Optional[str] = None, base_path_prefix: Optional[str] = None,
-                        model_names: Optional[Sequence[str]] = None, pin_versions: bool = False) -> str:
+def write_models_config(serving_dir: str, output: str | None = None, base_path_prefix: str | None = None,
+                        model_names: Sequence[str] | None = None, pin_versions: bool = False) -> str:
     """Writes ``models.config`` for the models under ``serving_dir``; returns its path.
 
     ``output`` defaults to ``<serving_dir>/models.config``; ``base_path_prefix``

@@ -1,7 +1,6 @@
 """What the served model answers, whichever API carried it."""
 
 import dataclasses
-from typing import List
 
 
 class ServingError(RuntimeError):
@@ -18,10 +17,10 @@ class Prediction:
     class_name: str
     class_id: int
     probability: float
-    probabilities: List[float]
+    probabilities: list[float]
 
 
-def to_predictions(rows, class_ids, class_names) -> List[Prediction]:
+def to_predictions(rows, class_ids, class_names) -> list[Prediction]:
     out = []
     for probs, cid, name in zip(rows, class_ids, class_names):
         probs = [float(p) for p in probs]

@@ -10,14 +10,14 @@ from another tool can be checked offline), :func:`send_rest` posts it and
 import base64
 import binascii
 import json
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from serving.images import RequestError, check_batch
 from serving.predictions import Prediction, ServingError, to_predictions
 from trainer import contract
 
 
-def build_rest_body(images: Sequence[bytes], signature_name: Optional[str] = None, columnar: bool = False) -> Dict:
+def build_rest_body(images: Sequence[bytes], signature_name: str | None = None, columnar: bool = False) -> dict:
     """The JSON body for ``:predict``: binary strings go as ``{"b64": ...}``.
 
     Row format (default) ``{"instances": [{"b64": ...}, ...]}``: the signature
@@ -32,7 +32,7 @@ def build_rest_body(images: Sequence[bytes], signature_name: Optional[str] = Non
     return body
 
 
-def decode_rest_body(body, input_names: Sequence[str] = (contract.IMAGE_BYTES_INPUT,)) -> Dict[str, List[bytes]]:
+def decode_rest_body(body, input_names: Sequence[str] = (contract.IMAGE_BYTES_INPUT,)) -> dict[str, list[bytes]]:
     """Decodes a ``:predict`` body the way TF Serving's REST API does for string inputs.
 
     ``{"b64": s}`` -> the decoded bytes; row format (``instances``) -> one batch
@@ -101,13 +101,13 @@ def decode_rest_body(body, input_names: Sequence[str] = (contract.IMAGE_BYTES_IN
     return out
 
 
-def rest_url(server: str, model_name: str = contract.SERVED_MODEL_NAME, model_version: Optional[int] = None) -> str:
+def rest_url(server: str, model_name: str = contract.SERVED_MODEL_NAME, model_version: int | None = None) -> str:
     base = server if "://" in server else f"http://{server}"
     version = f"/versions/{int(model_version)}" if model_version is not None else ""
     return f"{base.rstrip('/')}/v1/models/{model_name}{version}:predict"
 
 
-def parse_rest_response(payload: Dict) -> List[Prediction]:
+def parse_rest_response(payload: dict) -> list[Prediction]:
     if "error" in payload:
         raise ServingError("ERROR", payload["error"])
     if "predictions" in payload:
@@ -123,8 +123,8 @@ def parse_rest_response(payload: Dict) -> List[Prediction]:
     raise ServingError("BAD_RESPONSE", f"unexpected response: {json.dumps(payload)[:200]}")
 
 
-def send_rest(server: str, body: Dict, model_name: str = contract.SERVED_MODEL_NAME,
-              model_version: Optional[int] = None, timeout: float = 30.0, session=None) -> Dict:
+def send_rest(server: str, body: dict, model_name: str = contract.SERVED_MODEL_NAME,
+              model_version: int | None = None, timeout: float = 30.0, session=None) -> dict:
     """POSTs ``body``; raises :class:`ServingError` with the HTTP status and the server's ``error`` text."""
     import requests
 

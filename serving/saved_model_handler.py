@@ -19,7 +19,8 @@ has no Keras metadata. This handler loads it with ``tf.saved_model.load``.
 
 import dataclasses
 import os
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler
@@ -44,7 +45,7 @@ class Rejection:
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
     version_dir: str
-    class_names: Tuple[str, ...]
+    class_names: tuple[str, ...]
 
 
 def absolute(path: str) -> str:
@@ -94,7 +95,7 @@ def read_model_info(version_dir: str) -> ModelInfo:
     return ModelInfo(version_dir, class_names_of(signature, num_classes))
 
 
-def class_names_of(signature, num_classes: Optional[int]) -> Tuple[str, ...]:
+def class_names_of(signature, num_classes: int | None) -> tuple[str, ...]:
     """The model's class names, in class-id order.
 
     The export keeps them as a string constant that ``class_name`` gathers
@@ -111,7 +112,7 @@ def class_names_of(signature, num_classes: Optional[int]) -> Tuple[str, ...]:
     return tuple(str(i) for i in range(num_classes or 0))
 
 
-def predict_images(signature, images: Sequence[bytes]) -> List[Union[Prediction, Rejection]]:
+def predict_images(signature, images: Sequence[bytes]) -> list[Prediction | Rejection]:
     """One :class:`Prediction` per image, or a :class:`Rejection` for an image the model cannot decode.
 
     The model fails a whole batch for one undecodable image, so a failed batch
@@ -130,7 +131,7 @@ def predict_images(signature, images: Sequence[bytes]) -> List[Union[Prediction,
                           outputs[contract.CLASS_ID_OUTPUT].numpy(), names)
 
 
-class ServingModelHandler(ModelHandler[bytes, Union[Prediction, Rejection], Any]):
+class ServingModelHandler(ModelHandler[bytes, Prediction | Rejection, Any]):
     """RunInference's handler: encoded image bytes in, one :class:`Prediction` (or :class:`Rejection`) out.
 
     Each worker process loads the model once (RunInference shares it between

@@ -38,7 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from serving.grpc_api import build_grpc_request, parse_grpc_response
 from serving.predictions import Prediction
@@ -88,9 +88,9 @@ class Result:
 
     blessed: bool
     reason: str
-    checks: List[str] = dataclasses.field(default_factory=list)
+    checks: list[str] = dataclasses.field(default_factory=list)
     warmup_records: int = 0
-    num_classes: Optional[int] = None
+    num_classes: int | None = None
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict (``servability.json``)."""
@@ -208,7 +208,7 @@ def read_warmup_file(version_dir: str) -> list:
     return records
 
 
-def check_predictions(predictions: List[Prediction], batch: int, num_classes: int, where: str) -> None:
+def check_predictions(predictions: list[Prediction], batch: int, num_classes: int, where: str) -> None:
     """Raises :class:`ServabilityError` unless ``predictions`` are ``batch`` rows of K probabilities summing to 1.
 
     Args:
@@ -259,12 +259,14 @@ def check_grpc_dtypes(response, batch: int, where: str) -> int:
     return probabilities[1]
 
 
-def check_responses(requests: Requests, rest_payload: dict, grpc_response, example_response) -> Tuple[int, list]:
+def check_responses(requests: Requests, rest_payload: dict, grpc_response, example_response) -> tuple[int, list]:
     """The client's checks of the three answers (see the module docstring).
 
     Args:
         requests: what was sent.
-        rest_payload: the REST response's JSON; grpc_response, example_response: ``PredictResponse`` s.
+        rest_payload: the REST response's JSON.
+        grpc_response: the gRPC ``PredictResponse`` to the same images.
+        example_response: the ``PredictResponse`` to the tf.Example request.
 
     Returns:
         (K, the checks that passed, in words).
@@ -324,7 +326,7 @@ def read_signature_defs(version_dir: str) -> dict:
     raise ServabilityError(f"{path}: no MetaGraph tagged {contract.SERVING_TAG!r}")
 
 
-def signature_problems(signature_defs: dict) -> List[str]:
+def signature_problems(signature_defs: dict) -> list[str]:
     """What TF Serving would refuse for the project's client: missing signatures, inputs, outputs or dtypes."""
     from tensorflow.core.framework import types_pb2
 

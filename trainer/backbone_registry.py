@@ -12,7 +12,7 @@ is one entry here (the tests iterate the registry).
 import dataclasses
 import importlib
 import math
-from typing import Callable, Dict, Tuple
+from collections.abc import Callable
 
 # keras.applications.imagenet_utils' constants for its "torch" and "caffe" modes.
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -24,8 +24,8 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 class Scaling:
     """``x -> x * scale + offset`` per channel, after reversing the channels (RGB -> BGR) if asked."""
 
-    scale: Tuple[float, float, float] = (1.0, 1.0, 1.0)
-    offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
     reverse_channels: bool = False
 
     @property
@@ -76,7 +76,7 @@ class BackboneSpec:
         return getattr(importlib.import_module(module), attribute)
 
 
-BACKBONES: Dict[str, BackboneSpec] = {
+BACKBONES: dict[str, BackboneSpec] = {
     "densenet121": BackboneSpec(
         "keras.applications:DenseNet121", "DenseNet-121", 32, Scaling(),
         Scaling(tuple(1 / s for s in IMAGENET_STD_RGB), tuple(-m / s for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB))),

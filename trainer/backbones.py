@@ -24,7 +24,6 @@ Pure Keras (no TensorFlow import): the GPU benchmark builds these on any backend
 """
 
 import os
-from typing import Optional
 
 import keras
 from keras import layers
@@ -79,7 +78,7 @@ class InputScaling(layers.Layer):
         return config
 
 
-def input_scaling(config: TrainingConfig) -> Optional[InputScaling]:
+def input_scaling(config: TrainingConfig) -> InputScaling | None:
     """The layer between the resizing stage and the backbone; None when the backbone takes [0, 1] as it is."""
     spec = BACKBONES[config.backbone]
     mode = config.backbone_input

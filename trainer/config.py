@@ -17,7 +17,7 @@ TFX executors, Beam workers and Kubeflow containers.
 """
 
 import json
-from typing import Annotated, Any, Literal, Optional, Tuple, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -110,7 +110,7 @@ class ConfigModel(BaseModel):
             raise config_error(error) from None
 
     @classmethod
-    def from_dict(cls, values: Optional[dict]):
+    def from_dict(cls, values: dict | None):
         """Validates ``values`` (e.g. :meth:`to_dict`'s output, or JSON) into this model."""
         try:
             return cls.model_validate(dict(values or {}))
@@ -159,13 +159,13 @@ def json_object(value: Any) -> Any:
 
 
 # (height, width); "300,300" or 300 on the command line.
-Size = Annotated[Tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], BeforeValidator(_size)]
+Size = Annotated[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], BeforeValidator(_size)]
 # "a,b" or a JSON list on the command line.
-Strings = Annotated[Tuple[str, ...], BeforeValidator(_listed)]
+Strings = Annotated[tuple[str, ...], BeforeValidator(_listed)]
 # Arm names, "learnable_resizer,muller" on the command line.
-Arms = Annotated[Tuple[Arm, ...], BeforeValidator(_listed)]
+Arms = Annotated[tuple[Arm, ...], BeforeValidator(_listed)]
 # Positive integers, "8,16,32" on the command line.
-PositiveInts = Annotated[Tuple[Annotated[int, Field(ge=1)], ...], BeforeValidator(_listed)]
+PositiveInts = Annotated[tuple[Annotated[int, Field(ge=1)], ...], BeforeValidator(_listed)]
 
 
 class MullerConfig(ConfigModel):
@@ -257,7 +257,7 @@ class TrainingConfig(ConfigModel):
         return self
 
     @property
-    def arms(self) -> Tuple[str, ...]:
+    def arms(self) -> tuple[str, ...]:
         """Every arm this configuration trains: the baseline first, then the candidates in their order."""
         return (self.baseline, *self.candidates)
 
@@ -292,7 +292,7 @@ class TrainingConfig(ConfigModel):
         return {contract.TRAINING_CONFIG_KEY: fields, contract.CODE_FINGERPRINT_KEY: code_fingerprint}
 
     @classmethod
-    def from_custom_config(cls, custom_config: Optional[dict]):
+    def from_custom_config(cls, custom_config: dict | None):
         return cls.from_dict(dict(custom_config or {}).get(contract.TRAINING_CONFIG_KEY, {}))
 
 
@@ -328,7 +328,7 @@ class TuningConfig(ConfigModel):
         return self
 
     @classmethod
-    def from_custom_config(cls, custom_config: Optional[dict]) -> "TuningConfig":
+    def from_custom_config(cls, custom_config: dict | None) -> "TuningConfig":
         """The search a Tuner's or Trainer's ``custom_config`` carries (``trials`` 0 when it carries none)."""
         return cls.from_dict(dict(custom_config or {}).get(contract.TUNING_CONFIG_KEY, {}))
 

@@ -22,7 +22,7 @@ import hashlib
 import math
 import os
 import tempfile
-from typing import Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -33,7 +33,7 @@ from trainer.contract import FILENAME_KEY, IMAGE_KEY, LABEL_KEY, TRANSFORMED_IMA
 _DECODE_BATCH = 32
 
 
-def list_files(file_patterns: Sequence[str]) -> List[str]:
+def list_files(file_patterns: Sequence[str]) -> list[str]:
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no example files match {list(file_patterns)}")
@@ -46,8 +46,8 @@ class DecodedSplit:
 
     images: np.ndarray
     labels: np.ndarray
-    keys: List[str]
-    cache_path: Optional[str] = None
+    keys: list[str]
+    cache_path: str | None = None
 
     def __len__(self):
         return len(self.keys)
@@ -169,7 +169,7 @@ def order_sha256(keys: Sequence[str], indices: Sequence[int]) -> str:
 
 
 def _batches(split: DecodedSplit, indices: np.ndarray, batch_size: int,
-             recorder: Optional[OrderRecorder], shard: Tuple[int, int] = (0, 1)) -> Iterator:
+             recorder: OrderRecorder | None, shard: tuple[int, int] = (0, 1)) -> Iterator:
     """Batches of ``batch_size`` from ``indices``; with ``shard=(i, n)``, the i-th of n equal parts of each."""
     if recorder is not None:
         recorder.restart()
@@ -202,8 +202,8 @@ def _dataset(generator, split: DecodedSplit, num_classes: int, num_batches: int)
 
 
 def training_dataset(split: DecodedSplit, batch_size: int, seed: int, steps: int, epochs: int,
-                     num_classes: int, recorder: Optional[OrderRecorder] = None,
-                     shard: Tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+                     num_classes: int, recorder: OrderRecorder | None = None,
+                     shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """Exactly ``steps * epochs`` full batches from the seeded stream, recorded as they are consumed.
 
     ``shard=(i, n)``: worker i of n gets the i-th ``batch_size / n`` examples of every global batch.
@@ -216,7 +216,7 @@ def training_dataset(split: DecodedSplit, batch_size: int, seed: int, steps: int
 
 
 def evaluation_dataset(split: DecodedSplit, batch_size: int, num_classes: int,
-                       shard: Tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+                       shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """The split once, in canonical order (the last batch may be short).
 
     With ``shard=(i, n)`` every worker must get a batch at every step, so the

@@ -14,7 +14,7 @@ temporary locations, which are removed.
 import dataclasses
 import json
 import os
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import keras
 import tensorflow as tf
@@ -38,7 +38,7 @@ class Placement:
         return self.num_workers > 1
 
 
-def cluster_spec(environ: Optional[Mapping[str, str]] = None) -> Optional[dict]:
+def cluster_spec(environ: Mapping[str, str] | None = None) -> dict | None:
     """The parsed ``TF_CONFIG`` when it describes a cluster of more than one task, else None."""
     text = (os.environ if environ is None else environ).get(TF_CONFIG, "")
     if not text.strip():
@@ -84,7 +84,7 @@ class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(reduce_one, value)
 
 
-def select_placement(precision: str, environ: Optional[Mapping[str, str]] = None) -> Placement:
+def select_placement(precision: str, environ: Mapping[str, str] | None = None) -> Placement:
     """The strategy and compute precision for this process; sets Keras' global dtype policy to that precision.
 
     Create it first thing in the Trainer: a multi-worker strategy configures

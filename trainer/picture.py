@@ -3,9 +3,8 @@
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 import tensorflow as tf
+from PIL import Image, ImageDraw
 
 from trainer import models, resizers
 

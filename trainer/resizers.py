@@ -27,7 +27,6 @@ Learned stages: ``learnable_resizer`` (:class:`trainer.learnable_resizer.Learnab
 """
 
 import dataclasses
-from typing import Dict
 
 from keras import layers
 
@@ -42,7 +41,8 @@ RESIZER_LAYER = "resizer"  # every arm's resizing stage has this layer name
 @dataclasses.dataclass(frozen=True)
 class ResizerSpec:
     """One arm's resizing stage: ``kind`` is learnable, laplacian (MULLER) or fixed; ``interpolation`` and ``antialias``
-    name the fixed resize (MULLER's base resize)."""
+    name the fixed resize (MULLER's base resize).
+    """
 
     arm: str
     kind: str
@@ -55,7 +55,7 @@ class ResizerSpec:
         return self.kind != "fixed"
 
 
-RESIZERS: Dict[str, ResizerSpec] = {spec.arm: spec for spec in (
+RESIZERS: dict[str, ResizerSpec] = {spec.arm: spec for spec in (
     ResizerSpec(contract.LEARNABLE_RESIZER_ARM, "learnable", "bilinear", False,
                 "learnable resizer (Talebi & Milanfar 2021): conv / residual-block network around a bilinear resize"),
     ResizerSpec(contract.MULLER_ARM, "laplacian", "bilinear", False,

@@ -32,18 +32,25 @@ import shutil
 import tempfile
 import time
 
-from absl import logging
-
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging
 
 from trainer import backbones, cost, data, distribution, models, tuning
 from trainer.config import ArmConfig, ConfigError, TrainingConfig, TuningConfig, check_class_names
-from trainer.contract import (LABEL_NAMES_FILE, MODEL_COST_FILE, RESIZER_PICTURE_FILE, TRAINING_SUMMARY_FILE,
-                              TUNED_HYPERPARAMETERS, TUNER_OBJECTIVE, WARM_START_BACKBONE_FILE, WARM_START_HEAD_FILE,
-                              WARM_START_SOURCE_KEY)
+from trainer.contract import (
+    LABEL_NAMES_FILE,
+    MODEL_COST_FILE,
+    RESIZER_PICTURE_FILE,
+    TRAINING_SUMMARY_FILE,
+    TUNED_HYPERPARAMETERS,
+    TUNER_OBJECTIVE,
+    WARM_START_BACKBONE_FILE,
+    WARM_START_HEAD_FILE,
+    WARM_START_SOURCE_KEY,
+)
 from trainer.export import export_serving_model
 from trainer.picture import resizer_picture
 

@@ -12,7 +12,7 @@ Every hyperparameter name is the :class:`~trainer.config.TrainingConfig`
 field it sets (``contract.HP_*``).
 """
 
-from typing import Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 from trainer import contract
 from trainer.config import ArmConfig, ConfigError, TuningConfig
@@ -69,7 +69,7 @@ def apply_hyperparameters(config: ArmConfig, values: Mapping[str, object]) -> Ar
     return config.replace(**dict(values))
 
 
-def _describe_entry(entry: Mapping) -> Tuple[str, str]:
+def _describe_entry(entry: Mapping) -> tuple[str, str]:
     """(name, range) of one KerasTuner ``space`` entry (``{"class_name": "Choice", "config": {...}}``)."""
     kind, settings = entry.get("class_name"), entry.get("config", {})
     name = settings.get("name", "?")
@@ -81,7 +81,7 @@ def _describe_entry(entry: Mapping) -> Tuple[str, str]:
     return name, kind or "?"
 
 
-def tuning_record(config: ArmConfig, hyperparameters: Mapping, tuning: TuningConfig) -> Dict[str, object]:
+def tuning_record(config: ArmConfig, hyperparameters: Mapping, tuning: TuningConfig) -> dict[str, object]:
     """What the Trainer records in ``training_summary.json`` under ``tuning``.
 
     Args:
@@ -108,7 +108,7 @@ def _value(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def describe_search(record: Optional[Mapping]) -> str:
+def describe_search(record: Mapping | None) -> str:
     """``"2 trials x 2 epochs, lowest val_loss; filters {8, 16, 32}, learning_rate [0.0001, 0.01] (log)"``."""
     if not record:
         return ""
@@ -117,7 +117,7 @@ def describe_search(record: Optional[Mapping]) -> str:
             f"on validation; {searched}")
 
 
-def describe_choice(record: Optional[Mapping]) -> str:
+def describe_choice(record: Mapping | None) -> str:
     """``"filters 16 (configured 16), learning_rate 0.00123 (configured 0.001)"``."""
     if not record:
         return ""

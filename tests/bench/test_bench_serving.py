@@ -7,8 +7,13 @@ import sys
 
 import pytest
 
-from trainer.contract import (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, SERVING_DEFAULT_SIGNATURE,
-                              TRANSFORM_IMAGES_SIGNATURE)
+from trainer.contract import (
+    BILINEAR_BASELINE_ARM,
+    LEARNABLE_RESIZER_ARM,
+    MULLER_ARM,
+    SERVING_DEFAULT_SIGNATURE,
+    TRANSFORM_IMAGES_SIGNATURE,
+)
 
 ARMS = (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM)  # the baseline and the default candidates
 

@@ -6,7 +6,6 @@ import glob
 import io
 import json
 import os
-from typing import Dict, List
 
 import numpy as np
 from PIL import Image
@@ -37,7 +36,7 @@ def feature(example, key):
     return f.int64_list.value[0]
 
 
-def read_bad_rows(examples_uri: str) -> List[Dict[str, str]]:
+def read_bad_rows(examples_uri: str) -> list[dict[str, str]]:
     with open(os.path.join(examples_uri, contract.BAD_IMAGES_FILE)) as f:
         lines = f.read().splitlines()
     header = lines[0].split("\t")

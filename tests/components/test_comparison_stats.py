@@ -4,7 +4,13 @@ import pytest
 from scipy import stats
 
 from components.comparison_stats import (
-    PairedTable, holm_adjust, mcnemar_exact_p, mean_std, newcombe_paired_interval, seeds_ttest, wilson_interval,
+    PairedTable,
+    holm_adjust,
+    mcnemar_exact_p,
+    mean_std,
+    newcombe_paired_interval,
+    seeds_ttest,
+    wilson_interval,
 )
 
 

@@ -14,7 +14,6 @@ from tests.components.helpers import png_bytes
 from trainer import contract
 from trainer.config import ConfigError, TrainingConfig, check_class_names
 
-
 # --------------------------------------------------------------------------
 # Class names: the configured list must be the data's label names, in label order.
 

@@ -29,8 +29,8 @@ def _tree_digest(root):
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
     a = make_demo_dataset(str(tmp_path / "a"), per_class=4, seed=3)
-    b = make_demo_dataset(str(tmp_path / "b"), per_class=4, seed=3)
-    c = make_demo_dataset(str(tmp_path / "c"), per_class=4, seed=4)
+    for name, seed in (("b", 3), ("c", 4)):
+        make_demo_dataset(str(tmp_path / name), per_class=4, seed=seed)
     da, db, dc = (_tree_digest(str(tmp_path / x)) for x in "abc")
     assert da == db
     assert da != dc

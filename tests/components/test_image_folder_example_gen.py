@@ -13,8 +13,7 @@ from PIL import Image
 
 from components import read_label_names, splits
 from components.example_records import FEATURE_KEYS
-from tests.components.helpers import (feature, png_bytes, read_bad_rows, read_records,
-                                       read_report, run_executor)
+from tests.components.helpers import feature, png_bytes, read_bad_rows, read_records, read_report, run_executor
 from trainer import contract
 
 # What the component uses when not told otherwise (the demo_run fixture).

@@ -10,8 +10,7 @@ import pytest
 from components import read_label_names
 from components.splits import DEFAULT_TFDS_DATASET, DEFAULT_TFDS_SPLITS
 from components.tfds_example_gen import TfdsExampleGen
-from tests.components.helpers import (TFDS_NUM_EXAMPLES, feature, read_bad_rows,
-                                       read_records, read_report, run_executor)
+from tests.components.helpers import TFDS_NUM_EXAMPLES, feature, read_bad_rows, read_records, read_report, run_executor
 from trainer import contract
 
 

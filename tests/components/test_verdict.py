@@ -16,7 +16,7 @@ def pairs(table: PairedTable):
     return [c for c, _ in out], [b for _, b in out]
 
 
-def verdict(tables, gate=Gate(), latency_ratios=None):
+def verdict(tables, gate=None, latency_ratios=None):
     """decide() over candidates given as {name: PairedTable against the baseline}, all on the same examples."""
     first = next(iter(tables.values()))
     baseline = arm_result(BASELINE, "baseline", pairs(first)[1])
@@ -29,7 +29,7 @@ def verdict(tables, gate=Gate(), latency_ratios=None):
             latency = Latency(median_ms=10 * ratio, p25_ms=9 * ratio, p75_ms=11 * ratio, calls=5, ratio=ratio)
         candidates.append(arm_result(name, "candidate", pairs(table)[0], cost=Cost(resizer_parameters=4),
                                      latency=latency))
-    return decide("test", baseline, candidates, tables, gate)
+    return decide("test", baseline, candidates, tables, gate or Gate())
 
 
 def test_a_forced_tie_is_never_blessed():
@@ -62,7 +62,7 @@ def test_margin_floor_and_direction():
 
 
 def test_holm_across_candidates_can_turn_a_lone_pass_into_a_refusal():
-    """p = 0.035 passes alone; beside a second candidate its Holm-adjusted p is 0.07, so nothing is blessed."""
+    """P = 0.035 passes alone; beside a second candidate its Holm-adjusted p is 0.07, so nothing is blessed."""
     marginal, useless = PairedTable(40, 13, 4, 10), PairedTable(40, 4, 4, 19)
     assert 0.025 < mcnemar_exact_p(marginal) < 0.05
     assert verdict({"marginal": marginal}).chosen == "marginal"

@@ -10,12 +10,12 @@ IMAGE = "europe-docker.pkg.dev/proj/repo/resizer-tfx:test"
 ROOT = "gs://bucket/resizer/root"
 
 
-class NetworkUsed(AssertionError):
+class NetworkUsedError(AssertionError):
     pass
 
 
 def no_network(*args, **kwargs):
-    raise NetworkUsed(f"compiling tried to open a connection: {args[1:] if len(args) > 1 else args}")
+    raise NetworkUsedError(f"compiling tried to open a connection: {args[1:] if len(args) > 1 else args}")
 
 
 def compile_offline(config, path, **kwargs):

@@ -38,7 +38,6 @@ import re
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
 UNKNOWN_PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
@@ -48,26 +47,26 @@ class SpecError(AssertionError):
     """The compiled spec is not something a KFP v2 backend could run."""
 
 
-class TaskFailed(AssertionError):
+class TaskFailedError(AssertionError):
     """A task's process exited with an error."""
 
 
 class PipelineRun:
     """What one execution of a compiled job did: task order, seconds and outputs per task."""
 
-    def __init__(self, job: dict, pipeline_root: str, parameter_values: Optional[dict] = None,
+    def __init__(self, job: dict, pipeline_root: str, parameter_values: dict | None = None,
                  run_id: str = "local-run", timeout_s: float = 1200):
         self.spec = job["pipelineSpec"]
         self.tasks = self.spec["root"]["dag"]["tasks"]
         self.run_root = os.path.join(pipeline_root, self.spec["pipelineInfo"]["name"], run_id)
         self.parameters = self._run_parameters(job, parameter_values or {})
         self.timeout_s = timeout_s
-        self.order: List[str] = []  # the order the tasks started in
-        self.started: Dict[str, float] = {}  # time.monotonic() when each task started and finished
-        self.finished: Dict[str, float] = {}
-        self.seconds: Dict[str, float] = {}
-        self.outputs: Dict[str, dict] = {}  # task name -> {"artifacts": {...}, "parameterValues": {...}}
-        self.executor_inputs: Dict[str, dict] = {}
+        self.order: list[str] = []  # the order the tasks started in
+        self.started: dict[str, float] = {}  # time.monotonic() when each task started and finished
+        self.finished: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.outputs: dict[str, dict] = {}  # task name -> {"artifacts": {...}, "parameterValues": {...}}
+        self.executor_inputs: dict[str, dict] = {}
         self._artifact_ids = itertools.count(1)
 
     # --- the run's parameters and the DAG ----------------------------------------------
@@ -98,10 +97,10 @@ class PipelineRun:
             raise SpecError(f"task {name}: unknown producer task(s) {sorted(unknown)} in the DAG")
         return producers
 
-    def topological_order(self) -> List[str]:
+    def topological_order(self) -> list[str]:
         """Tasks in dependency order (ties by name, so the order is reproducible)."""
         waiting = {name: self.producers(name) for name in self.tasks}
-        order: List[str] = []
+        order: list[str] = []
         while waiting:
             ready = sorted(name for name, needs in waiting.items() if needs <= set(order))
             if not ready:
@@ -166,7 +165,7 @@ class PipelineRun:
             },
         }
 
-    def _execute(self, task_name: str, step: str, command: List[str], args: List[str], executor_input: dict):
+    def _execute(self, task_name: str, step: str, command: list[str], args: list[str], executor_input: dict):
         """Runs one container command with ``{{$}}`` substituted; returns its ExecutorOutput (or {})."""
         for arg in list(command) + list(args):
             if UNKNOWN_PLACEHOLDER.search(arg.replace(EXECUTOR_INPUT_PLACEHOLDER, "")):
@@ -181,7 +180,7 @@ class PipelineRun:
                                   timeout=self.timeout_s)
         if proc.returncode != 0:
             with open(log.name) as f:
-                raise TaskFailed(f"{task_name} ({step}) exited with {proc.returncode}:\n{f.read()[-6000:]}")
+                raise TaskFailedError(f"{task_name} ({step}) exited with {proc.returncode}:\n{f.read()[-6000:]}")
         path = executor_input["outputs"]["outputFile"]
         if not os.path.exists(path):
             return {}
@@ -221,9 +220,10 @@ class PipelineRun:
 
     def run(self, parallelism: int = 2) -> "PipelineRun":
         """Starts each task once its producers have finished, up to ``parallelism`` at a time; a failed
-        task stops the run (the tasks already running finish first)."""
+        task stops the run (the tasks already running finish first).
+        """
         waiting = {name: self.producers(name) for name in self.topological_order()}  # a cycle: SpecError
-        running: Dict[concurrent.futures.Future, str] = {}
+        running: dict[concurrent.futures.Future, str] = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=parallelism) as pool:
             while waiting or running:
                 ready = sorted(name for name, needs in waiting.items() if needs <= set(self.finished))

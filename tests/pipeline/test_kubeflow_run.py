@@ -1,6 +1,7 @@
 """The compiled Kubeflow pipeline executed: every task of the JSON ``compile`` writes, through TFX's
 container entrypoint, in DAG order (``tests/pipeline/kfp_harness.py``), with a runtime parameter overridden,
-up to a pushed model that serves."""
+up to a pushed model that serves.
+"""
 
 import copy
 import json
@@ -15,7 +16,13 @@ from pipeline.kubeflow import custom_config_output
 from tests.pipeline.helpers import IMAGE
 from tests.pipeline.kfp_harness import PipelineRun, artifact_uri
 from trainer import contract
-from trainer.contract import BILINEAR_ANTIALIAS_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, RUNTIME_CONFIG_ID, SERVED_MODEL_NAME
+from trainer.contract import (
+    BILINEAR_ANTIALIAS_ARM,
+    LEARNABLE_RESIZER_ARM,
+    MULLER_ARM,
+    RUNTIME_CONFIG_ID,
+    SERVED_MODEL_NAME,
+)
 
 pytestmark = pytest.mark.slow
 

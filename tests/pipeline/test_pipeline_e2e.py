@@ -13,8 +13,13 @@ import pytest
 
 from serving.servability import read_warmup_file
 from trainer import contract
-from trainer.contract import (BILINEAR_ANTIALIAS_ARM, BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM,
-                              SERVED_MODEL_NAME)
+from trainer.contract import (
+    BILINEAR_ANTIALIAS_ARM,
+    BILINEAR_BASELINE_ARM,
+    LEARNABLE_RESIZER_ARM,
+    MULLER_ARM,
+    SERVED_MODEL_NAME,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +87,8 @@ def tree_digest(path):
 @pytest.fixture(scope="module")
 def killed_then_completed(tmp_path_factory):
     """A run killed when the learnable resizer's Trainer starts (the baseline's has finished), then started again
-    to completion."""
+    to completion.
+    """
     output_dir = tmp_path_factory.mktemp("local_run")
     stderr = open(os.path.join(output_dir, "killed_run.stderr"), "w")
     proc = subprocess.Popen(runner_command(output_dir, "--evaluation.accuracy_margin", "-1"), cwd=ROOT,
@@ -135,7 +141,7 @@ def test_run_writes_everything_under_the_output_dir(killed_then_completed):
         assert figures["ci95"][0] <= figures["accuracy"] <= figures["ci95"][1]
         assert figures["latency_ratio"] > 0 and figures["model_flops"] > figures["flops"] > 0
         assert figures["parameters"] == {LEARNABLE_RESIZER_ARM: 12_035, MULLER_ARM: 4}.get(arm, 0)
-    for arm, comparison in summary["comparisons"].items():
+    for comparison in summary["comparisons"].values():
         assert comparison["difference_ci95"][0] <= comparison["difference"] <= comparison["difference_ci95"][1]
         assert 0 <= comparison["mcnemar_p"] <= comparison["holm_p"] <= 1 and comparison["passes"] is True
     c = summary["comparison"]  # the chosen candidate against the baseline, in the one-comparison form
@@ -241,7 +247,8 @@ def test_impossible_margin_pushes_nothing_and_a_new_blessing_adds_a_version(kill
 def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
     """The sweep writes its report and pushes nothing; BeamDagRunner runs every component of the pipeline.
 
-    Two candidates (the default ones) against the baseline: the per-candidate summary and Holm across them."""
+    Two candidates (the default ones) against the baseline: the per-candidate summary and Holm across them.
+    """
     output_dir = tmp_path
     command = [sys.executable, os.path.join(ROOT, "pipeline_runner.py"), "sweep", "--seeds", "0,1",
                "--output-dir", str(output_dir), "--runner", "beam", *SMALL,

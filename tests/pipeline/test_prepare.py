@@ -88,7 +88,8 @@ class CapturingRunner:
 
 def _plain(value):
     """An execution property as comparable data: JSON strings parsed, numbers as floats, and proto JSON
-    field names in one spelling (TFX writes ``metrics_specs``, ``MessageToJson`` ``metricsSpecs``)."""
+    field names in one spelling (TFX writes ``metrics_specs``, ``MessageToJson`` ``metricsSpecs``).
+    """
     if isinstance(value, str):
         try:
             return _plain(json.loads(value))

@@ -1,10 +1,9 @@
 """training.backbone_weights: Keras weights files of a backbone without its top, and the errors for bad ones."""
 
 import h5py
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras.src.legacy.saving import legacy_h5_format
 
 from trainer import backbones

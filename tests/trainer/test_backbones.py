@@ -1,10 +1,10 @@
 """trainer.backbones: every backbone behind the learned resizing stages and the baseline, at its minimum input size;
-weights files; input scaling."""
-
-import numpy as np
-import pytest
+weights files; input scaling.
+"""
 
 import keras
+import numpy as np
+import pytest
 
 from trainer import backbone_registry, backbones, models
 from trainer.config import BACKBONE_MIN_SIZES, BACKBONES, ArmConfig, ConfigError, TrainingConfig
@@ -45,7 +45,8 @@ def build(config):
 @pytest.fixture(scope="module")
 def both_arms(request):
     """(backbone, {arm: built classifier}) at the backbone's minimum size for the learnable resizer, MULLER and
-    the baseline; parametrized with the backbone's name."""
+    the baseline; parametrized with the backbone's name.
+    """
     return request.param, {arm: build(smallest_config(request.param, arm)) for arm in ARMS}
 
 

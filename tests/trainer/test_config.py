@@ -2,6 +2,7 @@
 
 import json
 
+import pydantic
 import pytest
 
 from trainer import contract
@@ -63,7 +64,7 @@ def test_command_line_forms_parse():
 
 def test_frozen_and_replace_validates():
     config = TrainingConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         config.epochs = 3
     assert config.replace(epochs=3).epochs == 3 and config.epochs == 5
     with pytest.raises(ConfigError, match="epochs"):

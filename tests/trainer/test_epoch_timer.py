@@ -2,9 +2,8 @@
 
 import types
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from trainer import run
 

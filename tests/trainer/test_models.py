@@ -1,10 +1,9 @@
 """The classifier of every arm (trainer/models.py): seed parameter counts, gradients, shared initial weights."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 
 from trainer import backbones, models
 from trainer.config import ArmConfig, TrainingConfig

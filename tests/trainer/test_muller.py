@@ -1,12 +1,11 @@
 """MULLER (trainer/muller.py): the untrained layer is the base resize, the formula with trained scalars, gradients."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from scipy import ndimage
 from scipy.signal import windows
-
-import keras
 
 from trainer import backbones, models
 from trainer.config import ArmConfig, ConfigError

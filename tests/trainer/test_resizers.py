@@ -61,7 +61,8 @@ def test_area_is_the_baseline_at_an_exact_2x_factor_and_differs_at_300_to_224():
 ])
 def test_fixed_resizes_have_the_documented_taps_at_2x(arm, taps):
     """Output row i weighs input rows 2i+1-k/2 .. 2i+k/2 with the taps; a bright input row (20) therefore
-    reaches output rows 9 and 10 (or 10 alone for 2 taps) with every other tap."""
+    reaches output rows 9 and 10 (or 10 alone for 2 taps) with every other tap.
+    """
     taps = np.array(taps, np.float64) / sum(taps)
     response = column_impulse_response(arm)
     np.testing.assert_allclose(sorted(response[response != 0]), sorted(taps[1::2]), atol=1e-6)

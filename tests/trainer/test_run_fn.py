@@ -95,7 +95,8 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
 @pytest.fixture(scope="module", params=[LEARNABLE_RESIZER_ARM, MULLER_ARM])
 def exported(request, trained_pipeline, tmp_path_factory):
     """An in-memory model of each learned arm, trained in-process on the pipeline's Transform output, and its
-    export."""
+    export.
+    """
     transform_dir = latest(os.path.join(trained_pipeline[contract.TRANSFORM_ID], "transform_graph", "*"))
     examples = latest(os.path.join(trained_pipeline["ImportExampleGen"], "examples", "*"))
     tf_transform_output = tft.TFTransformOutput(transform_dir)

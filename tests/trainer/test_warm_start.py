@@ -1,6 +1,5 @@
 """The paper's control experiment through TFX: a baseline trained first, every arm continued from it."""
 
-import json
 import os
 
 import pytest
