@@ -131,7 +131,8 @@ def determinism_cost(args):
     for arm in config_lib.profile("demo").training.arms:
         rates = {str(flag).lower(): isolated_rate(dict(training, deterministic=flag), arm, args.isolated_steps)
                  for flag in (False, True)}
-        results["arms"][arm] = {"images_per_second": rates, "deterministic_over_default": rates["true"] / rates["false"]}
+        results["arms"][arm] = {"images_per_second": rates,
+                                "deterministic_over_default": rates["true"] / rates["false"]}
         print(f"{arm:>18}: {rates['false']:.2f} img/s, deterministic {rates['true']:.2f} img/s "
               f"(ratio {rates['true'] / rates['false']:.3f})", flush=True)
     path = os.path.join(os.path.dirname(args.output), "determinism.json")

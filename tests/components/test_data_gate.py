@@ -1,4 +1,5 @@
-"""DataGate: configured class names that disagree with the data's, and anomalies in label or image features, stop the run."""
+"""DataGate: configured class names that disagree with the data's, and anomalies in label or image features,
+stop the run."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def test_label_anomaly_stops_the_run_in_words_and_other_features_do_not():
     }
     entries = anomaly_entries(by_split, contract.GATED_FEATURE_KEYS)
     assert [(e["split"], e["feature"], e["stops_run"]) for e in entries] == [
-        ("test", contract.LABEL_NAME_KEY, True), ("validation", contract.FILENAME_KEY, False), ("validation", "", False)]
+        ("test", contract.LABEL_NAME_KEY, True), ("validation", contract.FILENAME_KEY, False),
+        ("validation", "", False)]
     with pytest.raises(ValueError) as error:
         decide((), ["cat", "dog"], contract.LABEL_NAMES_FILE, entries, continue_on_anomalies=False)
     message = str(error.value)

@@ -57,7 +57,8 @@ def test_same_size_same_mtime_different_picture_changes_the_fingerprint(tmp_path
 
 
 def test_one_flipped_byte_changes_it_and_a_touch_does_not(tmp_path):
-    """A PNG with one byte changed in place (size and mtime kept) changes the fingerprint; a new mtime alone does not."""
+    """A PNG with one byte changed in place (size and mtime kept) changes the fingerprint; a new mtime alone
+    does not."""
     from components.image_folder_example_gen import file_content_sha256, folder_fingerprint
 
     root = tmp_path / "images"
@@ -88,7 +89,8 @@ def test_one_flipped_byte_changes_it_and_a_touch_does_not(tmp_path):
 
 
 def test_unreadable_file_is_fingerprinted_not_fatal(tmp_path):
-    """A dangling link is fingerprinted as unreadable (the executor reports it); the fingerprint still changes with it."""
+    """A dangling link is fingerprinted as unreadable (the executor reports it); the fingerprint still changes
+    with it."""
     from components.image_folder_example_gen import folder_fingerprint
 
     root = _folder(tmp_path / "images", per_class=2)

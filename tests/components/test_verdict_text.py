@@ -11,7 +11,8 @@ def make_verdict(tables=None):
     tables = tables or {LEARNABLE_RESIZER_ARM: PairedTable(45, 30, 2, 3), MULLER_ARM: PairedTable(46, 2, 1, 31)}
     first = next(iter(tables.values()))
     baseline = arm_result(BILINEAR_BASELINE_ARM, "baseline", pairs(first)[1],
-                          cost=Cost(parameters=100, resizer_parameters=0, resizer_flops=2_000, model_flops=3_000_000_000),
+                          cost=Cost(parameters=100, resizer_parameters=0, resizer_flops=2_000,
+                                    model_flops=3_000_000_000),
                           latency=Latency(median_ms=20.0, p25_ms=19.5, p75_ms=21.0, calls=9, ratio=1.0))
     candidates = [arm_result(arm, "candidate", pairs(table)[0],
                              cost=Cost(resizer_parameters=4 if arm == MULLER_ARM else 12_035, resizer_flops=11_700_000,
@@ -37,7 +38,8 @@ def test_a_row_per_arm_with_every_figure():
     assert learnable["FLOPs/image (resizer)"] == "3.4 G (11.7 M)"
     assert learnable["latency ms (IQR)"] == "30.0 (29.0-31.5)" and learnable["latency / baseline"] == "1.50x"
     assert learnable["gate"] == "chosen" and rows[MULLER_ARM]["gate"] == "fails"
-    assert rows[BILINEAR_BASELINE_ARM]["gate"] == "baseline" and rows[BILINEAR_BASELINE_ARM]["difference (95% CI)"] == ""
+    baseline_row = rows[BILINEAR_BASELINE_ARM]
+    assert baseline_row["gate"] == "baseline" and baseline_row["difference (95% CI)"] == ""
 
 
 def test_text_and_markdown_render_the_same_cells():

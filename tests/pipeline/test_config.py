@@ -41,7 +41,8 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         "--enable_cache", "false", "--set", "evaluation.accuracy_margin=0.05",
         "--evaluation.significance_level", "0.01", "--training.deterministic", "true",
         "--training.class_names", "cat,dog", "--training.candidates",
-        f"{contract.MULLER_ARM},{contract.LANCZOS3_ANTIALIAS_ARM}", "--training.baseline", contract.AREA_ARM, "--training.muller.layers", "3", "--evaluation.latency_calls", "0",
+        f"{contract.MULLER_ARM},{contract.LANCZOS3_ANTIALIAS_ARM}", "--training.baseline", contract.AREA_ARM,
+        "--training.muller.layers", "3", "--evaluation.latency_calls", "0",
     ])
     config = pipeline_runner.config_from_args(args)
     assert config.output_dir == str(tmp_path)
@@ -74,9 +75,11 @@ def test_command_line_overrides_every_kind_of_field(tmp_path):
         (["--training.batch_size", "0"], "training.batch_size: must be >= 1"),
         (["--set", "profile=full"], "profile"),
         (["--training.backbone", "vgg16"], "training.backbone: 'vgg16' is not one of"),
-        (["--training.candidates", f"{contract.MULLER_ARM},nearest"], "training.candidates[1]: 'nearest' is not one of"),
+        (["--training.candidates", f"{contract.MULLER_ARM},nearest"],
+         "training.candidates[1]: 'nearest' is not one of"),
         (["--training.baseline", contract.MULLER_ARM], "training.baseline: 'muller' is not one of"),
-        (["--training.candidates", contract.BILINEAR_BASELINE_ARM], "training.candidates: bilinear_baseline is the baseline"),
+        (["--training.candidates", contract.BILINEAR_BASELINE_ARM],
+         "training.candidates: bilinear_baseline is the baseline"),
         (["--training.muller.kernel_size", "4"], "training.muller.kernel_size: must be odd"),
         (["--training.backbone", "inception_v3", "--training.image_size", "74,74", "--training.target_size", "74,74"],
          "training.target_size: backbone inception_v3 needs at least 75x75, got (74, 74)"),

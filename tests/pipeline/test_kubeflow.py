@@ -87,7 +87,8 @@ def test_runtime_parameters(compiled):
     gate = tasks[contract.PAIRED_COMPARISON_ID]["inputs"]["parameters"]
     assert gate["accuracy_margin"] == {"componentInputParameter": "accuracy_margin"}
     # Every arm's Trainer (the full profile adds bilinear_antialias), its custom_config from RuntimeConfig.
-    assert {task for task in tasks if task.startswith("Trainer_")} == {contract.trainer_id(a) for a in config.training.arms}
+    trainers = {task for task in tasks if task.startswith("Trainer_")}
+    assert trainers == {contract.trainer_id(a) for a in config.training.arms}
     for arm in config.training.arms:
         custom = tasks[contract.trainer_id(arm)]["inputs"]["parameters"]["custom_config"]
         assert custom["taskOutputParameter"] == {

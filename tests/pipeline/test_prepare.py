@@ -34,7 +34,8 @@ def test_resolve_config_decides_schema_and_paths(tmp_path, monkeypatch):
     full = resolve_config(config_lib.profile("full", overrides={"output_dir": "gs://b/x"}))
     assert full.output_dir == "gs://b/x" and full.data.schema_file.startswith("gs://b/x/schema/")
     # Other class names (order or spelling) get another schema path: ImportSchemaGen caches by path.
-    paths = {names: resolve_config(config_lib.profile("full", overrides={"training.class_names": names})).data.schema_file
+    paths = {names: resolve_config(config_lib.profile("full", overrides={"training.class_names": names}))
+             .data.schema_file
              for names in ("cat,dog", "dog,cat", "cat,dgo")}
     assert len(set(paths.values())) == 3
     assert paths["cat,dog"] == resolve_config(config_lib.profile("full", overrides={})).data.schema_file

@@ -121,7 +121,8 @@ class FakeSession:
 
 
 def test_send_rest_url_and_server_error_message():
-    session = FakeSession(FakeResponse(400, {"error": "Unknown image file format. One of JPEG, PNG, GIF, BMP required."}))
+    error = "Unknown image file format. One of JPEG, PNG, GIF, BMP required."
+    session = FakeSession(FakeResponse(400, {"error": error}))
     with pytest.raises(client.ServingError, match="HTTP 400.*Unknown image file format") as info:
         client.send_rest("localhost:8501", {"instances": [{"b64": "AAAA"}]}, contract.SERVED_MODEL_NAME, 3,
                          session=session)

@@ -74,7 +74,8 @@ def test_parameter_counts_of_both_arms(both_arms):
 def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_arms):
     backbone, arms = both_arms
     learnable, bilinear = arms[CANDIDATE_ARM], arms[BASELINE_ARM]
-    assert len(learnable["initial_backbone"]) > 3 * backbone_registry.BACKBONES[backbone].batchnorm_layers  # kernels + 3-4 arrays per BatchNorm
+    # kernels + 3-4 arrays per BatchNorm
+    assert len(learnable["initial_backbone"]) > 3 * backbone_registry.BACKBONES[backbone].batchnorm_layers
     for other in (bilinear, arms[MULLER_ARM]):
         for key in ("initial_backbone", "initial_head"):
             assert all(np.array_equal(a, b) for a, b in zip(learnable[key], other[key])), key
@@ -86,7 +87,8 @@ def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_a
 def test_every_batchnorm_layer_takes_the_configured_momentum(both_arms):
     backbone, arms = both_arms
     norms = list(backbones.batchnorm_layers(arms[BASELINE_ARM]["backbone"]))
-    assert len(norms) == backbone_registry.BACKBONES[backbone].batchnorm_layers and {layer.momentum for layer in norms} == {0.5}
+    assert len(norms) == backbone_registry.BACKBONES[backbone].batchnorm_layers
+    assert {layer.momentum for layer in norms} == {0.5}
 
 
 # The learned stages with every backbone; the baseline with small_convnet (with every other backbone, the

@@ -91,7 +91,8 @@ def test_the_learnable_resizer_searches_its_size_and_every_other_arm_the_learnin
     # Defaults: the configured value when searchable, else the first choice; the rate clipped into range.
     assert config["values"] == {"filters": 16, "num_res_blocks": 1, "learning_rate": 1e-2}
     for arm in (BILINEAR_BASELINE_ARM, MULLER_ARM):
-        names = [e["config"]["name"] for e in tuning.search_space(training.for_arm(arm), settings).get_config()["space"]]
+        space = tuning.search_space(training.for_arm(arm), settings).get_config()["space"]
+        names = [e["config"]["name"] for e in space]
         assert names == [contract.HP_LEARNING_RATE]
 
 
