@@ -31,6 +31,6 @@ setuptools.setup(
         "jinja2",  # the report templates
         "matplotlib",  # the report's plots
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff"]},  # ruff: the linter `make test` runs first
     entry_points={"console_scripts": ["resizer-tfx=pipeline_runner:main"]},
 )
