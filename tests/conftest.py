@@ -1,4 +1,4 @@
-"""Test entry point: the project's Keras policy before anything imports TensorFlow."""
+"""Test entry point: the project's Keras policy before anything imports TensorFlow; shared model fixtures."""
 
 import os
 import sys
@@ -10,3 +10,42 @@ if ROOT not in sys.path:
 from trainer.environment import apply_keras_policy  # noqa: E402
 
 apply_keras_policy()
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def transform_graph(tmp_path_factory):
+    """``(transform graph directory, TrainingConfig)``: the project's Transform graph for the small model.
+
+    The settings are ``tests/serving/helpers.py``'s ``SMALL`` (small_convnet, 64x64 images, 32x32 target).
+    """
+    from tests.serving.helpers import SMALL
+    from trainer.config import TrainingConfig
+    from trainer.transform_graph import write_transform_graph
+
+    root = tmp_path_factory.mktemp("transform_graph")
+    training = TrainingConfig(**SMALL)
+    return write_transform_graph(str(root / "transform_graph"), training, str(root / "tmp")), training
+
+
+@pytest.fixture(scope="session")
+def serving_model(transform_graph, tmp_path_factory):
+    """``(export_dir, loaded SavedModel, ArmConfig)`` in the Pusher's layout ``<serving>/<name>/<version>/``.
+
+    A train-free SavedModel: the real Transform graph and export code around an untrained small classifier
+    (the learnable-resizer arm).
+    """
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from trainer import backbones, contract, models
+    from trainer.export import export_serving_model
+
+    graph, training = transform_graph
+    root = tmp_path_factory.mktemp("serving_model")
+    config = training.for_arm(contract.LEARNABLE_RESIZER_ARM)
+    model = models.build_classifier(config, backbones.build_backbone(config))
+    export_dir = str(root / "serving" / contract.SERVED_MODEL_NAME / "1700000000")
+    export_serving_model(model, tft.TFTransformOutput(graph), config.class_names, export_dir)
+    return export_dir, tf.saved_model.load(export_dir), config
