@@ -3,9 +3,9 @@
 Reads the PairedComparison's verdict (``comparison.json``), the Evaluator's TFMA output (metrics per slice,
 with n, confusion matrices), every arm's ``training_summary.json`` and resizer picture, and the Pusher's
 result and the servability check's InfraBlessing when there are; writes ``report.md``, ``report.html`` (both
-from the jinja2 templates in ``components/templates``, their verdict tables from
-``components/verdict_text.py``), ``summary.json``, the training-curve plot and the per-example predictions
-into its output artifact and, when ``report_dir`` is set, a copy there.
+from the jinja2 templates in ``components/templates``, their verdict tables from ``components/verdict_text.py``,
+their numbers formatted by ``components/rendering.py``), ``summary.json``, the training-curve plot and the
+per-example predictions into its output artifact and, when ``report_dir`` is set, a copy there.
 
 ``summary.json``: ``verdict`` (the whole typed verdict), and for readers of one figure each: ``chosen``,
 ``blessed``, ``rule``; ``comparison`` (the chosen candidate against the baseline, or the best-ranked candidate
@@ -23,7 +23,6 @@ without a servability check).
 import json
 import os
 
-import jinja2
 import tensorflow as tf
 from absl import logging
 from tfx import types
@@ -31,7 +30,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import report_plots, tfma_results, verdict_text
+from components import rendering, report_plots, tfma_results, verdict_text
 from components.paired_comparison import PairedComparisonArtifact
 from components.verdict import Verdict
 from trainer import tuning as tuning_lib
@@ -49,7 +48,6 @@ from trainer.contract import (
     model_run_input,
 )
 
-TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 PUSHED_MODEL_KEY, REPORT_DIR_KEY, DATA_NOTE_KEY = "pushed_model", "report_dir", "data_note"
 INFRA_BLESSING_KEY = "infra_blessing"
 
@@ -144,12 +142,12 @@ def _cell(cell, column, signed=False):
         return ""
     if isinstance(value, str):
         return value
-    text = (verdict_text.signed if signed else verdict_text.num)(value)
+    text = (rendering.signed if signed else rendering.num)(value)
     bounds = cell.get("ci95", {}).get(column)
     if not bounds:
         return text
     clipped = "*" if column in cell.get("ci95_clipped", ()) else ""
-    return f"{text} [{verdict_text.num(bounds[0])}, {verdict_text.num(bounds[1])}]{clipped}"
+    return f"{text} [{rendering.num(bounds[0])}, {rendering.num(bounds[1])}]{clipped}"
 
 
 def _training_rows(arms, names):
@@ -176,14 +174,7 @@ def _training_rows(arms, names):
 
 
 def render(summary: dict, template_name: str) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-    )
-    environment.filters.update(cell=_cell, markdown=verdict_text.markdown_table)
+    environment = rendering.template_environment(cell=_cell, markdown=verdict_text.markdown_table)
     verdict = Verdict.from_dict(summary["verdict"])
     names = summary.get("class_names") or []
     arms = [verdict.baseline, *verdict.candidates]

@@ -10,42 +10,10 @@ the verdict is a field of its record (``components/verdict.py``) and a column he
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from components.rendering import count, flops, interval, num, pval, signed
 from components.verdict import AcrossSeeds, ArmResult, Comparison, Verdict
 
 # --- numbers ----------------------------------------------------------------------------------------------
-
-def num(value, digits=4):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def signed(value, digits=4):
-    return "n/a" if value is None else f"{value:+.{digits}f}"
-
-
-def interval(bounds, signed_values=False, digits=3):
-    if not bounds:
-        return "n/a"
-    fmt = signed if signed_values else num
-    return f"[{fmt(bounds[0], digits)}, {fmt(bounds[1], digits)}]"
-
-
-def pval(value):
-    return "n/a" if value is None else (f"{value:.3g}" if value >= 1e-4 else f"{value:.1e}")
-
-
-def flops(value):
-    """``3.43 G``, ``11.7 M``, ``2.7 k``."""
-    if value is None:
-        return "n/a"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:g}"
-
-
-def count(value):
-    return "n/a" if value is None else f"{value:,}"
-
 
 def mean_std(stats, signed_mean=False, digits=3):
     mean = (signed if signed_mean else num)(stats["mean"], digits)
