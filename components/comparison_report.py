@@ -85,6 +85,16 @@ def single_comparison(verdict: Verdict, orders: dict[str, str | None]) -> dict:
 
 
 def arm_figures(verdict: Verdict) -> dict[str, dict]:
+    """``summary.json``'s ``arms``: per arm its role, accuracy with 95 % interval, cost and serving latency.
+
+    Args:
+        verdict: the PairedComparison's verdict.
+
+    Returns:
+        {arm: {``role``, ``accuracy``, ``ci95``, ``parameters`` and ``flops`` (its resizing stage),
+        ``model_parameters``, ``model_flops`` (FLOPs per image), ``latency_ms`` (median at batch 1),
+        ``latency_ratio`` (against the baseline's)}}; None where a figure was not measured.
+    """
     return {arm: {"role": r.role, "accuracy": r.accuracy, "ci95": list(r.ci95),
                   "parameters": r.cost.resizer_parameters, "flops": r.cost.resizer_flops,
                   "model_parameters": r.cost.parameters, "model_flops": r.cost.model_flops,
@@ -174,6 +184,15 @@ def _training_rows(arms, names):
 
 
 def render(summary: dict, template_name: str) -> str:
+    """The report from ``summary`` with ``components/templates/<template_name>``.
+
+    Args:
+        summary: :func:`build_summary`'s result (``summary.json``).
+        template_name: ``report.md.j2`` or ``report.html.j2``.
+
+    Returns:
+        The report's text.
+    """
     environment = rendering.template_environment(cell=_cell, markdown=verdict_text.markdown_table)
     verdict = Verdict.from_dict(summary["verdict"])
     names = summary.get("class_names") or []
@@ -223,6 +242,8 @@ def write_report(out_dir: str, summary: dict) -> None:
 
 
 class ComparisonReportSpec(types.ComponentSpec):
+    """The verdict, TFMA's evaluation, every arm's model and run, and the push's outcome in; the report out."""
+
     PARAMETERS = {
         REPORT_DIR_KEY: ExecutionParameter(type=str, optional=True),
         DATA_NOTE_KEY: ExecutionParameter(type=str, optional=True),
@@ -294,14 +315,20 @@ class ComparisonReport(base_component.BaseComponent):
     """The report of a run: the verdict, every arm's metrics, training and pictures.
 
     Args:
-        evaluation: the Evaluator's output; comparison: the PairedComparison's.
-        models, model_runs: arm name -> that arm's Trainer ``model`` / ``model_run`` channel.
-        pushed_model: the Pusher's output, when the run has a Pusher.
-        infra_blessing: the ServabilityCheck's (or TFX InfraValidator's) output, when the run has one: the
-            summary's ``servability`` (``blessed``, ``reason``).
-        report_dir: also copy the report here (a local or gfile path); data_note: shown at the top.
+        evaluation: the Evaluator's ``evaluation`` channel (ModelEvaluation): metrics per slice, confusion
+            matrices.
+        comparison: the PairedComparison's ``comparison`` channel (``comparison.json``, ``predictions.csv``).
+        models: arm name -> that arm's Trainer ``model`` channel (Model; its ``resizer_picture.png``).
+        model_runs: arm name -> that arm's Trainer ``model_run`` channel (ModelRun; ``training_summary.json``).
+        pushed_model: the Pusher's ``pushed_model`` channel (PushedModel), when the run has a Pusher.
+        report_dir: also copy every file of the report here (a local or gfile path); "": no copy.
+        data_note: what a reader must know about the data, shown at the top.
+        infra_blessing: the ServabilityCheck's (or TFX InfraValidator's) ``blessing`` channel (InfraBlessing),
+            when the run has one: the summary's ``servability`` (``blessed``, ``reason``).
 
-    Output: ``report`` (report.md, report.html, summary.json, training_curves.png, pictures, predictions.csv).
+    Outputs:
+        report: :class:`ComparisonReportArtifact` holding ``report.md``, ``report.html``, ``summary.json``,
+            ``training_curves.png``, ``<arm>_resizer_picture.png`` per arm and ``predictions.csv``.
     """
 
     SPEC_CLASS = ComparisonReportSpec

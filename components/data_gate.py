@@ -226,7 +226,12 @@ class DataGate(base_component.BaseComponent):
       gated_features: the features whose anomalies stop the run (default
         :data:`trainer.contract.GATED_FEATURE_KEYS`).
 
-    Output ``result``: :class:`DataGateArtifact` with ``data_gate.json``.
+    Outputs:
+      result: :class:`DataGateArtifact` holding ``data_gate.json`` (the
+        class-name check, every anomaly in words, the decision).  On wrong
+        class names or a stopping anomaly the executor raises, naming them,
+        and the run stops.
+
     Make the first component that must not run on bad data depend on it
     (``transform.add_upstream_node(gate)``).
     """

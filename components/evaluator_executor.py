@@ -93,8 +93,10 @@ _REPLACEMENTS = (
 
 @contextlib.contextmanager
 def leaner_tfma(replacements=_REPLACEMENTS):
-    """Within the block, TFMA uses the replacements.  ``_add_sample_id`` is looked up when TFMA builds the Beam
-    pipeline (inside the block) and travels with it, pickled by reference, to any Beam worker.
+    """Within the block, TFMA uses the replacements.
+
+    ``_add_sample_id`` is looked up when TFMA builds the Beam pipeline (inside the block) and travels with it,
+    pickled by reference, to any Beam worker.
     """
     originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
     try:
@@ -176,6 +178,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                                              tensor_representations=tfxio.TensorRepresentations())
             _ = (data | "FlattenExamples" >> beam.Flatten()
                  | "ExtractEvaluateAndWriteResults" >> tfma.ExtractEvaluateAndWriteResults(
-                     eval_shared_model=models[0] if len(models) == 1 else models, eval_config=eval_config, output_path=output_uri,
-                     tensor_adapter_config=adapter))
+                     eval_shared_model=models[0] if len(models) == 1 else models, eval_config=eval_config,
+                     output_path=output_uri, tensor_adapter_config=adapter))
         logging.info("Evaluator: %d model(s) on %s, results in %s", len(models), ", ".join(splits), output_uri)

@@ -362,6 +362,8 @@ def _single(input_dict, key):
 
 
 class ModelCardSpec(types.ComponentSpec):
+    """The examples, the verdict, its blessing, every arm's model and run and the push in; the model card out."""
+
     PARAMETERS = {
         MODEL_NAME_KEY: ExecutionParameter(type=str),
         DATA_NOTE_KEY: ExecutionParameter(type=str, optional=True),
@@ -427,15 +429,19 @@ class ModelCard(base_component.BaseComponent):
     """The model card of the pushed model (Markdown, HTML, JSON), in its artifact and beside the pushed model.
 
     Args:
-        examples: the Examples channel (its ``ingest_report.json``).
-        comparison: the PairedComparison's ``comparison`` channel (the verdict).
-        blessing: the PairedComparison's ``blessing`` channel.
-        models, model_runs: arm name -> that arm's Trainer ``model`` / ``model_run`` channel.
-        pushed_model: the Pusher's output, when the run has a Pusher.
+        examples: the Examples channel (its ``ingest_report.json``: source, records per split, bad files).
+        comparison: the PairedComparison's ``comparison`` channel (``comparison.json``, the verdict).
+        blessing: the PairedComparison's ``blessing`` channel (ModelBlessing).
+        models: arm name -> that arm's Trainer ``model`` channel (Model; lineage).
+        model_runs: arm name -> that arm's Trainer ``model_run`` channel (ModelRun; ``training_summary.json``).
+        pushed_model: the Pusher's ``pushed_model`` channel (PushedModel), when the run has a Pusher.
         model_name: the name TF Serving serves the model under.
         data_note: what a reader must know about the data, listed first among the limitations.
 
-    Output: ``model_card`` (model_card.md, model_card.html, model_card.json).
+    Outputs:
+        model_card: :class:`ModelCardArtifact` holding ``model_card.md``, ``model_card.html`` and
+            ``model_card.json``; the same three files are written into the pushed version directory when the
+            Pusher pushed.
     """
 
     SPEC_CLASS = ModelCardSpec

@@ -220,6 +220,8 @@ def _copy_tree(source: str, destination: str):
 
 
 class PairedComparisonSpec(types.ComponentSpec):
+    """The examples, TFMA's evaluation and one optional ``<arm>_model`` per arm in; blessing, verdict, model out."""
+
     PARAMETERS = {
         BASELINE_KEY: ExecutionParameter(type=str),
         CANDIDATES_KEY: ExecutionParameter(type=str),  # JSON list, in training.candidates order
@@ -305,18 +307,29 @@ class PairedComparison(base_component.BaseComponent):
     """Every candidate arm against the baseline on one split: the verdict, the blessing, the chosen model.
 
     Args:
-        examples: the Examples channel.
+        examples: the Examples channel (tf.Example records of ``split``).
         models: arm name -> that arm's Trainer ``model`` channel (the baseline and every candidate).
-        evaluation: the Evaluator's output for the same arms and split (its accuracy is cross-checked).
-        baseline: the baseline arm; candidates: the candidate arms, in ``training.candidates`` order.
+        evaluation: the Evaluator's ``evaluation`` channel for the same arms and split (its accuracy is
+            cross-checked).
+        baseline: the baseline arm.
+        candidates: the candidate arms, in ``training.candidates`` order (the order breaks the last ties).
         split: the split compared (the test split).
-        accuracy_margin, accuracy_floor, significance_level: the gate (``pipeline.config.EvalConfig``).
+        accuracy_margin: a candidate's accuracy must beat the baseline's by more than this (a fraction).
+        accuracy_floor: ...and reach at least this.
+        significance_level: ...and its Holm-adjusted exact McNemar p must be below this (0: no test).
         batch_size: examples per prediction call.
-        latency_calls: timed serving calls per arm at batch 1 (0: no latency measured); latency_warmup:
-            untimed calls first.
+        latency_calls: timed serving calls per arm at batch 1 (0: no latency measured).
+        latency_warmup: untimed calls per arm before the timed ones.
 
-    Outputs: ``blessing`` (ModelBlessing), ``comparison`` (predictions.csv, comparison.json),
-    ``chosen_model`` (a copy of the chosen candidate's Model artifact; empty when none is chosen).
+    Outputs:
+        blessing: ModelBlessing: ``blessed`` 1 or 0, ``chosen_arm``, ``rule`` (the verdict's sentence), and TFX's
+            ``BLESSED`` / ``NOT_BLESSED`` marker file.
+        comparison: :class:`PairedComparisonArtifact` holding ``comparison.json`` (the typed verdict) and
+            ``predictions.csv`` (per example: file name, label, each arm's class and probabilities).
+        chosen_model: a copy of the chosen candidate's Model artifact (empty when none is chosen).
+
+    Raises:
+        ValueError: ``models`` is not exactly the baseline and the candidates.
     """
 
     SPEC_CLASS = PairedComparisonSpec

@@ -16,6 +16,7 @@ from components.verdict import AcrossSeeds, ArmResult, Comparison, Verdict
 # --- numbers ----------------------------------------------------------------------------------------------
 
 def mean_std(stats, signed_mean=False, digits=3):
+    """``0.912 ± 0.014``: ``stats["mean"]`` (signed for a difference), and ``stats["std"]`` when there is one."""
     mean = (signed if signed_mean else num)(stats["mean"], digits)
     return mean + ("" if stats.get("std") is None else f" ± {stats['std']:.{digits}f}")
 
@@ -24,12 +25,16 @@ def mean_std(stats, signed_mean=False, digits=3):
 
 @dataclasses.dataclass(frozen=True)
 class Column:
+    """One column of a view: its ``header``, and ``cell(*item)`` -> the cell's text for one row's item."""
+
     header: str
     cell: Callable
 
 
 @dataclasses.dataclass(frozen=True)
 class Table:
+    """A view's cells as text: ``headers`` and ``rows`` (each a tuple with one cell per header)."""
+
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
 
@@ -72,7 +77,8 @@ VERDICT_COLUMNS = (
 
 def verdict_table(verdict: Verdict) -> Table:
     """One row per arm: the baseline first, then the candidates in their order."""
-    items = [(verdict.arms[arm], verdict.comparisons.get(arm), verdict) for arm in (verdict.baseline, *verdict.candidates)]
+    items = [(verdict.arms[arm], verdict.comparisons.get(arm), verdict)
+             for arm in (verdict.baseline, *verdict.candidates)]
     return _table(VERDICT_COLUMNS, items)
 
 
@@ -123,6 +129,7 @@ def text_table(table: Table, indent: str = "  ") -> list[str]:
 
 
 def markdown_table(table: Table) -> str:
+    """The table in Markdown (a header row, its rule, one row per item), lines joined by newlines."""
     lines = ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
     lines += ["| " + " | ".join(row) + " |" for row in table.rows]
     return "\n".join(lines)
