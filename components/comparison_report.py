@@ -105,7 +105,19 @@ def arm_figures(verdict: Verdict) -> dict[str, dict]:
 
 def build_summary(evaluation_uri: str, verdict: Verdict, arms: dict[str, dict], pushed: dict,
                   data_note: str = "", servability: dict | None = None) -> dict:
-    """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring)."""
+    """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring).
+
+    Args:
+        evaluation_uri: the Evaluator's ModelEvaluation directory (TFMA's metrics and confusion matrices).
+        verdict: the PairedComparison's verdict.
+        arms: per arm, its ``training_summary.json`` (plus ``picture_file`` when its picture was copied).
+        pushed: ``pushed``, ``destination``, ``version`` (and ``arm``) of the Pusher's result.
+        data_note: what a reader must know about the data.
+        servability: ``blessed`` and ``reason`` of the servability check; None without one.
+
+    Returns:
+        The summary dict (JSON-ready).
+    """
     class_names = next((a["class_names"] for a in arms.values() if a.get("class_names")), ())
     orders = {arm: arms.get(arm, {}).get("data_order_sha256") for arm in verdict.arms}
     return {
@@ -229,7 +241,12 @@ def render(summary: dict, template_name: str) -> str:
 
 
 def write_report(out_dir: str, summary: dict) -> None:
-    """report.md, report.html, summary.json and the training curves into ``out_dir``."""
+    """Writes report.md, report.html, summary.json and training_curves.png into ``out_dir``.
+
+    Args:
+        out_dir: an existing directory, local or on any filesystem ``tf.io.gfile`` knows.
+        summary: :func:`build_summary`'s result.
+    """
     histories = {arm: entry.get("history", {}) for arm, entry in summary["training"].items()}
     with tf.io.gfile.GFile(os.path.join(out_dir, TRAINING_CURVES_FILE), "wb") as f:
         f.write(report_plots.training_curves(histories))

@@ -70,7 +70,7 @@ def _gets_an_interval(key, value) -> bool:
 
 def add_sample_id_keeping_interval_inputs(slice_key, metrics_dict, sample_id=0):
     """``jackknife._add_sample_id``, with a delete-d sample cut to the values that get an interval."""
-    if sample_id != jackknife._FULL_SAMPLE_ID:  # pylint: disable=protected-access
+    if sample_id != jackknife._FULL_SAMPLE_ID:  # TFMA private: the id of the full (not delete-d) sample
         metrics_dict = {k: v for k, v in metrics_dict.items() if _gets_an_interval(k, v)}
     return slice_key, jackknife.confidence_intervals_util.SampleMetrics(metrics=metrics_dict, sample_id=sample_id)
 

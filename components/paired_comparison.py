@@ -169,8 +169,23 @@ def compare_arms(examples_uri: str, model_uris: dict[str, str], baseline: str, c
                  latency_calls: int = 0, latency_warmup: int = 2):
     """The verdict over ``candidates`` vs ``baseline`` and every arm's per-example probabilities.
 
-    ``model_uris``: arm -> its Model artifact URI.  Returns (Verdict, {arm: (N, K) probabilities}, labels,
-    file names).  Raises RuntimeError when an arm's accuracy disagrees with TFMA's (``tfma_values``).
+    Args:
+        examples_uri: the Examples artifact's URI.
+        model_uris: arm -> its Model artifact URI (the SavedModel under ``Format-Serving``).
+        baseline: the baseline arm.
+        candidates: the candidate arms, in ``training.candidates`` order.
+        split: the split compared (every example of it, ordered by file name).
+        gate: the gate's margin, floor and significance level.
+        tfma_values: arm -> TFMA's accuracy on the same split (cross-checked).
+        batch_size: examples per prediction call.
+        latency_calls: timed ``serving_default`` calls per arm at batch 1 (0: no latency measured).
+        latency_warmup: untimed calls per arm before the timed ones.
+
+    Returns:
+        (Verdict, {arm: (N, K) float32 probabilities}, labels (N,) int64, file names (N,) str).
+
+    Raises:
+        RuntimeError: an arm's accuracy disagrees with TFMA's.
     """
     serialized, labels, filenames, images = read_split(examples_uri, split)
     arms = [baseline, *candidates]

@@ -198,8 +198,20 @@ def decide(split: str, baseline: ArmResult, candidates: Sequence[ArmResult], tab
            gate: Gate, latency: LatencySetup | None = None) -> Verdict:
     """The verdict over ``candidates`` (in ``training.candidates`` order), each against ``baseline``.
 
-    ``tables``: per candidate, its paired table against the baseline on the same examples.  Raises ValueError
-    when there is no candidate or a table's n differs from the arms'.
+    Args:
+        split: the split compared.
+        baseline: the baseline's result.
+        candidates: each candidate's result, in ``training.candidates`` order.
+        tables: per candidate, its paired table against the baseline on the same examples.
+        gate: the margin, floor and significance level a candidate must pass.
+        latency: how latency was measured; None: not measured.
+
+    Returns:
+        The :class:`Verdict`: every comparison (McNemar p raw and Holm-adjusted), the chosen candidate (or
+        None) and the rule in one sentence.
+
+    Raises:
+        ValueError: there is no candidate, or a table's n differs from the baseline's.
     """
     if not candidates:
         raise ValueError("a verdict needs at least one candidate")
