@@ -6,7 +6,8 @@
     python pipeline_runner.py sweep --seeds 0,1,2              # the comparison over seeds, never pushing
     python pipeline_runner.py compile --profile full --output pipeline.json --image IMAGE --pipeline-root gs://B/root
     python pipeline_runner.py predict --server localhost:8500 cat.jpg dog.png
-    python pipeline_runner.py infer --model-dir outputs/demo/serving/resizer_classifier --images photos/ --output predictions.csv
+    python pipeline_runner.py infer --model-dir outputs/demo/serving/resizer_classifier --images photos/ \
+        --output predictions.csv
 
 Every configuration field is an option (``--help`` lists each with its help
 and default); values are validated before anything runs.  Arguments after ``--`` go to Beam unchanged
@@ -82,10 +83,16 @@ def _add_field_options(parser):
 
 
 def build_parser():
+    """The command line: ``run``, ``sweep``, ``compile`` (every configuration field an option), ``predict``, ``infer``.
+
+    Returns:
+        The ``argparse.ArgumentParser``; a configuration field's value lands in ``args`` as ``field:<dotted
+        path>`` (None when not given), read by :func:`config_from_args`.
+    """
     parser = argparse.ArgumentParser(
         prog="pipeline_runner.py",
-        description="Train resizer + backbone models (DenseNet-121 by default) and choose the resizer to ship with TFX: "
-                    "the learnable resizer, MULLER and fixed resizes against a bilinear baseline.",
+        description="Train resizer + backbone models (DenseNet-121 by default) and choose the resizer to ship with "
+                    "TFX: the learnable resizer, MULLER and fixed resizes against a bilinear baseline.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 2)[2],
     )
@@ -159,6 +166,18 @@ def _add_config_options(parser):
 
 
 def config_from_args(args):
+    """The configuration a parsed ``run``, ``sweep`` or ``compile`` command line asks for.
+
+    Args:
+        args: :func:`build_parser`'s result: ``--profile``, ``--headline``, ``--output-dir``, ``--set`` and the
+            field options (a field option wins over ``--set`` for the same field).
+
+    Returns:
+        The validated :class:`pipeline.config.PipelineConfig` (not yet resolved).
+
+    Raises:
+        ConfigError: naming the field, for an unknown field or an invalid value.
+    """
     overrides = config_lib.parse_assignments(args.set)
     for key, value in vars(args).items():
         if key.startswith("field:") and value is not None:
@@ -171,6 +190,7 @@ def config_from_args(args):
 # --- run ----------------------------------------------------------------------------
 
 def make_runner(config):
+    """TFX's orchestrator for ``config.runner``: BeamDagRunner for ``beam``, else LocalDagRunner."""
     from tfx import v1 as tfx
 
     if config.runner == "beam":
@@ -181,7 +201,20 @@ def make_runner(config):
 
 
 def run(config, beam_args=(), verbose=False):
-    """``pipeline_runner.py run`` for a resolved ``config`` (:func:`pipeline.prepare.resolve_config`)."""
+    """``pipeline_runner.py run`` for a resolved ``config`` (:func:`pipeline.prepare.resolve_config`).
+
+    Writes the pipeline's inputs (:func:`pipeline.prepare.write_inputs`), runs the pipeline with ML Metadata in
+    ``<output_dir>/metadata.sqlite``, printing a line per component, then prints the closing table.  Everything
+    is written under ``config.output_dir`` (README.md lists what).
+
+    Args:
+        config: the resolved configuration.
+        beam_args: the arguments after ``--``, appended to ``config.beam_pipeline_args``.
+        verbose: show TFX's INFO logs and TensorFlow's start-up lines.
+
+    Returns:
+        0, the exit status (a failing component raises).
+    """
     import_tensorflow(verbose)
     from tfx.orchestration import metadata
 
@@ -207,7 +240,18 @@ def run(config, beam_args=(), verbose=False):
 
 
 def sweep(config, seeds, beam_args=(), verbose=False):
-    """``pipeline_runner.py sweep``: the comparison for every seed, then the verdict across seeds."""
+    """``pipeline_runner.py sweep``: the comparison for every seed, then the verdict across seeds.
+
+    Args:
+        config: the resolved configuration.
+        seeds: the seeds (:func:`pipeline.sweep.parse_seeds`).
+        beam_args: the arguments after ``--``, appended to ``config.beam_pipeline_args``.
+        verbose: show TFX's INFO logs and TensorFlow's start-up lines.
+
+    Returns:
+        0, the exit status.  Written: each seed's report and ``sweep.md``, ``sweep.json``, ``sweep.png`` under
+        ``<output_dir>/reports`` (:func:`pipeline.sweep.run_sweep`).
+    """
     import_tensorflow(verbose)
     from components.verdict import AcrossSeeds
     from components.verdict_text import across_seeds_table, text_table
@@ -237,6 +281,14 @@ def sweep(config, seeds, beam_args=(), verbose=False):
 
 
 def main(argv=None):
+    """Runs one command; what ``python pipeline_runner.py ...`` calls.
+
+    Args:
+        argv: the arguments after the program name; None: ``sys.argv[1:]``.  Those after ``--`` go to Beam.
+
+    Returns:
+        The exit status.  An invalid configuration or ``--seeds`` exits with status 2 and a message naming it.
+    """
     # Keras prints epochs to stdout: keep them flowing when stdout is a pipe or file.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.results_file import write_result  # noqa: E402
 from trainer.environment import apply_keras_policy  # noqa: E402
 
 apply_keras_policy()
@@ -119,9 +120,7 @@ def main():
         "settings": {**vars(args), "classes": TrainingConfig().num_classes, "precision": "float32"},
         "backbones": results,
     }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(output, f, indent=2)
+    write_result(args.output, output)
     print(f"wrote {args.output}")
 
 

@@ -28,6 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.results_file import write_result  # noqa: E402
+
 
 def cpu_name() -> str:
     """The CPU's model name from /proc/cpuinfo ('' when unknown)."""
@@ -112,10 +114,7 @@ def main():
     }
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_result(args.output, result, sort_keys=True)
     print(json.dumps(result, indent=2, sort_keys=True))
 
 

@@ -42,6 +42,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.results_file import write_result  # noqa: E402
 from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM  # noqa: E402  (pure Python)
 
 ARMS = (LEARNABLE_RESIZER_ARM, BILINEAR_BASELINE_ARM)  # the learnable resizer's cost against the seed's baseline
@@ -342,9 +343,7 @@ def main(argv=None):
 
     def write():
         results["total_seconds"] = time.perf_counter() - started
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
+        write_result(args.output, results)
 
     print(f"bench_gpu: backend {backend}, {results['mode']} settings {settings}", flush=True)
     results["input_path"] = bench_input_path(32 if args.tiny else args.input_images, settings["image_size"],

@@ -19,7 +19,6 @@ the machine.
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -29,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.results_file import host, write_result  # noqa: E402
 from trainer.environment import apply_keras_policy  # noqa: E402
 
 apply_keras_policy()
@@ -55,9 +55,8 @@ def export_model(work, model_dir):
     training = TrainingConfig(class_names=CLASS_NAMES)  # image_size 300x300, target_size 150x150, DenseNet-121
     config = training.for_arm(contract.LEARNABLE_RESIZER_ARM)
     graph = write_transform_graph(os.path.join(work, "transform_graph"), training, os.path.join(work, "tmp"))
-    export_serving_model(models.build_classifier(config, backbones.build_backbone(config)),
-                         tft.TFTransformOutput(graph), config.class_names,
-                         os.path.join(model_dir, "1"))
+    model = models.build_classifier(config, backbones.build_backbone(config))
+    export_serving_model(model, tft.TFTransformOutput(graph), config.class_names, os.path.join(model_dir, "1"))
 
 
 def make_images(directory, count, height=375, width=500, seed=0):
@@ -148,9 +147,7 @@ def run(count, small, batch_size, keep=None):
         "runs": runs,
         "model_alone_images_per_s": round(alone, 2),
         "export_seconds": round(export_s, 1),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        **host(),
     }
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -166,10 +163,7 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "results", "infer.json"))
     args = parser.parse_args()
     result = run(args.images, args.small, args.batch_size, args.keep)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_result(args.output, result, sort_keys=True)
     print(json.dumps(result, indent=2, sort_keys=True))
 
 

@@ -12,7 +12,6 @@ with Beam's in-process DirectRunner, prints images/s and writes
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -22,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.results_file import host, write_result  # noqa: E402
 from trainer.environment import apply_keras_policy  # noqa: E402
 
 apply_keras_policy()
@@ -92,9 +92,7 @@ def run(count, keep=None):
         "images_per_s": round(count / seconds, 1),
         "input_mb_per_s": round(total_bytes / 1e6 / seconds, 2),
         "generate_seconds": round(gen_s, 1),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        **host(),
     }
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -108,10 +106,7 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "results", "ingest.json"))
     args = parser.parse_args()
     result = run(args.images, args.keep)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_result(args.output, result, sort_keys=True)
     print(json.dumps(result, indent=2, sort_keys=True))
     print(f"{result['images_per_s']} images/s")
 

@@ -27,7 +27,6 @@ request handling (protobuf/JSON, gRPC/HTTP).  Heavy: run it alone on the machine
 """
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -40,6 +39,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from bench.bench_gpu import synthetic_jpegs  # noqa: E402  (imports no TensorFlow)
+from bench.results_file import write_result  # noqa: E402
 from serving.latency import cpu_description, interleaved_times, latency_figures  # noqa: E402
 from trainer import contract  # noqa: E402  (pure Python)
 
@@ -245,10 +245,7 @@ def main(argv=None):
 
     results["machine"]["load_average_after"] = list(os.getloadavg())
     results["total_seconds"] = time.perf_counter() - started
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    write_result(args.output, results)
     progress(table(results))
     progress(f"wrote {args.output} ({results['total_seconds']:.0f} s)")
     if not args.keep:

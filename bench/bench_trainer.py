@@ -36,6 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.results_file import write_result  # noqa: E402
 from trainer import contract  # noqa: E402  (pure Python)
 
 RESULTS = os.path.join(ROOT, "bench", "results", "trainer.json")
@@ -136,8 +137,7 @@ def determinism_cost(args):
         print(f"{arm:>18}: {rates['false']:.2f} img/s, deterministic {rates['true']:.2f} img/s "
               f"(ratio {rates['true'] / rates['false']:.3f})", flush=True)
     path = os.path.join(os.path.dirname(args.output), "determinism.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2)
+    write_result(path, results)
     print(f"wrote {path}")
 
 
@@ -190,9 +190,7 @@ def main():
           f"{results['pipeline_over_trainings_alone']:.2f}x the two trainings alone ({trainings_alone:.0f} s); "
           f"cores busy {demo['cores_busy']:.2f} of {os.cpu_count()}")
     print(demo["closing_table"])
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
+    write_result(args.output, results)
     print(f"wrote {args.output}")
 
 

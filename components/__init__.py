@@ -1,5 +1,8 @@
-"""Our TFX components: the image-folder and TFDS ExampleGens with the bad-image report,
-the comparison report, the model card, the curated schema and the demo data.
+"""Our TFX components and what they share.
+
+The image-folder and TFDS ExampleGens with the bad-image report, the DataGate, the multi-arm Evaluator, the
+PairedComparison, the ServabilityCheck, the comparison report, the model card, the curated schema and the demo
+data (components/README.md lists every module).
 
     from components.image_folder_example_gen import ImageFolderExampleGen
     from components.tfds_example_gen import TfdsExampleGen

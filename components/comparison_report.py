@@ -3,9 +3,9 @@
 Reads the PairedComparison's verdict (``comparison.json``), the Evaluator's TFMA output (metrics per slice,
 with n, confusion matrices), every arm's ``training_summary.json`` and resizer picture, and the Pusher's
 result and the servability check's InfraBlessing when there are; writes ``report.md``, ``report.html`` (both
-from the jinja2 templates in ``components/templates``, their verdict tables from
-``components/verdict_text.py``), ``summary.json``, the training-curve plot and the per-example predictions
-into its output artifact and, when ``report_dir`` is set, a copy there.
+from the jinja2 templates in ``components/templates``, their verdict tables from ``components/verdict_text.py``,
+their numbers formatted by ``components/rendering.py``), ``summary.json``, the training-curve plot and the
+per-example predictions into its output artifact and, when ``report_dir`` is set, a copy there.
 
 ``summary.json``: ``verdict`` (the whole typed verdict), and for readers of one figure each: ``chosen``,
 ``blessed``, ``rule``; ``comparison`` (the chosen candidate against the baseline, or the best-ranked candidate
@@ -23,7 +23,6 @@ without a servability check).
 import json
 import os
 
-import jinja2
 import tensorflow as tf
 from absl import logging
 from tfx import types
@@ -31,7 +30,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import report_plots, tfma_results, verdict_text
+from components import rendering, report_plots, tfma_results, verdict_text
 from components.paired_comparison import PairedComparisonArtifact
 from components.verdict import Verdict
 from trainer import tuning as tuning_lib
@@ -49,7 +48,6 @@ from trainer.contract import (
     model_run_input,
 )
 
-TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 PUSHED_MODEL_KEY, REPORT_DIR_KEY, DATA_NOTE_KEY = "pushed_model", "report_dir", "data_note"
 INFRA_BLESSING_KEY = "infra_blessing"
 
@@ -87,6 +85,16 @@ def single_comparison(verdict: Verdict, orders: dict[str, str | None]) -> dict:
 
 
 def arm_figures(verdict: Verdict) -> dict[str, dict]:
+    """``summary.json``'s ``arms``: per arm its role, accuracy with 95 % interval, cost and serving latency.
+
+    Args:
+        verdict: the PairedComparison's verdict.
+
+    Returns:
+        {arm: {``role``, ``accuracy``, ``ci95``, ``parameters`` and ``flops`` (its resizing stage),
+        ``model_parameters``, ``model_flops`` (FLOPs per image), ``latency_ms`` (median at batch 1),
+        ``latency_ratio`` (against the baseline's)}}; None where a figure was not measured.
+    """
     return {arm: {"role": r.role, "accuracy": r.accuracy, "ci95": list(r.ci95),
                   "parameters": r.cost.resizer_parameters, "flops": r.cost.resizer_flops,
                   "model_parameters": r.cost.parameters, "model_flops": r.cost.model_flops,
@@ -97,7 +105,19 @@ def arm_figures(verdict: Verdict) -> dict[str, dict]:
 
 def build_summary(evaluation_uri: str, verdict: Verdict, arms: dict[str, dict], pushed: dict,
                   data_note: str = "", servability: dict | None = None) -> dict:
-    """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring)."""
+    """Everything the report shows, JSON-ready (``reports/summary.json``; see the module docstring).
+
+    Args:
+        evaluation_uri: the Evaluator's ModelEvaluation directory (TFMA's metrics and confusion matrices).
+        verdict: the PairedComparison's verdict.
+        arms: per arm, its ``training_summary.json`` (plus ``picture_file`` when its picture was copied).
+        pushed: ``pushed``, ``destination``, ``version`` (and ``arm``) of the Pusher's result.
+        data_note: what a reader must know about the data.
+        servability: ``blessed`` and ``reason`` of the servability check; None without one.
+
+    Returns:
+        The summary dict (JSON-ready).
+    """
     class_names = next((a["class_names"] for a in arms.values() if a.get("class_names")), ())
     orders = {arm: arms.get(arm, {}).get("data_order_sha256") for arm in verdict.arms}
     return {
@@ -144,12 +164,12 @@ def _cell(cell, column, signed=False):
         return ""
     if isinstance(value, str):
         return value
-    text = (verdict_text.signed if signed else verdict_text.num)(value)
+    text = (rendering.signed if signed else rendering.num)(value)
     bounds = cell.get("ci95", {}).get(column)
     if not bounds:
         return text
     clipped = "*" if column in cell.get("ci95_clipped", ()) else ""
-    return f"{text} [{verdict_text.num(bounds[0])}, {verdict_text.num(bounds[1])}]{clipped}"
+    return f"{text} [{rendering.num(bounds[0])}, {rendering.num(bounds[1])}]{clipped}"
 
 
 def _training_rows(arms, names):
@@ -176,14 +196,16 @@ def _training_rows(arms, names):
 
 
 def render(summary: dict, template_name: str) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-    )
-    environment.filters.update(cell=_cell, markdown=verdict_text.markdown_table)
+    """The report from ``summary`` with ``components/templates/<template_name>``.
+
+    Args:
+        summary: :func:`build_summary`'s result (``summary.json``).
+        template_name: ``report.md.j2`` or ``report.html.j2``.
+
+    Returns:
+        The report's text.
+    """
+    environment = rendering.template_environment(cell=_cell, markdown=verdict_text.markdown_table)
     verdict = Verdict.from_dict(summary["verdict"])
     names = summary.get("class_names") or []
     arms = [verdict.baseline, *verdict.candidates]
@@ -219,7 +241,12 @@ def render(summary: dict, template_name: str) -> str:
 
 
 def write_report(out_dir: str, summary: dict) -> None:
-    """report.md, report.html, summary.json and the training curves into ``out_dir``."""
+    """Writes report.md, report.html, summary.json and training_curves.png into ``out_dir``.
+
+    Args:
+        out_dir: an existing directory, local or on any filesystem ``tf.io.gfile`` knows.
+        summary: :func:`build_summary`'s result.
+    """
     histories = {arm: entry.get("history", {}) for arm, entry in summary["training"].items()}
     with tf.io.gfile.GFile(os.path.join(out_dir, TRAINING_CURVES_FILE), "wb") as f:
         f.write(report_plots.training_curves(histories))
@@ -232,6 +259,8 @@ def write_report(out_dir: str, summary: dict) -> None:
 
 
 class ComparisonReportSpec(types.ComponentSpec):
+    """The verdict, TFMA's evaluation, every arm's model and run, and the push's outcome in; the report out."""
+
     PARAMETERS = {
         REPORT_DIR_KEY: ExecutionParameter(type=str, optional=True),
         DATA_NOTE_KEY: ExecutionParameter(type=str, optional=True),
@@ -303,14 +332,20 @@ class ComparisonReport(base_component.BaseComponent):
     """The report of a run: the verdict, every arm's metrics, training and pictures.
 
     Args:
-        evaluation: the Evaluator's output; comparison: the PairedComparison's.
-        models, model_runs: arm name -> that arm's Trainer ``model`` / ``model_run`` channel.
-        pushed_model: the Pusher's output, when the run has a Pusher.
-        infra_blessing: the ServabilityCheck's (or TFX InfraValidator's) output, when the run has one: the
-            summary's ``servability`` (``blessed``, ``reason``).
-        report_dir: also copy the report here (a local or gfile path); data_note: shown at the top.
+        evaluation: the Evaluator's ``evaluation`` channel (ModelEvaluation): metrics per slice, confusion
+            matrices.
+        comparison: the PairedComparison's ``comparison`` channel (``comparison.json``, ``predictions.csv``).
+        models: arm name -> that arm's Trainer ``model`` channel (Model; its ``resizer_picture.png``).
+        model_runs: arm name -> that arm's Trainer ``model_run`` channel (ModelRun; ``training_summary.json``).
+        pushed_model: the Pusher's ``pushed_model`` channel (PushedModel), when the run has a Pusher.
+        report_dir: also copy every file of the report here (a local or gfile path); "": no copy.
+        data_note: what a reader must know about the data, shown at the top.
+        infra_blessing: the ServabilityCheck's (or TFX InfraValidator's) ``blessing`` channel (InfraBlessing),
+            when the run has one: the summary's ``servability`` (``blessed``, ``reason``).
 
-    Output: ``report`` (report.md, report.html, summary.json, training_curves.png, pictures, predictions.csv).
+    Outputs:
+        report: :class:`ComparisonReportArtifact` holding ``report.md``, ``report.html``, ``summary.json``,
+            ``training_curves.png``, ``<arm>_resizer_picture.png`` per arm and ``predictions.csv``.
     """
 
     SPEC_CLASS = ComparisonReportSpec

@@ -67,7 +67,7 @@ def read_anomalies(anomalies: types.Artifact) -> dict[str, Any]:
     Raises:
       FileNotFoundError: naming the file when a split's anomalies are missing.
     """
-    from tensorflow_metadata.proto.v0 import anomalies_pb2  # pylint: disable=g-import-not-at-top
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     out = {}
     for split in artifact_utils.decode_split_names(anomalies.split_names):
@@ -93,7 +93,7 @@ def anomaly_entries(anomalies_by_split: dict[str, Any], gated_features: Sequence
       "short_description", "description", "reasons"}]``, where ``reasons``
       lists TFDV's reason types (``ENUM_TYPE_UNEXPECTED_STRING_VALUES``, ...).
     """
-    from tensorflow_metadata.proto.v0 import anomalies_pb2  # pylint: disable=g-import-not-at-top
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     def reasons(info):
         return [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason]
@@ -226,7 +226,12 @@ class DataGate(base_component.BaseComponent):
       gated_features: the features whose anomalies stop the run (default
         :data:`trainer.contract.GATED_FEATURE_KEYS`).
 
-    Output ``result``: :class:`DataGateArtifact` with ``data_gate.json``.
+    Outputs:
+      result: :class:`DataGateArtifact` holding ``data_gate.json`` (the
+        class-name check, every anomaly in words, the decision).  On wrong
+        class names or a stopping anomaly the executor raises, naming them,
+        and the run stops.
+
     Make the first component that must not run on bad data depend on it
     (``transform.add_upstream_node(gate)``).
     """

@@ -92,7 +92,7 @@ def _smooth_background(rng: np.random.Generator, height: int, width: int) -> np.
 
 
 def stripes(class_index: int, height: int, width: int, phase: int = 0, side: int = TRANSFORM_SIDE) -> np.ndarray:
-    """+-1 stripes with a 2 px period on the ``side`` x ``side`` grid, each value repeated to fill ``height`` x ``width``.
+    """+-1 stripes with a 2 px period on the ``side`` x ``side`` grid, each value repeated to fill height x width.
 
     ``height`` and ``width`` must be multiples of ``side``: a factor k repeats every
     value k times, which Transform's k-times stretch averages back into the
@@ -115,7 +115,10 @@ def stripes(class_index: int, height: int, width: int, phase: int = 0, side: int
 
 def render_image(rng: np.random.Generator, class_index: int, height: int, width: int,
                  side: int = TRANSFORM_SIDE) -> np.ndarray:
-    """One synthetic RGB uint8 image of class ``class_index``, shape (height, width, 3) (sides multiples of ``side``)."""
+    """One synthetic RGB uint8 image of class ``class_index``, shape (height, width, 3).
+
+    Both sides must be multiples of ``side`` (Transform's square side the class cue is drawn for).
+    """
     base = _smooth_background(rng, height, width)
     amplitude = rng.uniform(*STRIPE_AMPLITUDE)
     pattern = amplitude * stripes(class_index, height, width, phase=int(rng.integers(2)), side=side)
@@ -273,6 +276,7 @@ def make_demo_dataset(output_dir: str, per_class: int = DEFAULT_PER_CLASS,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m components.demo_data --output DIR``: writes the demo set and prints its summary as JSON."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -22,6 +22,8 @@ from trainer.contract import ALL_ARMS, model_input
 
 
 class EvaluatorSpec(types.ComponentSpec):
+    """TFX's Evaluator spec with one optional ``<arm>_model`` input per arm instead of ``model``/``baseline_model``."""
+
     PARAMETERS = {
         standard_component_specs.EVAL_CONFIG_KEY: ExecutionParameter(type=tfma.EvalConfig),
         standard_component_specs.EXAMPLE_SPLITS_KEY: ExecutionParameter(type=str),  # JSON list
@@ -45,6 +47,10 @@ class Evaluator(base_beam_component.BaseBeamComponent):
         eval_config: one ``tfma.ModelSpec`` per arm (name = arm, exactly one with ``is_baseline``), slices, metrics.
         example_splits: the splits evaluated (the test split).
         schema: optional, for TFXIO's typed read.
+
+    Outputs:
+        evaluation: TFX's ModelEvaluation: TFMA's metrics and plots of every model spec and slice, read
+            with ``tfma.load_metrics`` / ``tfma.load_plots``; no validation result (no thresholds).
 
     Raises:
         ValueError: an arm that is not in ``trainer.contract.ALL_ARMS``, or model specs and models that differ.

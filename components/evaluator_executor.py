@@ -70,7 +70,7 @@ def _gets_an_interval(key, value) -> bool:
 
 def add_sample_id_keeping_interval_inputs(slice_key, metrics_dict, sample_id=0):
     """``jackknife._add_sample_id``, with a delete-d sample cut to the values that get an interval."""
-    if sample_id != jackknife._FULL_SAMPLE_ID:  # pylint: disable=protected-access
+    if sample_id != jackknife._FULL_SAMPLE_ID:  # TFMA private: the id of the full (not delete-d) sample
         metrics_dict = {k: v for k, v in metrics_dict.items() if _gets_an_interval(k, v)}
     return slice_key, jackknife.confidence_intervals_util.SampleMetrics(metrics=metrics_dict, sample_id=sample_id)
 
@@ -93,8 +93,10 @@ _REPLACEMENTS = (
 
 @contextlib.contextmanager
 def leaner_tfma(replacements=_REPLACEMENTS):
-    """Within the block, TFMA uses the replacements.  ``_add_sample_id`` is looked up when TFMA builds the Beam
-    pipeline (inside the block) and travels with it, pickled by reference, to any Beam worker.
+    """Within the block, TFMA uses the replacements.
+
+    ``_add_sample_id`` is looked up when TFMA builds the Beam pipeline (inside the block) and travels with it,
+    pickled by reference, to any Beam worker.
     """
     originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
     try:
@@ -176,6 +178,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                                              tensor_representations=tfxio.TensorRepresentations())
             _ = (data | "FlattenExamples" >> beam.Flatten()
                  | "ExtractEvaluateAndWriteResults" >> tfma.ExtractEvaluateAndWriteResults(
-                     eval_shared_model=models[0] if len(models) == 1 else models, eval_config=eval_config, output_path=output_uri,
-                     tensor_adapter_config=adapter))
+                     eval_shared_model=models[0] if len(models) == 1 else models, eval_config=eval_config,
+                     output_path=output_uri, tensor_adapter_config=adapter))
         logging.info("Evaluator: %d model(s) on %s, results in %s", len(models), ", ".join(splits), output_uri)

@@ -129,6 +129,7 @@ class ImageResult:
 
 
 def skipped(reason: str, detail: str = "") -> ImageResult:
+    """The result of a file left out: ``reason`` (a short code for ``bad_images.tsv``), ``detail`` on one line."""
     return ImageResult(outcome=SKIPPED, reason=reason, detail=_one_line(detail))
 
 

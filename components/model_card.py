@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 
-import jinja2
 import tensorflow as tf
 from absl import logging
 from tfx import types
@@ -31,7 +30,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components import verdict_text
+from components import rendering
 from components.paired_comparison import PairedComparisonArtifact
 from components.verdict import Verdict
 from trainer.contract import (
@@ -56,7 +55,6 @@ from trainer.contract import (
     model_run_input,
 )
 
-TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 MODEL_NAME_KEY, DATA_NOTE_KEY = "model_name", "data_note"
 EXAMPLES_KEY, COMPARISON_KEY, BLESSING_KEY, PUSHED_MODEL_KEY, OUTPUT_KEY = (
     "examples", "comparison", "blessing", "pushed_model", "model_card")
@@ -168,11 +166,11 @@ def _training_section(arm: str, summary: dict | None) -> dict:
 
 
 def _flops(value: int | None) -> str:
-    return "unmeasured FLOPs" if value is None else f"{verdict_text.flops(value)}FLOPs"
+    return "unmeasured FLOPs" if value is None else f"{rendering.flops(value)}FLOPs"
 
 
 def _metric(kind: str, value: float | None, bounds, slice_name: str, signed=False) -> dict:
-    fmt = verdict_text.signed if signed else verdict_text.num
+    fmt = rendering.signed if signed else rendering.num
     return {"type": kind, "value": fmt(value), "slice": slice_name,
             "confidence_interval": {"lower_bound": fmt(bounds[0]), "upper_bound": fmt(bounds[1])}}
 
@@ -293,7 +291,7 @@ def build_model_card(verdict: Verdict, model_name: str = SERVED_MODEL_NAME, inge
                 f"{_flops(baseline.cost.model_flops)}"
                 + (f", {result.latency.ratio:.2f}x its serving latency" if result.latency and result.latency.ratio
                    else "")
-                + f", for an accuracy difference of {verdict_text.signed(comparison.difference, 3)}.")}],
+                + f", for an accuracy difference of {rendering.signed(comparison.difference, 3)}.")}],
         },
         "status": status,
         "arm": arm,
@@ -317,20 +315,6 @@ def build_model_card(verdict: Verdict, model_name: str = SERVED_MODEL_NAME, inge
     }
 
 
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-    )
-    environment.filters.update(num=verdict_text.num, signed=verdict_text.signed, pval=verdict_text.pval,
-                               flops=verdict_text.flops, count=verdict_text.count,
-                               interval=verdict_text.interval)
-    return environment
-
-
 def lineage_rows(lineage: dict) -> list[tuple]:
     """``(artifact, ML Metadata id, uri)`` rows of a card's ``lineage`` section, in its order."""
     rows = []
@@ -344,7 +328,10 @@ def lineage_rows(lineage: dict) -> list[tuple]:
 
 def render(card: dict, template_name: str) -> str:
     """``card`` rendered with ``components/templates/<template_name>`` (``model_card.md.j2`` or ``.html.j2``)."""
-    return _environment().get_template(template_name).render(c=card, rows=lineage_rows(card.get("lineage") or {}))
+    environment = rendering.template_environment(
+        num=rendering.num, signed=rendering.signed, pval=rendering.pval, flops=rendering.flops, count=rendering.count,
+        interval=rendering.interval)
+    return environment.get_template(template_name).render(c=card, rows=lineage_rows(card.get("lineage") or {}))
 
 
 def write_model_card(directory: str, card: dict) -> list[str]:
@@ -375,6 +362,8 @@ def _single(input_dict, key):
 
 
 class ModelCardSpec(types.ComponentSpec):
+    """The examples, the verdict, its blessing, every arm's model and run and the push in; the model card out."""
+
     PARAMETERS = {
         MODEL_NAME_KEY: ExecutionParameter(type=str),
         DATA_NOTE_KEY: ExecutionParameter(type=str, optional=True),
@@ -440,15 +429,19 @@ class ModelCard(base_component.BaseComponent):
     """The model card of the pushed model (Markdown, HTML, JSON), in its artifact and beside the pushed model.
 
     Args:
-        examples: the Examples channel (its ``ingest_report.json``).
-        comparison: the PairedComparison's ``comparison`` channel (the verdict).
-        blessing: the PairedComparison's ``blessing`` channel.
-        models, model_runs: arm name -> that arm's Trainer ``model`` / ``model_run`` channel.
-        pushed_model: the Pusher's output, when the run has a Pusher.
+        examples: the Examples channel (its ``ingest_report.json``: source, records per split, bad files).
+        comparison: the PairedComparison's ``comparison`` channel (``comparison.json``, the verdict).
+        blessing: the PairedComparison's ``blessing`` channel (ModelBlessing).
+        models: arm name -> that arm's Trainer ``model`` channel (Model; lineage).
+        model_runs: arm name -> that arm's Trainer ``model_run`` channel (ModelRun; ``training_summary.json``).
+        pushed_model: the Pusher's ``pushed_model`` channel (PushedModel), when the run has a Pusher.
         model_name: the name TF Serving serves the model under.
         data_note: what a reader must know about the data, listed first among the limitations.
 
-    Output: ``model_card`` (model_card.md, model_card.html, model_card.json).
+    Outputs:
+        model_card: :class:`ModelCardArtifact` holding ``model_card.md``, ``model_card.html`` and
+            ``model_card.json``; the same three files are written into the pushed version directory when the
+            Pusher pushed.
     """
 
     SPEC_CLASS = ModelCardSpec

@@ -169,8 +169,23 @@ def compare_arms(examples_uri: str, model_uris: dict[str, str], baseline: str, c
                  latency_calls: int = 0, latency_warmup: int = 2):
     """The verdict over ``candidates`` vs ``baseline`` and every arm's per-example probabilities.
 
-    ``model_uris``: arm -> its Model artifact URI.  Returns (Verdict, {arm: (N, K) probabilities}, labels,
-    file names).  Raises RuntimeError when an arm's accuracy disagrees with TFMA's (``tfma_values``).
+    Args:
+        examples_uri: the Examples artifact's URI.
+        model_uris: arm -> its Model artifact URI (the SavedModel under ``Format-Serving``).
+        baseline: the baseline arm.
+        candidates: the candidate arms, in ``training.candidates`` order.
+        split: the split compared (every example of it, ordered by file name).
+        gate: the gate's margin, floor and significance level.
+        tfma_values: arm -> TFMA's accuracy on the same split (cross-checked).
+        batch_size: examples per prediction call.
+        latency_calls: timed ``serving_default`` calls per arm at batch 1 (0: no latency measured).
+        latency_warmup: untimed calls per arm before the timed ones.
+
+    Returns:
+        (Verdict, {arm: (N, K) float32 probabilities}, labels (N,) int64, file names (N,) str).
+
+    Raises:
+        RuntimeError: an arm's accuracy disagrees with TFMA's.
     """
     serialized, labels, filenames, images = read_split(examples_uri, split)
     arms = [baseline, *candidates]
@@ -220,6 +235,8 @@ def _copy_tree(source: str, destination: str):
 
 
 class PairedComparisonSpec(types.ComponentSpec):
+    """The examples, TFMA's evaluation and one optional ``<arm>_model`` per arm in; blessing, verdict, model out."""
+
     PARAMETERS = {
         BASELINE_KEY: ExecutionParameter(type=str),
         CANDIDATES_KEY: ExecutionParameter(type=str),  # JSON list, in training.candidates order
@@ -305,18 +322,29 @@ class PairedComparison(base_component.BaseComponent):
     """Every candidate arm against the baseline on one split: the verdict, the blessing, the chosen model.
 
     Args:
-        examples: the Examples channel.
+        examples: the Examples channel (tf.Example records of ``split``).
         models: arm name -> that arm's Trainer ``model`` channel (the baseline and every candidate).
-        evaluation: the Evaluator's output for the same arms and split (its accuracy is cross-checked).
-        baseline: the baseline arm; candidates: the candidate arms, in ``training.candidates`` order.
+        evaluation: the Evaluator's ``evaluation`` channel for the same arms and split (its accuracy is
+            cross-checked).
+        baseline: the baseline arm.
+        candidates: the candidate arms, in ``training.candidates`` order (the order breaks the last ties).
         split: the split compared (the test split).
-        accuracy_margin, accuracy_floor, significance_level: the gate (``pipeline.config.EvalConfig``).
+        accuracy_margin: a candidate's accuracy must beat the baseline's by more than this (a fraction).
+        accuracy_floor: ...and reach at least this.
+        significance_level: ...and its Holm-adjusted exact McNemar p must be below this (0: no test).
         batch_size: examples per prediction call.
-        latency_calls: timed serving calls per arm at batch 1 (0: no latency measured); latency_warmup:
-            untimed calls first.
+        latency_calls: timed serving calls per arm at batch 1 (0: no latency measured).
+        latency_warmup: untimed calls per arm before the timed ones.
 
-    Outputs: ``blessing`` (ModelBlessing), ``comparison`` (predictions.csv, comparison.json),
-    ``chosen_model`` (a copy of the chosen candidate's Model artifact; empty when none is chosen).
+    Outputs:
+        blessing: ModelBlessing: ``blessed`` 1 or 0, ``chosen_arm``, ``rule`` (the verdict's sentence), and TFX's
+            ``BLESSED`` / ``NOT_BLESSED`` marker file.
+        comparison: :class:`PairedComparisonArtifact` holding ``comparison.json`` (the typed verdict) and
+            ``predictions.csv`` (per example: file name, label, each arm's class and probabilities).
+        chosen_model: a copy of the chosen candidate's Model artifact (empty when none is chosen).
+
+    Raises:
+        ValueError: ``models`` is not exactly the baseline and the candidates.
     """
 
     SPEC_CLASS = PairedComparisonSpec

@@ -47,8 +47,17 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]]) -> bytes:
 
 
 def sweep_plot(seeds: Sequence[int], verdicts: Sequence[Verdict]) -> bytes:
-    """Per seed: every arm's test accuracy with 95 % Wilson intervals, and each candidate's paired difference
+    """The sweep's figure (``sweep.png``): two panels, one group of bars per seed.
+
+    Left, every arm's test accuracy with its 95 % Wilson interval; right, each candidate's paired difference
     from the baseline with its 95 % Newcombe interval.
+
+    Args:
+        seeds: the seeds, in run order.
+        verdicts: each seed's verdict, in the same order.
+
+    Returns:
+        The PNG file's bytes.
     """
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     positions = list(range(len(seeds)))

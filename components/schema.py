@@ -35,8 +35,24 @@ SCHEMA_FILE = contract.SCHEMA_FILE
 
 def curated_schema(label_names: Sequence[str], min_side: int = DEFAULT_MIN_SIDE,
                    max_side: int = DEFAULT_MAX_SIDE):
-    """``tensorflow_metadata`` Schema proto for the canonical record."""
-    from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
+    """``tensorflow_metadata`` Schema proto for the canonical record.
+
+    Every feature present once in every record; the image format jpeg or png; height and width in
+    [``min_side``, ``max_side``] pixels; ``label`` an integer in [0, K - 1] and ``label_name`` one of
+    ``label_names``.
+
+    Args:
+        label_names: the K class names, in label order.
+        min_side: the smallest image side accepted, in pixels.
+        max_side: the largest image side accepted, in pixels.
+
+    Returns:
+        The ``schema_pb2.Schema``.
+
+    Raises:
+        ValueError: ``label_names`` is empty.
+    """
+    from tensorflow_metadata.proto.v0 import schema_pb2
 
     if len(label_names) < 1:
         raise ValueError("label_names must not be empty")
@@ -76,9 +92,19 @@ def curated_schema(label_names: Sequence[str], min_side: int = DEFAULT_MIN_SIDE,
 def write_curated_schema(output_dir: str, label_names: Sequence[str],
                          min_side: int = DEFAULT_MIN_SIDE,
                          max_side: int = DEFAULT_MAX_SIDE) -> str:
-    """Writes ``output_dir/schema.pbtxt`` (text proto) and returns its path."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+    """Writes :func:`curated_schema` as ``output_dir/schema.pbtxt`` (text proto), for ImportSchemaGen.
+
+    Args:
+        output_dir: the directory (made if missing), local or on any filesystem ``tf.io.gfile`` knows.
+        label_names: the class names, in label order.
+        min_side: the smallest image side accepted, in pixels.
+        max_side: the largest image side accepted, in pixels.
+
+    Returns:
+        The path written.
+    """
+    import tensorflow as tf
+    from google.protobuf import text_format
 
     schema = curated_schema(label_names, min_side, max_side)
     tf.io.gfile.makedirs(output_dir)

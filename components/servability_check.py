@@ -91,6 +91,8 @@ def mark(blessing, result: servability.Result, has_model: bool) -> None:
 
 
 class ServabilityCheckSpec(types.ComponentSpec):
+    """The chosen model, its blessing and the examples in; TFX's InfraBlessing out (InfraValidator's contract)."""
+
     PARAMETERS = {
         SPLIT_KEY: ExecutionParameter(type=str),
         NUM_IMAGES_KEY: ExecutionParameter(type=int),
@@ -147,7 +149,13 @@ class ServabilityCheck(base_component.BaseComponent):
         timeout_seconds: the serving process's limit (loading, warm-up, requests).
         model_name: the name the requests address (the served model's name).
 
-    Output: ``blessing`` (InfraBlessing; see the module docstring), which the Pusher takes as ``infra_blessing``.
+    Outputs:
+        blessing: InfraBlessing, which the Pusher takes as ``infra_blessing``: ``blessed`` 1 or 0 with TFX's
+            ``INFRA_BLESSED`` / ``INFRA_NOT_BLESSED`` marker, ``reason``, ``servability.json`` and, when blessed,
+            the model to push in ``stamped_model/`` with its warm-up records (see the module docstring).
+
+    Raises:
+        ValueError: ``num_images`` < 1.
     """
 
     SPEC_CLASS = ServabilityCheckSpec

@@ -23,6 +23,7 @@ def make_image(rng, label, height, width):
 
 
 def encode(image, fmt="jpeg"):
+    """``image`` (uint8, (H, W, 3)) encoded as PNG, or as JPEG at quality 90; returns the bytes."""
     import tensorflow as tf
 
     if fmt == "png":

@@ -21,6 +21,15 @@ BOUNDED_METRICS = (ACCURACY, "accuracy", "auc", "precision", "recall")
 
 
 def metric_name(key, class_names: Sequence[str] = ()) -> str:
+    """A TFMA ``MetricKey`` as the report names it: ``auc[cat]`` for a class's, ``auc (macro)`` for the average.
+
+    Args:
+        key: the ``tfma.metrics.MetricKey``.
+        class_names: names by class id; a class without one is ``class <id>``.
+
+    Returns:
+        The name.
+    """
     name = key.name
     if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
         class_id = key.sub_key.class_id.value
@@ -31,6 +40,7 @@ def metric_name(key, class_names: Sequence[str] = ()) -> str:
 
 
 def slice_name(slice_key) -> str:
+    """A TFMA slice key as the report names it: ``label_name=cat``, or ``overall`` for the empty slice."""
     parts = []
     for single in slice_key.single_slice_keys:
         value = single.bytes_value.decode() if single.HasField("bytes_value") else (

@@ -28,6 +28,7 @@ from components.comparison_stats import (
     newcombe_paired_interval,
     wilson_interval,
 )
+from components.rendering import signed
 
 Interval = tuple[float, float]
 
@@ -160,10 +161,6 @@ def arm_result(arm: str, role: str, right: Sequence[bool], tfma_accuracy=None, c
                      latency=latency)
 
 
-def _signed(value):
-    return f"{value:+.3f}"
-
-
 def _p(value):
     return f"{value:.3g}"
 
@@ -172,8 +169,8 @@ def evidence(comparison: Comparison, arms: dict[str, ArmResult], several: bool) 
     """``accuracy 0.968, difference +0.312 (95% CI +0.21..+0.41), McNemar p = 1e-09 (Holm 2e-09)``."""
     low, high = comparison.difference_ci95
     holm = f" (Holm {_p(comparison.holm_p)})" if several else ""
-    return (f"accuracy {arms[comparison.candidate].accuracy:.3f}, difference {_signed(comparison.difference)} "
-            f"(95% CI {_signed(low)}..{_signed(high)}), McNemar p = {_p(comparison.mcnemar_p)}{holm}")
+    return (f"accuracy {arms[comparison.candidate].accuracy:.3f}, difference {signed(comparison.difference, 3)} "
+            f"(95% CI {signed(low, 3)}..{signed(high, 3)}), McNemar p = {_p(comparison.mcnemar_p)}{holm}")
 
 
 def gate_reason(accuracy: float, difference: float, holm_p: float, gate: Gate,
@@ -201,8 +198,20 @@ def decide(split: str, baseline: ArmResult, candidates: Sequence[ArmResult], tab
            gate: Gate, latency: LatencySetup | None = None) -> Verdict:
     """The verdict over ``candidates`` (in ``training.candidates`` order), each against ``baseline``.
 
-    ``tables``: per candidate, its paired table against the baseline on the same examples.  Raises ValueError
-    when there is no candidate or a table's n differs from the arms'.
+    Args:
+        split: the split compared.
+        baseline: the baseline's result.
+        candidates: each candidate's result, in ``training.candidates`` order.
+        tables: per candidate, its paired table against the baseline on the same examples.
+        gate: the margin, floor and significance level a candidate must pass.
+        latency: how latency was measured; None: not measured.
+
+    Returns:
+        The :class:`Verdict`: every comparison (McNemar p raw and Holm-adjusted), the chosen candidate (or
+        None) and the rule in one sentence.
+
+    Raises:
+        ValueError: there is no candidate, or a table's n differs from the baseline's.
     """
     if not candidates:
         raise ValueError("a verdict needs at least one candidate")
@@ -255,7 +264,7 @@ def _rule(verdict: Verdict, chosen: str | None, ranked: list[str]) -> str:
     passing = [arm for arm in ranked if comparisons[arm].passes]
     runner_up = ranked[1]
     r = comparisons[runner_up]
-    runner = f"runner-up {runner_up}: accuracy {arms[runner_up].accuracy:.3f}, difference {_signed(r.difference)}"
+    runner = f"runner-up {runner_up}: accuracy {arms[runner_up].accuracy:.3f}, difference {signed(r.difference, 3)}"
     if len(passing) == 1:
         return f"{sentence}; the only candidate that passes ({runner}: {r.reason})"
     if arms[chosen].accuracy == arms[runner_up].accuracy:
@@ -313,10 +322,10 @@ def across_seeds(seeds: Sequence[int], verdicts: Sequence[Verdict], significance
 
 def _seeds_sentence(entry: dict, alpha: float, several: bool) -> str:
     mean, count = entry["difference"]["mean"], len(entry["seeds"])
-    record = (f"mean difference {_signed(mean)} over {count} seeds (better on {entry['wins']}, worse on "
+    record = (f"mean difference {signed(mean, 3)} over {count} seeds (better on {entry['wins']}, worse on "
               f"{entry['losses']})")
     if entry["p_value"] is None:
-        return f"{entry['candidate']}: one seed only: difference {_signed(mean)}; repeat with more seeds to test it"
+        return f"{entry['candidate']}: one seed only: difference {signed(mean, 3)}; repeat with more seeds to test it"
     p = entry["holm_p"] if several else entry["p_value"]
     test = f"paired t-test p = {_p(entry['p_value'])}" + (f", Holm {_p(p)}" if several else "")
     if p < alpha and mean > 0:

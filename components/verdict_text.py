@@ -10,44 +10,13 @@ the verdict is a field of its record (``components/verdict.py``) and a column he
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from components.rendering import count, flops, interval, num, pval, signed
 from components.verdict import AcrossSeeds, ArmResult, Comparison, Verdict
 
 # --- numbers ----------------------------------------------------------------------------------------------
 
-def num(value, digits=4):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def signed(value, digits=4):
-    return "n/a" if value is None else f"{value:+.{digits}f}"
-
-
-def interval(bounds, signed_values=False, digits=3):
-    if not bounds:
-        return "n/a"
-    fmt = signed if signed_values else num
-    return f"[{fmt(bounds[0], digits)}, {fmt(bounds[1], digits)}]"
-
-
-def pval(value):
-    return "n/a" if value is None else (f"{value:.3g}" if value >= 1e-4 else f"{value:.1e}")
-
-
-def flops(value):
-    """``3.43 G``, ``11.7 M``, ``2.7 k``."""
-    if value is None:
-        return "n/a"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:g}"
-
-
-def count(value):
-    return "n/a" if value is None else f"{value:,}"
-
-
 def mean_std(stats, signed_mean=False, digits=3):
+    """``0.912 ± 0.014``: ``stats["mean"]`` (signed for a difference), and ``stats["std"]`` when there is one."""
     mean = (signed if signed_mean else num)(stats["mean"], digits)
     return mean + ("" if stats.get("std") is None else f" ± {stats['std']:.{digits}f}")
 
@@ -56,12 +25,16 @@ def mean_std(stats, signed_mean=False, digits=3):
 
 @dataclasses.dataclass(frozen=True)
 class Column:
+    """One column of a view: its ``header``, and ``cell(*item)`` -> the cell's text for one row's item."""
+
     header: str
     cell: Callable
 
 
 @dataclasses.dataclass(frozen=True)
 class Table:
+    """A view's cells as text: ``headers`` and ``rows`` (each a tuple with one cell per header)."""
+
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
 
@@ -104,7 +77,8 @@ VERDICT_COLUMNS = (
 
 def verdict_table(verdict: Verdict) -> Table:
     """One row per arm: the baseline first, then the candidates in their order."""
-    items = [(verdict.arms[arm], verdict.comparisons.get(arm), verdict) for arm in (verdict.baseline, *verdict.candidates)]
+    items = [(verdict.arms[arm], verdict.comparisons.get(arm), verdict)
+             for arm in (verdict.baseline, *verdict.candidates)]
     return _table(VERDICT_COLUMNS, items)
 
 
@@ -155,6 +129,7 @@ def text_table(table: Table, indent: str = "  ") -> list[str]:
 
 
 def markdown_table(table: Table) -> str:
+    """The table in Markdown (a header row, its rule, one row per item), lines joined by newlines."""
     lines = ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
     lines += ["| " + " | ".join(row) + " |" for row in table.rows]
     return "\n".join(lines)

@@ -32,7 +32,8 @@ from trainer.contract import (
 )
 
 __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILES", "TrainingConfig",
-           "TuningConfig", "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile", "with_overrides"]
+           "TuningConfig", "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile",
+           "with_overrides"]
 
 DataSource = Literal["image_folder", "tfds"]
 Runner = Literal["local", "beam"]
@@ -48,7 +49,12 @@ def _set_by(option):
 
 
 class DataConfig(ConfigModel):
-    """Where the images come from and how bad input is handled."""
+    """Where the images come from and how bad input is handled (``data.*``).
+
+    Raises:
+        ConfigError: naming the field, when the splits are not exactly train, validation and test (the old
+            ``eval`` split is named as such), or a split string or bucket count is invalid.
+    """
 
     source: DataSource = Field("image_folder", description="image_folder: a folder of class folders; tfds: TFDS")
     image_dir: str = Field("", description="image_folder: the root/<class>/<files> folder; empty: the demo set")
@@ -106,7 +112,11 @@ class DataConfig(ConfigModel):
 
 
 class EvalConfig(ConfigModel):
-    """The gate: when a candidate passes, and the best one that does is blessed and pushed (on the test split)."""
+    """The gate (``evaluation.*``): when a candidate passes, and the best one that does is blessed and pushed.
+
+    Read by the PairedComparison alone (on the test split), so changing it never reruns the Evaluator.  The
+    latency settings count serving calls of one test image at batch 1, per arm.
+    """
 
     accuracy_margin: float = Field(
         0.0, ge=-1, le=1,
@@ -130,7 +140,17 @@ class ServabilityConfig(ConfigModel):
 
 
 class PipelineConfig(ConfigModel):
-    """The whole pipeline's configuration."""
+    """The whole pipeline's configuration: names, runner, and one section per part (data, training, ...).
+
+    Build it with :func:`profile` (a profile plus command-line overrides) or ``PipelineConfig.from_dict``;
+    every value is validated then, and the object is frozen (``replace`` gives a validated copy).  Every path
+    the run writes is under ``output_dir``: ``pipeline_root``, ``metadata_path``, ``serving_dir``,
+    ``report_dir`` and ``demo_data_dir``.
+
+    Raises:
+        ConfigError: naming the field, for any invalid value, and when the generated demo set is used with image
+            and target sizes that would break its class cue (``components/demo_data.py``).
+    """
 
     profile: str = Field("demo", description="the profile this configuration started from",
                          json_schema_extra=_set_by("--profile"))
@@ -168,22 +188,27 @@ class PipelineConfig(ConfigModel):
     # Locations, all under output_dir.
     @property
     def pipeline_root(self):
+        """``<output_dir>/pipeline_root``: every TFX artifact."""
         return os.path.join(self.output_dir, "pipeline_root")
 
     @property
     def metadata_path(self):
+        """``<output_dir>/metadata.sqlite``: ML Metadata of local runs."""
         return os.path.join(self.output_dir, "metadata.sqlite")
 
     @property
     def serving_dir(self):
+        """``<output_dir>/serving``: the Pusher writes ``<model_name>/<version>/`` here."""
         return os.path.join(self.output_dir, "serving")
 
     @property
     def report_dir(self):
+        """``<output_dir>/reports``: the comparison report, ``summary.json``, ``predictions.csv``, the sweep's."""
         return os.path.join(self.output_dir, "reports")
 
     @property
     def demo_data_dir(self):
+        """``<output_dir>/demo_data``: the generated demo image folder."""
         return os.path.join(self.output_dir, "demo_data")
 
     @property
@@ -193,6 +218,7 @@ class PipelineConfig(ConfigModel):
 
     @property
     def image_dir(self):
+        """The image folder the ImageFolderExampleGen reads: ``data.image_dir``, else the demo set's."""
         return self.data.image_dir or self.demo_data_dir
 
     @model_validator(mode="after")
@@ -256,7 +282,20 @@ def _merged(base: dict, changes: dict) -> dict:
 
 
 def profile(name, headline=False, overrides=None) -> PipelineConfig:
-    """The ``name`` profile with ``overrides`` ({'training.epochs': '3', ...}) applied and validated."""
+    """The ``name`` profile with ``overrides`` applied and validated.
+
+    Args:
+        name: ``demo`` (offline, the generated image folder) or ``full`` (TFDS cats_vs_dogs, the seed's settings).
+        headline: the full profile's published comparison (90/5/5 splits, 10 epochs).
+        overrides: {dotted field: value}, e.g. ``{'training.epochs': '3'}``; values typed or command-line strings.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: an unknown profile, ``headline`` with another profile than full, or an invalid override
+            (naming its field).
+    """
     if name not in PROFILES:
         raise ConfigError("profile", f"{name!r} is not one of {', '.join(PROFILES)}")
     if headline and name != "full":
@@ -266,17 +305,28 @@ def profile(name, headline=False, overrides=None) -> PipelineConfig:
 
 
 def demo_profile(**overrides) -> PipelineConfig:
+    """:func:`profile` ``("demo")`` with ``overrides`` ({dotted field: value}) applied."""
     return profile("demo", overrides=overrides)
 
 
 def full_profile(headline=False, **overrides) -> PipelineConfig:
+    """:func:`profile` ``("full", headline)`` with ``overrides`` ({dotted field: value}) applied."""
     return profile("full", headline=headline, overrides=overrides)
 
 
 # --- overrides --------------------------------------------------------------------------------------
 
 def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> dict[str, object]:
-    """Every field by dotted path: {'training.epochs': FieldInfo, ...} (only the settable ones by default)."""
+    """Every field by dotted path, what the command line offers as ``--<path>``.
+
+    Args:
+        model: the ConfigModel class to walk (its nested sections recursively).
+        prefix: put before every path (the section's, when recursing).
+        settable_only: leave out fields set by their own option (``profile``, by ``--profile``).
+
+    Returns:
+        {'training.epochs': pydantic FieldInfo, ...}.
+    """
     out = {}
     for name, info in model.model_fields.items():
         if settable_only and "set_by" in (info.json_schema_extra or {}):
@@ -291,7 +341,16 @@ def field_paths(model=PipelineConfig, prefix="", settable_only=True) -> dict[str
 def with_overrides(config: PipelineConfig, overrides: dict[str, object]) -> PipelineConfig:
     """A copy of ``config`` with ``{'training.epochs': '3', ...}`` applied and validated.
 
-    Values may be typed or command-line strings (``"224,224"``, ``'{"train": 8, "validation": 1, "test": 1}'``).
+    Args:
+        config: the configuration to start from.
+        overrides: {dotted field: value}; values may be typed or command-line strings (``"224,224"``,
+            ``'{"train": 8, "validation": 1, "test": 1}'``).
+
+    Returns:
+        The new configuration (``config`` itself when there is nothing to apply).
+
+    Raises:
+        ConfigError: naming the field, for an unknown field, a field set by its own option, or an invalid value.
     """
     if not overrides:
         return config
@@ -312,7 +371,17 @@ def with_overrides(config: PipelineConfig, overrides: dict[str, object]) -> Pipe
 
 
 def parse_assignments(assignments: list[str] | None) -> dict[str, str]:
-    """['training.epochs=3', ...] -> {'training.epochs': '3', ...}."""
+    """The ``--set`` assignments as overrides: ``['training.epochs=3', ...]`` -> ``{'training.epochs': '3', ...}``.
+
+    Args:
+        assignments: ``FIELD=VALUE`` strings (the value may contain ``=``); None: none.
+
+    Returns:
+        {field: value string}, for :func:`with_overrides`.
+
+    Raises:
+        ConfigError: an item without ``=``, naming it.
+    """
     out = {}
     for item in assignments or []:
         if "=" not in item:

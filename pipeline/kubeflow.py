@@ -93,7 +93,19 @@ log = logging.getLogger(__name__)
 # --- the runtime-configuration step ------------------------------------------------
 
 def resolve_runtime_config(pipeline_config: str, code_fingerprint: str, epochs: int) -> dict[str, str]:
-    """The Trainers' ``custom_config`` strings for these values."""
+    """The Trainers' ``custom_config`` strings for these runtime values (the RuntimeConfig step's body).
+
+    Args:
+        pipeline_config: the compiled configuration as JSON (``PipelineConfig.to_dict``).
+        code_fingerprint: :func:`trainer.config.code_fingerprint` at compile time.
+        epochs: the ``epochs`` runtime parameter.
+
+    Returns:
+        {``<arm>_custom_config``: the arm's ``custom_config`` as sorted JSON}, for every arm in ``ALL_ARMS``.
+
+    Raises:
+        ConfigError: naming the field, when the values do not validate (the run fails at this step).
+    """
     config = config_lib.with_overrides(
         config_lib.PipelineConfig.from_dict(json.loads(pipeline_config)), {"training.epochs": int(epochs)})
     return {
@@ -115,14 +127,24 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
 # --- building --------------------------------------------------------------------------
 
 def runtime_parameters(config: config_lib.PipelineConfig) -> dict[str, object]:
-    """The pipeline's runtime parameters with the config's values as defaults."""
+    """The pipeline's runtime parameters with the config's values as defaults (the module docstring lists them).
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        {name: ``tfx.dsl.experimental.RuntimeParameter``}: ``epochs``, ``accuracy_margin``, and ``tfds_splits``
+        for a TFDS source.
+    """
     runtime_parameter = tfx.dsl.experimental.RuntimeParameter
     params = {
         EPOCHS: runtime_parameter(name=EPOCHS, ptype=int, default=int(config.training.epochs)),
-        ACCURACY_MARGIN: runtime_parameter(name=ACCURACY_MARGIN, ptype=float, default=float(config.evaluation.accuracy_margin)),
+        ACCURACY_MARGIN: runtime_parameter(name=ACCURACY_MARGIN, ptype=float,
+                                           default=float(config.evaluation.accuracy_margin)),
     }
     if config.data.source == "tfds":
-        params[TFDS_SPLITS] = runtime_parameter(name=TFDS_SPLITS, ptype=str, default=json.dumps(dict(config.data.tfds_splits)))
+        params[TFDS_SPLITS] = runtime_parameter(name=TFDS_SPLITS, ptype=str,
+                                                default=json.dumps(dict(config.data.tfds_splits)))
     return params
 
 
@@ -133,7 +155,19 @@ def _set_exec_property(node, name, value):
 
 
 def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=None) -> dict[str, object]:
-    """``create_components(config)`` plus the RuntimeConfig step, with the runtime parameters wired in."""
+    """``create_components(config)`` plus the RuntimeConfig step, with the runtime parameters wired in.
+
+    Args:
+        config: the resolved configuration.
+        example_gen: replaces the configured ExampleGen (tests); the ``tfds_splits`` parameter then reaches none.
+
+    Returns:
+        {component id: component}, ``RuntimeConfig`` first: every Trainer reads its ``custom_config`` from it,
+        the PairedComparison's ``accuracy_margin`` and a TfdsExampleGen's ``splits`` are runtime parameters.
+
+    Raises:
+        KeyError: a component lacks the execution property a parameter is wired to.
+    """
     from pipeline.pipeline import create_components
     from trainer.config import code_fingerprint
 
@@ -159,7 +193,16 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
 
 
 def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequence[str]:
-    """Config locations that a cluster would not see (local paths), for a warning."""
+    """Config locations that a cluster would not see (local paths), for a warning.
+
+    Args:
+        config: the configuration.
+        pipeline_root: the compiled pipeline root.
+
+    Returns:
+        ``"<name>=<path>"`` for each of the pipeline root, ``output_dir``, the image or TFDS data dir, the schema
+        file and the backbone weights that has no ``scheme://``.
+    """
     named = {"pipeline root": pipeline_root, "output_dir": config.output_dir}
     if config.data.source == "image_folder":
         named["data.image_dir"] = config.image_dir
@@ -173,7 +216,17 @@ def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequen
 
 
 def kubeflow_pipeline_name(name: str) -> str:
-    """Kubeflow v2 names must match ``[a-z0-9][a-z0-9-]{0,127}``: ``resizer_tfx`` -> ``resizer-tfx``."""
+    """Kubeflow v2 names must match ``[a-z0-9][a-z0-9-]{0,127}``: ``resizer_tfx`` -> ``resizer-tfx``.
+
+    Args:
+        name: ``pipeline_name``.
+
+    Returns:
+        The name lowercased, ``_`` as ``-``.
+
+    Raises:
+        ConfigError: ``pipeline_name``, when the result still does not match.
+    """
     out = name.lower().replace("_", "-")
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", out):
         raise config_lib.ConfigError("pipeline_name", f"{name!r} cannot be a Kubeflow pipeline name "
@@ -183,6 +236,17 @@ def kubeflow_pipeline_name(name: str) -> str:
 
 def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: str | None = None,
                              beam_pipeline_args: Iterable[str] | None = None, example_gen=None):
+    """The TFX pipeline for Kubeflow: :func:`create_kubeflow_components`, with no ML Metadata connection.
+
+    Args:
+        config: the resolved configuration.
+        pipeline_root: where the artifacts go; None: ``config.pipeline_root``.
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.
+        example_gen: replaces the configured ExampleGen (tests).
+
+    Returns:
+        The ``tfx.dsl.Pipeline``, named by :func:`kubeflow_pipeline_name`.
+    """
     components = create_kubeflow_components(config, example_gen)
     return tfx.dsl.Pipeline(
         pipeline_name=kubeflow_pipeline_name(config.pipeline_name),
@@ -199,8 +263,24 @@ def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image:
                      example_gen=None, display_name: str | None = None) -> str:
     """Writes the Kubeflow v2 ``PipelineJob`` JSON (``.yaml``/``.yml``: the PipelineSpec as YAML).
 
-    ``pipeline_root`` defaults to ``config.pipeline_root`` (``<output_dir>/pipeline_root``);
-    ``beam_pipeline_args`` to ``config.beam_pipeline_args``.  Returns the absolute path written.
+    Writes only ``output_file``; local paths in the configuration are logged as warnings (pods will not see
+    them).
+
+    Args:
+        config: the resolved configuration (:func:`pipeline.prepare.resolve_config`).
+        output_file: the file to write; its extension chooses JSON or YAML.
+        image: the container image every component runs in (see ``Dockerfile``).
+        pipeline_root: where the artifacts go; None: ``config.pipeline_root`` (``<output_dir>/pipeline_root``).
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.
+        example_gen: replaces the configured ExampleGen (tests).
+        display_name: the pipeline's display name in Kubeflow / Vertex AI; None: its name.
+
+    Returns:
+        The absolute path written.
+
+    Raises:
+        ValueError: ``image`` is empty.
+        ConfigError: ``pipeline_name`` cannot be a Kubeflow name.
     """
     if not image:
         raise ValueError("image: a container image is required (see Dockerfile)")
@@ -231,11 +311,18 @@ def compile_pipeline(config: config_lib.PipelineConfig, output_file: str, image:
 def compile_command(config: config_lib.PipelineConfig, args, beam_args: Sequence[str] = ()) -> int:
     """``pipeline_runner.py compile`` for a resolved ``config`` (:func:`pipeline.prepare.resolve_config`).
 
-    ``args`` has output, image, pipeline_root (and optionally display_name,
-    skip_inputs); ``beam_args`` (after ``--``) are appended to
-    ``config.beam_pipeline_args``.  Unless ``skip_inputs``, the files the
-    pipeline reads from the output dir (curated schema, demo images) are
-    written there first.
+    Unless ``skip_inputs``, the files the pipeline reads from the output dir (curated schema, demo images) are
+    written there first (:func:`pipeline.prepare.write_inputs`); then the pipeline file, and what was written
+    is printed.
+
+    Args:
+        config: the resolved configuration.
+        args: the parsed command line: ``output``, ``image``, ``pipeline_root`` (and optionally
+            ``display_name``, ``skip_inputs``).
+        beam_args: the arguments after ``--``, appended to ``config.beam_pipeline_args``.
+
+    Returns:
+        0, the exit status.
     """
     from pipeline.prepare import write_inputs
 

@@ -40,6 +40,16 @@ from trainer.config import code_fingerprint
 
 
 def make_example_gen(config: PipelineConfig):
+    """The configured ExampleGen: TfdsExampleGen for ``data.source`` tfds, else ImageFolderExampleGen.
+
+    Args:
+        config: the resolved configuration (:func:`pipeline.prepare.resolve_config`); a local ``image_dir`` is
+            made absolute, a ``gs://`` one kept.
+
+    Returns:
+        The component (id ``TfdsExampleGen`` or ``ImageFolderExampleGen``); its ``examples`` output holds the
+        train, validation and test splits with ``ingest_report.json`` and ``bad_images.tsv``.
+    """
     data = config.data
     if data.source == "tfds":
         return TfdsExampleGen(
@@ -65,6 +75,14 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     No thresholds here: the gate is the PairedComparison's alone (floor,
     strict margin, paired test), so changing the gate never reruns the
     Evaluator, and Kubeflow's runtime margin reaches one component.
+
+    Args:
+        config: the configuration (``training.arms``, ``training.baseline``, ``training.num_classes``).
+
+    Returns:
+        The EvalConfig: one model spec per arm (its ``serving_tf_example`` signature, label ``label``,
+        prediction ``probabilities``); slices overall and by ``label_name``; example count, accuracy and the
+        confusion matrix, per class AUC, precision, recall and calibration, and their macro averages.
     """
     training = config.training
     model_specs = [
@@ -118,13 +136,22 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 
 def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args=None,
                     metadata_connection_config=None, push=True, report_dir=None) -> tfx.dsl.Pipeline:
-    """The whole pipeline for ``config``.
+    """The whole TFX pipeline for ``config``: the components of :func:`create_components`, wired by their channels.
 
-    ``example_gen`` replaces the configured ExampleGen (tests feed prepared
-    data this way); ``metadata_connection_config`` defaults to SQLite under
-    the output dir (Kubeflow passes None and uses its own).  ``push=False``
-    leaves the Pusher and the ModelCard out (the seeds sweep); ``report_dir`` replaces
-    ``config.report_dir``.
+    Args:
+        config: the resolved configuration (:func:`pipeline.prepare.resolve_config`); its ``pipeline_name``,
+            ``pipeline_root`` and ``enable_cache`` name and place the pipeline.
+        example_gen: replaces the configured ExampleGen (tests feed prepared data this way); None: the configured
+            one.
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.
+        metadata_connection_config: the ML Metadata connection; the local runner passes SQLite at
+            ``config.metadata_path``, Kubeflow passes None and uses its own.
+        push: False leaves the ServabilityCheck, the Pusher and the ModelCard out (the seeds sweep).
+        report_dir: where the ComparisonReport copies its report; None: ``config.report_dir``.
+
+    Returns:
+        The ``tfx.dsl.Pipeline``, for LocalDagRunner, BeamDagRunner or the Kubeflow compiler.  Building it runs
+        nothing and writes nothing.
     """
     components = create_components(config, example_gen, push=push, report_dir=report_dir)
     return tfx.dsl.Pipeline(
@@ -138,16 +165,19 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
 
 
 def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> dict[str, object]:
-    """The pipeline's components by id, in topological order.
+    """The pipeline's components by id, in topological order (the module docstring draws the graph).
+
+    Every Trainer and Tuner reads the same examples, schema and Transform graph; the Transform waits for the
+    DataGate; the ids come from ``trainer/contract.py`` (``Trainer_<arm>``, ``Tuner_<arm>``, ``Evaluator``...).
 
     Args:
         config: the validated configuration.
         example_gen: replaces the configured ExampleGen (tests feed prepared data this way).
-        push: False leaves the ServabilityCheck and the Pusher out (the seeds sweep).
+        push: False leaves the ServabilityCheck, the Pusher and the ModelCard out (the seeds sweep).
         report_dir: replaces ``config.report_dir``.
 
     Returns:
-        {component id: component}.
+        {component id: component}, every component after the ones it reads.
     """
     fingerprint = code_fingerprint()
     example_gen = example_gen or make_example_gen(config)
@@ -293,7 +323,15 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
 
 
 def data_note(config: PipelineConfig) -> str:
-    """What the report and the closing table say about the data and the experiment, when a reader must know it."""
+    """What the report and the closing table say about the data and the experiment, when a reader must know it.
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        A warning that the data is the SYNTHETIC demo set (and what a win on it shows), and that every arm
+        continued from one warm-start model when ``training.warm_start_epochs`` is set; "" when neither applies.
+    """
     note = ""
     if config.training.warm_start_epochs:
         note = (f"CONTROL EXPERIMENT: every arm continues for {config.training.epochs} epoch(s) from one "

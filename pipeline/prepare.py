@@ -33,6 +33,7 @@ from trainer.contract import SCHEMA_FILE
 
 
 def is_remote(path: str) -> bool:
+    """True for a path on a filesystem with a scheme (``gs://...``), which ``tf.io.gfile`` writes and reads."""
     return "://" in path
 
 
@@ -55,7 +56,15 @@ def curated_schema_path(config: PipelineConfig) -> str:
 
 
 def schema_class_names(config: PipelineConfig) -> Sequence[str]:
-    """The class names the curated schema is written for; empty when they are not known in advance."""
+    """The class names the curated schema is written for.
+
+    Args:
+        config: the configuration.
+
+    Returns:
+        ``training.class_names``, else the demo set's when it is used; () when they are not known in advance
+        (then SchemaGen infers the schema).
+    """
     if config.training.class_names:
         return tuple(config.training.class_names)
     if config.uses_demo_data:
@@ -66,7 +75,19 @@ def schema_class_names(config: PipelineConfig) -> Sequence[str]:
 
 
 def resolve_config(config: PipelineConfig) -> PipelineConfig:
-    """The configuration every runner builds the pipeline from (see the module docstring)."""
+    """The configuration every runner builds the pipeline from (see the module docstring).  Writes nothing.
+
+    Args:
+        config: the validated configuration.
+
+    Returns:
+        A copy with a local ``output_dir`` and ``training.backbone_weights`` made absolute, and
+        ``data.schema_file`` set to :func:`curated_schema_path` when the class names are known and no schema file
+        is given.
+
+    Raises:
+        ConfigError: ``training.backbone_weights``, when a local weights file does not exist.
+    """
     if not is_remote(config.output_dir):
         config = config.replace(output_dir=os.path.abspath(config.output_dir))
     if not config.data.schema_file and schema_class_names(config):
@@ -81,7 +102,15 @@ def resolve_config(config: PipelineConfig) -> PipelineConfig:
 
 
 def write_inputs(config: PipelineConfig) -> list[str]:
-    """Writes the demo set and the curated schema where a resolved ``config`` expects them; returns their paths."""
+    """Writes the demo set and the curated schema where a resolved ``config`` expects them.
+
+    Args:
+        config: a configuration from :func:`resolve_config`.
+
+    Returns:
+        The paths written: the demo set's summary (``<output_dir>/demo_data.json``, when the demo set is used) and
+        the curated ``schema.pbtxt`` (when ``data.schema_file`` is :func:`curated_schema_path`).
+    """
     written = []
     if config.uses_demo_data:
         written.append(write_demo_data(config))
@@ -93,7 +122,16 @@ def write_inputs(config: PipelineConfig) -> list[str]:
 
 
 def write_demo_data(config: PipelineConfig) -> str:
-    """Generates the demo image folder once; returns the path of its summary (the marker of a finished set)."""
+    """Generates the demo image folder once, into ``config.demo_data_dir`` (local, or ``gs://`` via a temp folder).
+
+    A set made with other settings (images per class, seed, side, generator version) is deleted and made again.
+
+    Args:
+        config: the configuration (``data.demo_images_per_class``, ``data.demo_seed``, ``training.image_size``).
+
+    Returns:
+        The path of its summary, ``<demo_data_dir>.json`` beside the folder (the marker of a finished set).
+    """
     import tensorflow as tf
 
     from components.demo_data import CLASS_NAMES, GENERATOR_VERSION, make_demo_dataset

@@ -18,14 +18,25 @@ _OUR_COMPONENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(_
 
 
 def _shown_info(pathname: str) -> bool:
-    """INFO lines worth a progress line: any Trainer's (ours and TFX's executor: arm, hardware, export path)
-    and our own components' (ingestion counts, the paired verdict).
+    """True for INFO lines worth a progress line, by the logging file's path.
+
+    Any Trainer's (ours and TFX's executor: arm, hardware, export path) and our own components' (ingestion
+    counts, the paired verdict).
     """
     return os.sep + "trainer" + os.sep in pathname or pathname.startswith(_OUR_COMPONENTS)
 
 
 class ProgressReporter(std_logging.Handler):
-    """Turns TFX's component log lines into short progress lines and wall times."""
+    """A logging handler that turns TFX's component log lines into short progress lines and wall times.
+
+    Args:
+        stream: where the progress lines go (standard output by default), each ``[HH:MM:SS] <prefix><text>``.
+
+    Attributes:
+        seconds: {component id: wall seconds of its last run}.
+        cached: ids of the components whose last run came from TFX's cache.
+        prefix: put before every line (e.g. ``seed 1 (2/3) `` during a sweep).
+    """
 
     RUNNING = ("Component %s is running.", "node %s is running.")
     FINISHED = ("Component %s is finished.", "node %s is finished.")
@@ -62,7 +73,15 @@ class ProgressReporter(std_logging.Handler):
 
 
 def quiet_logs(verbose):
-    """Progress lines from TFX's INFO logs; the rest of that flood only with --verbose."""
+    """Progress lines from TFX's INFO logs; the rest of that flood only with --verbose.
+
+    Args:
+        verbose: also show every other INFO line (absl's own handler stays); else warnings go to stderr alone.
+
+    Returns:
+        The :class:`ProgressReporter` attached to absl's logger (its ``seconds`` and ``cached`` feed
+        :func:`closing_table`).
+    """
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.INFO)
@@ -79,7 +98,19 @@ def quiet_logs(verbose):
 
 
 def closing_table(config, seconds, cached, total, report_dir=None):
-    """Component times, then the verdict: every arm on the test split (accuracy, difference, p, cost) and the rule."""
+    """Component times, then the verdict: every arm on the test split (accuracy, difference, p, cost) and the rule.
+
+    Args:
+        config: the run's configuration.
+        seconds: {component id: wall seconds}.
+        cached: ids of the components served from TFX's cache.
+        total: the whole run's wall seconds.
+        report_dir: where the report's ``summary.json`` is; None: ``config.report_dir``.
+
+    Returns:
+        The table as text (lines joined by newlines): times, the verdict per arm, the rule, servability, the
+        pushed path, the model card and report paths, and the data note; says so when there is no report.
+    """
     report_dir = report_dir or config.report_dir
     lines = ["", "Component wall times:"]
     for node, value in seconds.items():
@@ -96,8 +127,10 @@ def closing_table(config, seconds, cached, total, report_dir=None):
     servability = summary.get("servability")
     if servability:
         lines.append(f"  servable: {'yes' if servability.get('blessed') else 'NO'}: {servability.get('reason')}")
+    pushed_line = ((pushed.get("destination") or "nothing (not blessed)") if "pushed" in pushed
+                   else "no Pusher in this run")
     lines += [
-        f"  pushed:  {pushed.get('destination') or 'nothing (not blessed)' if 'pushed' in pushed else 'no Pusher in this run'}",
+        f"  pushed:  {pushed_line}",
         f"  report:  {os.path.abspath(os.path.join(report_dir, contract.REPORT_MARKDOWN_FILE))}",
     ]
     card = os.path.join(pushed.get("destination") or "", contract.MODEL_CARD_MARKDOWN_FILE)
@@ -109,7 +142,14 @@ def closing_table(config, seconds, cached, total, report_dir=None):
 
 
 def tuning_lines(summary: dict) -> list:
-    """What each arm's Tuner searched and chose (from a report's ``summary.json``); nothing without tuning."""
+    """What each arm's Tuner searched and chose, as closing-table lines.
+
+    Args:
+        summary: a report's ``summary.json``, loaded.
+
+    Returns:
+        Two lines per tuned arm under a heading; [] without tuning.
+    """
     tuned = summary.get("tuning") or {}
     if not tuned:
         return []
@@ -121,7 +161,14 @@ def tuning_lines(summary: dict) -> list:
 
 
 def verdict_lines(summary: dict) -> list:
-    """The verdict of a report's ``summary.json``: one row per arm, how latency was measured, the rule."""
+    """The verdict of a report as closing-table lines: one row per arm, how latency was measured, the rule.
+
+    Args:
+        summary: a report's ``summary.json``, loaded (its ``verdict``).
+
+    Returns:
+        The lines; one saying so when the summary has no verdict.
+    """
     from components.verdict import Verdict
     from components.verdict_text import latency_note, text_table, verdict_table
 

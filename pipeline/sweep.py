@@ -23,7 +23,17 @@ from trainer import contract
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` -> [0, 1, 2]; ``"3"`` -> [0, 1, 2] (the first N seeds)."""
+    """The ``--seeds`` option: ``"0,1,2"`` -> [0, 1, 2]; ``"3"`` -> [0, 1, 2] (the first N seeds).
+
+    Args:
+        text: N, or a comma-separated list of distinct integers.
+
+    Returns:
+        The seeds, in order.
+
+    Raises:
+        ValueError: naming ``--seeds``, for a non-integer, N < 1, repeated seeds or an empty list.
+    """
     items = [t.strip() for t in str(text).split(",") if t.strip()]
     try:
         values = [int(t) for t in items]
@@ -39,13 +49,23 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def seed_report_dir(config: PipelineConfig, seed: int) -> str:
+    """Where ``seed``'s comparison report goes: ``<report_dir>/sweep/seed_<seed>``."""
     return os.path.join(config.report_dir, "sweep", f"seed_{seed}")
 
 
 def sweep_summary(seeds: Sequence[int], per_seed: Sequence[dict], significance_level: float) -> dict:
-    """The machine-readable sweep: ``seeds``, ``per_seed`` (seed, seconds, report_dir, verdict),
-    ``candidates`` (per candidate across seeds: :class:`components.verdict.AcrossSeeds`), ``verdict`` (their
-    sentences).
+    """The machine-readable sweep, what ``sweep.json`` holds.
+
+    Args:
+        seeds: the seeds, in run order.
+        per_seed: one entry per seed: ``seed``, ``seconds``, ``report_dir``, ``verdict`` (a
+            :class:`components.verdict.Verdict` dict), ``data_order_sha256``.
+        significance_level: of the paired t-test across seeds, Holm-adjusted across the candidates.
+
+    Returns:
+        ``seeds``, ``per_seed``, ``baseline``, ``candidates`` (per candidate across seeds: an
+        :class:`components.verdict.AcrossSeeds` dict), ``significance_level``, ``test`` (the test, in words) and
+        ``verdict`` (the candidates' sentences joined by `` | ``).
     """
     verdicts = [Verdict.from_dict(entry["verdict"]) for entry in per_seed]
     summaries = across_seeds(seeds, verdicts, significance_level)
@@ -61,6 +81,15 @@ def sweep_summary(seeds: Sequence[int], per_seed: Sequence[dict], significance_l
 
 
 def sweep_markdown(summary: dict, data_note: str = "") -> str:
+    """``sweep.md``: the verdict across seeds, its table, then one row per seed and candidate.
+
+    Args:
+        summary: :func:`sweep_summary`'s result.
+        data_note: shown as a warning at the top when not empty (:func:`pipeline.pipeline.data_note`).
+
+    Returns:
+        The Markdown text; it links ``sweep.png`` beside it.
+    """
     seeds = summary["seeds"]
     verdicts = [Verdict.from_dict(entry["verdict"]) for entry in summary["per_seed"]]
     summaries = [AcrossSeeds.from_dict(s) for s in summary["candidates"].values()]
@@ -79,9 +108,23 @@ def sweep_markdown(summary: dict, data_note: str = "") -> str:
 
 
 def run_sweep(config: PipelineConfig, seeds: Sequence[int], run_pipeline, reporter) -> dict:
-    """Runs the comparison for every seed; ``run_pipeline(pipeline)`` runs one TFX pipeline.
+    """Runs the comparison for every seed, without pushing, and writes the sweep's files.
 
-    ``reporter`` (a :class:`pipeline.progress.ProgressReporter`) gets a prefix naming the seed.
+    Every seed's pipeline shares ``config``'s ML Metadata, so what does not depend on the seed comes from
+    TFX's cache after the first.
+
+    Args:
+        config: the configuration; ``training.seed`` is replaced by each seed.
+        seeds: the seeds, in run order.
+        run_pipeline: ``run_pipeline(pipeline)`` runs one TFX pipeline to its end.
+        reporter: a :class:`pipeline.progress.ProgressReporter`; it gets a prefix naming the seed.
+
+    Returns:
+        :func:`sweep_summary` plus ``data_note``.  Written: each seed's report under
+        ``<report_dir>/sweep/seed_<seed>/``, and ``sweep.json``, ``sweep.md`` and ``sweep.png`` in ``report_dir``.
+
+    Raises:
+        OSError: when a seed's run left no ``summary.json`` in its report dir.
     """
     from tfx.orchestration import metadata
 

@@ -45,6 +45,14 @@ __all__ = [
 # --- command line ----------------------------------------------------------------------------------
 
 def add_predict_arguments(parser):
+    """Adds the ``predict`` command's options: image files, ``--server``, ``--rest``, the model and the limits.
+
+    Args:
+        parser: an ``argparse.ArgumentParser`` (or a subcommand's).
+
+    Returns:
+        ``parser``, for :func:`predict_command`.
+    """
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="JPEG/PNG/GIF/BMP files, sent as one batch")
     parser.add_argument("--server", required=True, metavar="HOST:PORT",
                         help="TF Serving address: gRPC (8500) or, with --rest, REST (8501)")
@@ -62,6 +70,28 @@ def add_predict_arguments(parser):
 
 def predict(paths, server, rest=False, model_name=DEFAULT_MODEL_NAME, model_version=None,
             signature_name=SIGNATURE_NAME, max_bytes=DEFAULT_MAX_BYTES, validate=True, timeout=30.0):
+    """Classifies image files with the model TF Serving serves: the files checked, sent as one batch.
+
+    Args:
+        paths: JPEG/PNG/GIF/BMP files, any size (the model resizes them).
+        server: ``host:port`` of TF Serving: gRPC (8500), or REST (8501) with ``rest``; a REST address may
+            carry its scheme (``https://...``).
+        rest: use the REST API (JSON, ``{"b64": ...}`` strings) instead of gRPC.
+        model_name: the served model's name.
+        model_version: a version number; None: the server's latest.
+        signature_name: the signature to call (``serving_default``: image bytes in).
+        max_bytes: refuse a file larger than this many bytes before sending anything (0: no limit).
+        validate: check each file with Pillow first (a bad image would fail the whole batch on the server).
+        timeout: seconds to wait for the answer.
+
+    Returns:
+        One :class:`Prediction` per file, in order: ``class_name``, ``class_id``, ``probability`` (of that
+        class) and ``probabilities`` (float, one per class in label order).
+
+    Raises:
+        RequestError: nothing was sent: no file, a missing, oversized or undecodable file (named).
+        ServingError: the server refused or failed the request, or could not be reached (its status and message).
+    """
     images = load_images(paths, max_bytes=max_bytes, validate=validate)
     if rest:
         body = build_rest_body(images, signature_name if signature_name != SIGNATURE_NAME else None)
@@ -73,7 +103,13 @@ def predict(paths, server, rest=False, model_name=DEFAULT_MODEL_NAME, model_vers
 def predict_command(args, stdout=None, stderr=None) -> int:
     r"""``pipeline_runner.py predict``: one line per file, ``<file>\t<class name>\t<probability>``.
 
-    Exit status 0; 2 for a bad request (nothing sent); 1 for a server error.
+    Args:
+        args: the parsed options of :func:`add_predict_arguments`.
+        stdout: where the predictions go; None: ``sys.stdout``.
+        stderr: where a refused request or a server error is said; None: ``sys.stderr``.
+
+    Returns:
+        The exit status: 0; 2 for a bad request (nothing sent); 1 for a server error.
     """
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
@@ -91,6 +127,7 @@ def predict_command(args, stdout=None, stderr=None) -> int:
 
 
 def main(argv=None):
+    """``python -m serving.client``: the ``predict`` command on its own; returns its exit status."""
     parser = add_predict_arguments(argparse.ArgumentParser(prog="python -m serving.client",
                                                            description="Classify images with the served model."))
     return predict_command(parser.parse_args(argv))

@@ -17,7 +17,20 @@ OUTPUT_KEYS = (contract.PROBABILITIES_OUTPUT, contract.CLASS_ID_OUTPUT, contract
 
 def build_grpc_request(images: Sequence[bytes], model_name: str = contract.SERVED_MODEL_NAME,
                        signature_name: str = contract.SERVING_DEFAULT_SIGNATURE, model_version: int | None = None):
-    """A ``PredictRequest``: ``inputs['image_bytes']`` = DT_STRING tensor of shape (B,)."""
+    """A ``PredictRequest``: ``inputs['image_bytes']`` = DT_STRING tensor of shape (B,).
+
+    Args:
+        images: the batch: encoded images (bytes), at least one.
+        model_name: the served model's name.
+        signature_name: the signature to call.
+        model_version: a version number; None: the server's latest.
+
+    Returns:
+        The ``tensorflow.serving.PredictRequest``, for :func:`send_grpc`.
+
+    Raises:
+        RequestError: an empty batch, an image that is not non-empty bytes, or an empty model name.
+    """
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow_serving.apis import predict_pb2
 
@@ -56,7 +69,21 @@ def parse_grpc_response(response) -> list[Prediction]:
 
 
 def send_grpc(server: str, request, timeout: float = 30.0, channel=None):
-    """Sends ``request`` to ``host:port``; raises :class:`ServingError` with the gRPC status and message."""
+    """Sends ``request`` to TF Serving's ``PredictionService/Predict``.
+
+    Args:
+        server: ``host:port`` of the gRPC API (8500).
+        request: a ``PredictRequest`` (:func:`build_grpc_request`).
+        timeout: seconds to wait.
+        channel: a gRPC channel to reuse; None: a new insecure channel (256 MiB message limits), closed after.
+
+    Returns:
+        The ``PredictResponse`` (:func:`parse_grpc_response` reads it).
+
+    Raises:
+        ServingError: the gRPC status name and message (``UNAVAILABLE`` naming ``server`` when it cannot be
+            reached).
+    """
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 

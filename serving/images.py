@@ -24,7 +24,21 @@ class RequestError(ValueError):
 
 def check_image_bytes(data: bytes, name: str = "image", max_bytes: int = DEFAULT_MAX_BYTES,
                       validate: bool = True) -> bytes:
-    """Raises :class:`RequestError` unless ``data`` is a plausible image the model can decode."""
+    """Checks that ``data`` is an image the model can decode, before it is sent.
+
+    Args:
+        data: the encoded image.
+        name: how an error names it (the file's path).
+        max_bytes: the largest size accepted, in bytes (0: no limit).
+        validate: also decode it fully with Pillow and require one of ``MODEL_FORMATS``.
+
+    Returns:
+        ``data`` as bytes.
+
+    Raises:
+        RequestError: naming ``name``: not bytes, empty, too large, not an image, corrupt or truncated, or a
+            format the model does not decode.
+    """
     if not isinstance(data, (bytes, bytearray)):
         raise RequestError(f"{name}: expected bytes, got {type(data).__name__}")
     if not data:
@@ -54,7 +68,20 @@ def check_image_bytes(data: bytes, name: str = "image", max_bytes: int = DEFAULT
 
 
 def load_images(paths: Sequence[str], max_bytes: int = DEFAULT_MAX_BYTES, validate: bool = True) -> list[bytes]:
-    """Reads and checks each file; raises :class:`RequestError` naming the first bad one."""
+    """Reads and checks each file (:func:`check_image_bytes`).
+
+    Args:
+        paths: the image files, in batch order.
+        max_bytes: the largest size accepted, in bytes (0: no limit).
+        validate: decode each fully with Pillow first.
+
+    Returns:
+        The files' bytes, in order.
+
+    Raises:
+        RequestError: naming the first bad file: none given, missing, a directory, too large, unreadable, or not
+            an image the model decodes.
+    """
     if not paths:
         raise RequestError("no image files given")
     images = []
@@ -77,6 +104,7 @@ def load_images(paths: Sequence[str], max_bytes: int = DEFAULT_MAX_BYTES, valida
 
 
 def check_batch(images):
+    """Raises :class:`RequestError` for an empty batch or an image that is not non-empty bytes (naming its index)."""
     if images is None or len(images) == 0:
         raise RequestError("empty batch: at least one image is needed")
     for i, image in enumerate(images):

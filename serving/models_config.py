@@ -5,7 +5,8 @@ The Pusher writes ``<serving_dir>/<model_name>/<version>/saved_model.pb``
 each model and its *base path*, the ``<serving_dir>/<model_name>`` directory,
 and loads the newest version under it (or the versions asked for)::
 
-    python -m serving.models_config outputs/demo/serving --base-path-prefix /models -o outputs/demo/serving/models.config
+    python -m serving.models_config outputs/demo/serving --base-path-prefix /models \\
+        -o outputs/demo/serving/models.config
     docker run ... -v $PWD/outputs/demo/serving:/models tensorflow/serving \\
         --model_config_file=/models/models.config
 
@@ -24,11 +25,18 @@ from trainer.contract import SAVED_MODEL_FILE
 
 
 class ModelsConfigError(ValueError):
-    pass
+    """No config can be written: no serving directory, no pushed model (named), or a bad model name."""
 
 
 def find_versions(base_path: str) -> list[int]:
-    """Integer version directories under ``base_path`` that hold a SavedModel, oldest first."""
+    """Integer version directories under ``base_path`` that hold a SavedModel, oldest first.
+
+    Args:
+        base_path: a model's base directory, ``<serving_dir>/<model_name>``.
+
+    Returns:
+        The version numbers with a ``saved_model.pb``; [] when ``base_path`` does not exist.
+    """
     if not os.path.isdir(base_path):
         return []
     versions = []
@@ -40,7 +48,17 @@ def find_versions(base_path: str) -> list[int]:
 
 
 def find_models(serving_dir: str) -> dict[str, list[int]]:
-    """``{model_name: [versions]}`` for every model directory under ``serving_dir`` with a version."""
+    """``{model_name: [versions]}`` for every model directory under ``serving_dir`` with a version.
+
+    Args:
+        serving_dir: the Pusher's base directory.
+
+    Returns:
+        {model name: its versions, oldest first}, models by name.
+
+    Raises:
+        ModelsConfigError: ``serving_dir`` does not exist.
+    """
     if not os.path.isdir(serving_dir):
         raise ModelsConfigError(f"serving directory {serving_dir!r} does not exist (has the Pusher run?)")
     models = {}
@@ -52,9 +70,18 @@ def find_models(serving_dir: str) -> dict[str, list[int]]:
 
 
 def build_models_config(models: dict[str, str], versions: dict[str, Sequence[int]] | None = None):
-    """A ``ModelServerConfig`` proto: ``models`` maps model name -> base path as the server sees it.
+    """A ``ModelServerConfig`` proto, every model on the ``tensorflow`` platform.
 
-    ``versions[name]`` pins the versions served (``specific``); otherwise the latest is served.
+    Args:
+        models: {model name: base path as the server sees it}.
+        versions: {model name: versions}: pins the versions served (``specific``); a model not in it (or no
+            ``versions``) is served at its latest version.
+
+    Returns:
+        The ``tensorflow_serving.config.ModelServerConfig``.
+
+    Raises:
+        ModelsConfigError: no model, or a model name that is empty or holds ``/``.
     """
     from tensorflow_serving.config import model_server_config_pb2
 
@@ -74,17 +101,27 @@ def build_models_config(models: dict[str, str], versions: dict[str, Sequence[int
 
 
 def models_config_text(models: dict[str, str], versions: dict[str, Sequence[int]] | None = None) -> str:
+    """:func:`build_models_config` in the text format TF Serving's ``--model_config_file`` reads."""
     return text_format.MessageToString(build_models_config(models, versions))
 
 
 def write_models_config(serving_dir: str, output: str | None = None, base_path_prefix: str | None = None,
                         model_names: Sequence[str] | None = None, pin_versions: bool = False) -> str:
-    """Writes ``models.config`` for the models under ``serving_dir``; returns its path.
+    """Writes ``models.config`` for the models under ``serving_dir``.
 
-    ``output`` defaults to ``<serving_dir>/models.config``; ``base_path_prefix``
-    (e.g. ``/models`` inside the TF Serving container) to ``serving_dir``'s
-    absolute path.  ``pin_versions`` serves exactly the versions found now
-    instead of "the latest".
+    Args:
+        serving_dir: the Pusher's base directory (``<output_dir>/serving``).
+        output: the file to write; None: ``<serving_dir>/models.config``.
+        base_path_prefix: ``serving_dir`` as the server sees it (e.g. ``/models`` inside the TF Serving
+            container); None: its absolute local path.
+        model_names: only these models; None: every model with a pushed version.
+        pin_versions: serve exactly the versions found now instead of the latest.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ModelsConfigError: ``serving_dir`` is missing, or has no pushed SavedModel for a named model (or any).
     """
     found = find_models(serving_dir)
     names = list(model_names) if model_names else sorted(found)
@@ -103,6 +140,7 @@ def write_models_config(serving_dir: str, output: str | None = None, base_path_p
 
 
 def main(argv=None):
+    """``python -m serving.models_config``: prints the path written; exit status 2 with the reason when none is."""
     parser = argparse.ArgumentParser(prog="python -m serving.models_config", description=__doc__.split("\n\n")[0])
     parser.add_argument("serving_dir", help="the Pusher's base directory (e.g. outputs/demo/serving)")
     parser.add_argument("-o", "--output", help="default: <serving_dir>/models.config")

@@ -20,9 +20,17 @@ from trainer import contract
 def build_rest_body(images: Sequence[bytes], signature_name: str | None = None, columnar: bool = False) -> dict:
     """The JSON body for ``:predict``: binary strings go as ``{"b64": ...}``.
 
-    Row format (default) ``{"instances": [{"b64": ...}, ...]}``: the signature
-    has one input, so each instance is its value.  ``columnar=True``:
-    ``{"inputs": {"image_bytes": [{"b64": ...}, ...]}}``.
+    Args:
+        images: the batch: encoded images (bytes), at least one.
+        signature_name: added as ``signature_name`` when given; None: the server's ``serving_default``.
+        columnar: ``{"inputs": {"image_bytes": [{"b64": ...}, ...]}}`` instead of the row format
+            ``{"instances": [{"b64": ...}, ...]}`` (the signature has one input, so each instance is its value).
+
+    Returns:
+        The body, ready for ``json.dumps`` (:func:`send_rest`).
+
+    Raises:
+        RequestError: an empty batch, or an image that is not non-empty bytes.
     """
     check_batch(images)
     encoded = [{"b64": base64.b64encode(bytes(i)).decode("ascii")} for i in images]
@@ -35,11 +43,19 @@ def build_rest_body(images: Sequence[bytes], signature_name: str | None = None, 
 def decode_rest_body(body, input_names: Sequence[str] = (contract.IMAGE_BYTES_INPUT,)) -> dict[str, list[bytes]]:
     """Decodes a ``:predict`` body the way TF Serving's REST API does for string inputs.
 
-    ``{"b64": s}`` -> the decoded bytes; row format (``instances``) -> one batch
-    per input; columnar (``inputs``) -> as given.  Raises :class:`RequestError`
-    for what the server would reject (no instances, both or neither of
-    ``instances``/``inputs``, unknown input names, non-base64 data, an empty
-    batch).  Lets a body from another tool be checked offline.
+    Lets a body from another tool be checked offline.
+
+    Args:
+        body: the body: a dict, or its JSON text (str or bytes).
+        input_names: the signature's string inputs.
+
+    Returns:
+        {input name: the batch's values as bytes}: ``{"b64": s}`` decoded, a plain string as UTF-8; row format
+        (``instances``) gathered into one batch per input, columnar (``inputs``) as given.
+
+    Raises:
+        RequestError: for what the server would reject: not JSON, no instances, both or neither of
+            ``instances``/``inputs``, unknown or missing input names, non-base64 data, an empty batch.
     """
     if isinstance(body, (str, bytes)):
         try:
@@ -102,12 +118,25 @@ def decode_rest_body(body, input_names: Sequence[str] = (contract.IMAGE_BYTES_IN
 
 
 def rest_url(server: str, model_name: str = contract.SERVED_MODEL_NAME, model_version: int | None = None) -> str:
+    """``http://<server>/v1/models/<name>[/versions/<v>]:predict`` (``server`` may carry its own scheme)."""
     base = server if "://" in server else f"http://{server}"
     version = f"/versions/{int(model_version)}" if model_version is not None else ""
     return f"{base.rstrip('/')}/v1/models/{model_name}{version}:predict"
 
 
 def parse_rest_response(payload: dict) -> list[Prediction]:
+    """The predictions of a ``:predict`` answer, row (``predictions``) or columnar (``outputs``) format.
+
+    Args:
+        payload: the answer's JSON, decoded.
+
+    Returns:
+        One :class:`Prediction` per image, in the request's order.
+
+    Raises:
+        ServingError: ``ERROR`` with the server's ``error`` text, or ``BAD_RESPONSE`` when the answer has neither
+            format.
+    """
     if "error" in payload:
         raise ServingError("ERROR", payload["error"])
     if "predictions" in payload:
@@ -125,7 +154,23 @@ def parse_rest_response(payload: dict) -> list[Prediction]:
 
 def send_rest(server: str, body: dict, model_name: str = contract.SERVED_MODEL_NAME,
               model_version: int | None = None, timeout: float = 30.0, session=None) -> dict:
-    """POSTs ``body``; raises :class:`ServingError` with the HTTP status and the server's ``error`` text."""
+    """POSTs ``body`` to :func:`rest_url` and returns the answer's JSON.
+
+    Args:
+        server: ``host:port`` (REST, 8501) or a URL base with its scheme.
+        body: a ``:predict`` body (:func:`build_rest_body`).
+        model_name: the served model's name.
+        model_version: a version number; None: the server's latest.
+        timeout: seconds to wait.
+        session: a ``requests.Session`` to reuse connections; None: a new connection.
+
+    Returns:
+        The answer, decoded (:func:`parse_rest_response` reads it).
+
+    Raises:
+        ServingError: ``UNAVAILABLE`` when the server cannot be reached; ``HTTP <status>`` with the server's
+            ``error`` text otherwise.
+    """
     import requests
 
     url = rest_url(server, model_name, model_version)

@@ -44,6 +44,13 @@ class Rejection:
 
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
+    """What a pushed model answers with, read from the model itself.
+
+    Attributes:
+        version_dir: the SavedModel's directory (absolute, or ``scheme://``).
+        class_names: its class names in class-id order (the ids as strings when the model does not hold them).
+    """
+
     version_dir: str
     class_names: tuple[str, ...]
 
@@ -54,7 +61,19 @@ def absolute(path: str) -> str:
 
 
 def resolve_model_dir(model_dir: str) -> str:
-    """The SavedModel directory: ``model_dir`` itself, or its newest numeric version subdirectory."""
+    """The SavedModel directory: ``model_dir`` itself, or its newest numeric version subdirectory.
+
+    Args:
+        model_dir: a version directory, or a model's base directory (``<serving_dir>/<model_name>``); local or on
+            any Beam filesystem.
+
+    Returns:
+        The directory holding ``saved_model.pb`` (local paths made absolute).
+
+    Raises:
+        ModelDirError: neither ``model_dir`` nor a numeric subdirectory holds one (saying whether the directory
+            exists).
+    """
     model_dir = absolute(model_dir).rstrip("/") or "/"
     if FileSystems.exists(FileSystems.join(model_dir, contract.SAVED_MODEL_FILE)):
         return model_dir
@@ -74,7 +93,18 @@ def resolve_model_dir(model_dir: str) -> str:
 
 
 def read_model_info(version_dir: str) -> ModelInfo:
-    """Loads the model once, checks its ``serving_default`` signature, and reads its class names."""
+    """Loads the model once, checks its ``serving_default`` signature, and reads its class names.
+
+    Args:
+        version_dir: a SavedModel directory (:func:`resolve_model_dir`).
+
+    Returns:
+        Its :class:`ModelInfo`.
+
+    Raises:
+        ModelDirError: the model does not load, or its ``serving_default`` does not take ``image_bytes`` (string)
+            and answer ``probabilities``.
+    """
     import tensorflow as tf
 
     try:
@@ -101,6 +131,13 @@ def class_names_of(signature, num_classes: int | None) -> tuple[str, ...]:
     The export keeps them as a string constant that ``class_name`` gathers
     from; a SavedModel keeps such a constant as a captured input of the
     signature. Without exactly one candidate, the class ids stand in.
+
+    Args:
+        signature: the loaded ``serving_default`` concrete function.
+        num_classes: K, the length of ``probabilities``; None: any length.
+
+    Returns:
+        K names (or ``"0"``, ``"1"``, ... when the names cannot be told apart).
     """
     import tensorflow as tf
 
@@ -117,6 +154,13 @@ def predict_images(signature, images: Sequence[bytes]) -> list[Prediction | Reje
 
     The model fails a whole batch for one undecodable image, so a failed batch
     is retried one image at a time: the good ones are still classified.
+
+    Args:
+        signature: the loaded ``serving_default`` concrete function.
+        images: encoded images (JPEG/PNG/GIF/BMP bytes), one batch.
+
+    Returns:
+        One result per image, in order; a rejection's ``detail`` is TensorFlow's message (200 characters at most).
     """
     import tensorflow as tf
 
@@ -137,6 +181,10 @@ class ServingModelHandler(ModelHandler[bytes, Prediction | Rejection, Any]):
     Each worker process loads the model once (RunInference shares it between
     the worker's threads); batches hold exactly ``batch_size`` images, except
     the last of a bundle.
+
+    Args:
+        version_dir: the SavedModel directory (:func:`resolve_model_dir`), reachable from every worker.
+        batch_size: images per call of the signature.
     """
 
     def __init__(self, version_dir: str, batch_size: int):

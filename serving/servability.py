@@ -67,7 +67,13 @@ class ServabilityError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Requests:
-    """The three requests of one check (see the module docstring)."""
+    """The three requests of one check (see the module docstring), for the same B images.
+
+    Attributes:
+        rest_body: the REST ``:predict`` body, row format, ``{"b64": ...}`` images.
+        grpc: the ``tensorflow.serving.PredictRequest`` for ``serving_default`` (``image_bytes``, string (B,)).
+        tf_example: the ``PredictRequest`` for ``serving_tf_example`` (``examples``, serialized tf.Example (B,)).
+    """
 
     rest_body: dict
     grpc: object  # tensorflow.serving.PredictRequest, serving_default
@@ -172,6 +178,10 @@ def warmup_path(version_dir: str) -> str:
 
 def write_warmup_file(version_dir: str, records: Sequence) -> str:
     """Writes ``records`` (PredictionLog) as TF Serving's warm-up file of the SavedModel in ``version_dir``.
+
+    Args:
+        version_dir: a SavedModel directory, local or on any filesystem ``tf.io.gfile`` knows.
+        records: ``tensorflow_serving.apis.prediction_log_pb2.PredictionLog`` records (:func:`warmup_records`).
 
     Returns:
         the file written, ``<version_dir>/assets.extra/tf_serving_warmup_requests`` (a TFRecord file).
@@ -327,7 +337,14 @@ def read_signature_defs(version_dir: str) -> dict:
 
 
 def signature_problems(signature_defs: dict) -> list[str]:
-    """What TF Serving would refuse for the project's client: missing signatures, inputs, outputs or dtypes."""
+    """What TF Serving would refuse for the project's client: missing signatures, inputs, outputs or dtypes.
+
+    Args:
+        signature_defs: {name: ``SignatureDef``} (:func:`read_signature_defs`).
+
+    Returns:
+        One sentence per problem against ``EXPECTED_SIGNATURES``; [] when the model offers all of it.
+    """
     from tensorflow.core.framework import types_pb2
 
     problems = []
