@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from apache_beam.pvalue import TaggedOutput
 
-from components import image_records
+from components import bad_images, image_records
 from serving import batch_inference, infer_command
 from serving.saved_model_handler import ModelDirError, Rejection, predict_images, resolve_model_dir
 from tests.serving.helpers import write_image_folder
@@ -216,13 +216,26 @@ def test_a_jpeg_libjpeg_warns_about_is_classified_and_reported_by_name(tmp_path,
 
 
 def test_report_rows_are_one_line_each(tmp_path):
-    rows = [batch_inference.ReportRow(image_records.SKIPPED, image_records.CORRUPT, "b\tc.jpg", "line 1\nline 2"),
-            batch_inference.ReportRow(image_records.CONVERTED, image_records.ALPHA, "a.png", "")]
+    rows = [batch_inference.report_row(image_records.SKIPPED, image_records.CORRUPT, "b\tc.jpg", "line 1\nline 2"),
+            batch_inference.report_row(image_records.CONVERTED, image_records.ALPHA, "a.png", "")]
     path = str(tmp_path / "bad.tsv")
-    batch_inference.write_bad_images(rows, path)
+    bad_images.write_bad_images(rows, path)
     with open(path) as f:
-        assert f.read().splitlines() == [batch_inference.BAD_IMAGES_HEADER, "converted\talpha\ta.png\t",
-                                         "skipped\tcorrupt\tb c.jpg\tline 1 line 2"]
+        assert f.read().splitlines() == ["split\toutcome\treason\tpath\tdetail", "\tconverted\talpha\ta.png\t",
+                                         "\tskipped\tcorrupt\tb c.jpg\tline 1 line 2"]
+    assert bad_images.read_bad_images(path) == [
+        bad_images.BadImageRow("", image_records.CONVERTED, image_records.ALPHA, "a.png", ""),
+        bad_images.BadImageRow("", image_records.SKIPPED, image_records.CORRUPT, "b c.jpg", "line 1 line 2")]
+
+
+def test_a_file_that_is_not_a_bad_images_report_is_refused_by_name(tmp_path):
+    path = tmp_path / "old.tsv"
+    path.write_text("outcome\treason\tfilename\tdetail\nskipped\tcorrupt\ta.jpg\t\n")
+    with pytest.raises(ValueError, match=f"{path}: not a bad-images report"):
+        bad_images.read_bad_images(str(path))
+    path.write_text(bad_images.BAD_IMAGES_HEADER + "\nskipped\tcorrupt\ta.jpg\n")
+    with pytest.raises(ValueError, match="line 2: 3 fields, expected 5"):
+        bad_images.read_bad_images(str(path))
 
 
 # --- slow: the Beam job on the exported model ------------------------------------------------------------
@@ -244,8 +257,8 @@ def read_csv(path):
 def read_tsv(path):
     with open(path) as f:
         lines = f.read().splitlines()
-    assert lines[0] == batch_inference.BAD_IMAGES_HEADER
-    return {line.split("\t")[2]: tuple(line.split("\t")[:2]) for line in lines[1:]}
+    assert lines[0] == bad_images.BAD_IMAGES_HEADER
+    return {row.path: (row.outcome, row.reason) for row in bad_images.read_bad_images(path)}
 
 
 def assert_matches_the_model(csv_path, folder, loaded, class_names):
