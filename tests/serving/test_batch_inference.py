@@ -80,15 +80,15 @@ def read_files(folder, max_pixels=image_records.DEFAULT_MAX_PIXELS):
     """
     base = os.path.join(str(folder), "")
     names, rows = batch_inference.list_directory(base)
-    out = {row.filename: (row.outcome, row.reason, None) for row in rows}
+    out = {row.path: (row.outcome, row.reason, None) for row in rows}
     dofn = batch_inference.ReadImageDoFn(base, max_pixels)
     for name in names:
         warned = {}
         for item in dofn.process(name):
             if isinstance(item, TaggedOutput):
                 row = item.value
-                warned[row.filename] = row.reason
-                out[row.filename] = (row.outcome, row.reason, None)
+                warned[row.path] = row.reason
+                out[row.path] = (row.outcome, row.reason, None)
             else:
                 (filename, outcome, reason), data = item
                 out[filename] = (outcome, warned.get(filename, reason), data)
@@ -392,3 +392,13 @@ def test_summary_lines():
     print("\n".join(infer_command.summary_lines(summary)), file=out)
     assert out.getvalue().splitlines()[0] == (
         "Classified 5 of 7 files (4 kept, 1 converted) in 3.2 s; skipped 2: corrupt=2")
+
+
+def test_the_job_and_its_command_share_the_default_batch_size_without_importing_each_other():
+    code = ("import sys, serving.batch_inference as b; "
+            "print('serving.infer_command' in sys.modules, b.DEFAULT_BATCH_SIZE)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(RUNNER), env={**os.environ, "PYTHONPATH": os.path.dirname(RUNNER)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-2:] == ["False", str(contract.DEFAULT_INFER_BATCH_SIZE)]
+    assert infer_command.DEFAULT_BATCH_SIZE == contract.DEFAULT_INFER_BATCH_SIZE
