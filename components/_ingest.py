@@ -1,13 +1,17 @@
-"""Beam plumbing shared by the two ExampleGens.
+"""The ingestion executor every source shares, and its Beam plumbing.
 
-Both executors turn their source into a PCollection of :class:`IngestItem`
-(one per input file / TFDS example, already assigned to an output split),
-then call :func:`write_ingest_outputs`, which
+:class:`IngestExecutor` owns ``Do``: a source's executor (a subclass)
+implements only :meth:`IngestExecutor.plan`, which returns an
+:class:`IngestPlan` (label names, output splits, a ``PTransform`` turning the
+pipeline's root into a PCollection of :class:`IngestItem`, one per input file
+/ example, already assigned to an output split).  ``Do`` then (optionally
+after :func:`group_duplicates`) calls :func:`write_ingest_outputs`, which
 
 * normalises every item with :func:`components.image_records.normalize_image`,
 * writes the records of each split as gzipped TFRecords of ``tf.Example``
   under ``<examples uri>/Split-<name>/data_tfrecord-*.gz`` (TFX's layout),
-* writes ``bad_images.tsv`` and ``ingest_report.json`` at the artifact root.
+* writes ``bad_images.tsv`` (:func:`components.bad_images.write_bad_images`)
+  and ``ingest_report.json`` at the artifact root.
 
 After the Beam pipeline has run, :func:`finish_examples_artifact` writes
 ``label_names.txt``, sets the artifact's properties (``split_names``,
@@ -16,7 +20,8 @@ the totals and enforces ``max_bad_fraction``
 (:func:`components.bad_images.check_bad_fraction`), that every class folder
 gave a record (image folders) and that every split got records; when any of
 these stops the run, a copy of the report is kept in a temp folder named in
-the error (:func:`keep_report_copy`).
+the error (:func:`keep_report_copy`).  Which sources exist is the table in
+:mod:`components.sources`.
 """
 
 from __future__ import annotations

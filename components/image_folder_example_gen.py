@@ -1,7 +1,9 @@
 """ImageFolderExampleGen: ``root/<class_name>/<files>`` -> TFX Examples.
 
-A :class:`tfx.components.FileBasedExampleGen` with its own spec and Beam
-executor:
+A :class:`tfx.components.FileBasedExampleGen` with its own spec, driver and
+executor; the executor supplies only the folder scan and split plan
+(:meth:`Executor.plan`), the shared :class:`components._ingest.IngestExecutor`
+does the rest (``data.source=image_folder``, :mod:`components.sources`):
 
 * labels are the sorted class-folder names (``label`` = index, ``label_name``
   = folder name); a class folder with no file (once ignored files are set
@@ -732,7 +734,13 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         a label conflict and, by default, skipped (``label_conflict``); when
         True they are kept (still reported).
 
-    Output ``examples``: standard_artifacts.Examples.
+    Raises:
+      ValueError: ``split_buckets``, ``max_pixels`` or ``max_bad_fraction`` is not valid (the message
+        names it), when the component is built.
+
+    Output ``examples``: standard_artifacts.Examples: ``Split-<name>/data_tfrecord-*.gz`` (gzipped
+    ``tf.Example``: ``image/encoded`` JPEG or PNG bytes, ``label`` int64, ``label_name``, ...),
+    ``label_names.txt``, ``bad_images.tsv``, ``ingest_report.json``.
     """
 
     SPEC_CLASS = ImageFolderExampleGenSpec

@@ -19,8 +19,11 @@ slice) per work item, through TFDS's own builder and ``data_dir``:
   ``image/filename`` is TFDS's ``image/filename`` feature when the dataset
   has one, else ``<tfds split>/<shard>/<index>``.
 
-Output layout and reports are the same as ImageFolderExampleGen's.  Skipped
-examples stay in the output split they were sliced into.
+Output layout and reports are the same as ImageFolderExampleGen's: the
+executor supplies only the shard plan and reader (:meth:`Executor.plan`), the
+shared :class:`components._ingest.IngestExecutor` does the rest
+(``data.source=tfds``, :mod:`components.sources`).  Skipped examples stay in
+the output split they were sliced into.
 """
 
 from __future__ import annotations
@@ -202,10 +205,18 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
       splits: ordered ``{output split: TFDS split string}``, default
         :data:`components.splits.DEFAULT_TFDS_SPLITS`.
       data_dir: TFDS data dir (None: TFDS's default, ``~/tensorflow_datasets``).
-      max_pixels, max_bad_fraction: as for ImageFolderExampleGen.
-      image_key, label_key: the dataset's image and ClassLabel feature names.
+      max_pixels: images with width*height above this are skipped (``too_many_pixels``).
+      max_bad_fraction: the run fails (after writing its report) when more than this fraction of
+        the examples was skipped.
+      image_key: the dataset's image feature name.
+      label_key: the dataset's ClassLabel feature name.
 
-    Output ``examples``: standard_artifacts.Examples.
+    Raises:
+      ValueError: ``splits``, ``max_pixels`` or ``max_bad_fraction`` is not valid (the message names
+        it), when the component is built.
+
+    Output ``examples``: standard_artifacts.Examples, laid out as ImageFolderExampleGen's
+    (``Split-<name>/data_tfrecord-*.gz``, ``label_names.txt``, ``bad_images.tsv``, ``ingest_report.json``).
     """
 
     SPEC_CLASS = TfdsExampleGenSpec
