@@ -202,7 +202,7 @@ class PipelineConfig(ConfigModel):
     @property
     def uses_demo_data(self):
         """True when the images are the generated demo set (image_folder without an image_dir)."""
-        return self.data.source == "image_folder" and not self.data.image_dir
+        return self.data.source == sources.IMAGE_FOLDER_SOURCE and not self.data.image_dir
 
     @property
     def image_dir(self):
