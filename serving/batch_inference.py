@@ -149,8 +149,15 @@ def csv_header(class_names: Sequence[str]) -> list[str]:
         f"{contract.PROBABILITY_COLUMN_PREFIX}{name}" for name in class_names]
 
 
-def write_predictions_csv(rows, path: str, class_names: Sequence[str]) -> None:
-    """``rows``: (filename, class name, probabilities); written sorted, float32 values in their shortest form."""
+def write_predictions_csv(rows, path: str, class_names: list[str]) -> None:
+    """Writes the predictions CSV at ``path`` (:func:`csv_header`), rows sorted, float32 values in their shortest form.
+
+    Args:
+      rows: ``(filename, class name, probabilities)`` per classified image.
+      path: the file to write (any Beam filesystem).
+      class_names: the model's classes, in its output order.  A ``list`` (Beam checks a side argument
+        against this hint, and rejects a list for ``collections.abc.Sequence``).
+    """
     import csv
     import io
 
