@@ -25,10 +25,12 @@ defaults are the config's values):
     ``evaluation.accuracy_margin``: a candidate's test accuracy must beat
     the baseline's by more than this for it to pass the gate (and the best
     candidate that passes to be pushed).
-``tfds_splits`` (str, JSON object; ``data.source=tfds`` only: a source's own
-parameters come from its entry in :mod:`components.sources`)
+``tfds_splits`` (str, JSON object; ``data.source=tfds`` only)
     ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "validation":
     "train[90%:95%]", "test": "train[95%:]"}``.
+
+A data source's own parameters (here ``tfds_splits``) come from its entry
+in the table of sources (:mod:`components.sources`).
 
 Why ``epochs`` goes through an extra step: Kubeflow v2 (and TFX's compiler
 for it) can only substitute a runtime parameter for a *whole* execution
