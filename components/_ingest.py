@@ -1,13 +1,17 @@
-"""Beam plumbing shared by the two ExampleGens.
+"""The ingestion executor every source shares, and its Beam plumbing.
 
-Both executors turn their source into a PCollection of :class:`IngestItem`
-(one per input file / TFDS example, already assigned to an output split),
-then call :func:`write_ingest_outputs`, which
+:class:`IngestExecutor` owns ``Do``: a source's executor (a subclass)
+implements only :meth:`IngestExecutor.plan`, which returns an
+:class:`IngestPlan` (label names, output splits, a ``PTransform`` turning the
+pipeline's root into a PCollection of :class:`IngestItem`, one per input file
+/ example, already assigned to an output split).  ``Do`` then (optionally
+after :func:`group_duplicates`) calls :func:`write_ingest_outputs`, which
 
 * normalises every item with :func:`components.image_records.normalize_image`,
 * writes the records of each split as gzipped TFRecords of ``tf.Example``
   under ``<examples uri>/Split-<name>/data_tfrecord-*.gz`` (TFX's layout),
-* writes ``bad_images.tsv`` and ``ingest_report.json`` at the artifact root.
+* writes ``bad_images.tsv`` (:func:`components.bad_images.write_bad_images`)
+  and ``ingest_report.json`` at the artifact root.
 
 After the Beam pipeline has run, :func:`finish_examples_artifact` writes
 ``label_names.txt``, sets the artifact's properties (``split_names``,
@@ -16,12 +20,14 @@ the totals and enforces ``max_bad_fraction``
 (:func:`components.bad_images.check_bad_fraction`), that every class folder
 gave a record (image folders) and that every split got records; when any of
 these stops the run, a copy of the report is kept in a temp folder named in
-the error (:func:`keep_report_copy`).
+the error (:func:`keep_report_copy`).  Which sources exist is the table in
+:mod:`components.sources`.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,13 +37,13 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from absl import logging
+from tfx.dsl.components.base import base_beam_executor
 
 from components import example_records, image_records
-from components.bad_images import TooManyBadImagesError, check_bad_fraction
+from components.bad_images import BadImageRow, TooManyBadImagesError, check_bad_fraction, clean, write_bad_images
 from trainer.contract import BAD_IMAGES_FILE, INGEST_REPORT_FILE, LABEL_NAMES_FILE, LABEL_NAMES_PROPERTY
 
 RECORD_FILE_PREFIX = "data_tfrecord"
-BAD_IMAGES_HEADER = "split\toutcome\treason\tpath\tdetail"
 METRICS_NAMESPACE = "resizer_ingest"
 
 
@@ -63,10 +69,6 @@ class ReportRow(NamedTuple):
     path: str
     detail: str
     label_name: str = ""  # the item's class ("" when it has none)
-
-
-def _clean(text: str) -> str:
-    return " ".join(str(text).replace("\t", " ").split())
 
 
 class NormalizeDoFn(beam.DoFn):
@@ -98,7 +100,7 @@ class NormalizeDoFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(
             self.REPORT,
             ReportRow(item.split, result.outcome, result.reason or result.warning, item.path,
-                      _clean(result.detail), item.label_name),
+                      clean(result.detail), item.label_name),
         )
         if result.ok:
             example = example_records.make_example(
@@ -280,13 +282,10 @@ def _build_report(_, counts, split_names, extra, sections=(), bad_rows=()) -> di
 
 
 def _write_reports(report: dict[str, Any], bad_rows: list[ReportRow], output_dir: str) -> None:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
 
-    lines = [BAD_IMAGES_HEADER]
-    for row in sorted(bad_rows, key=lambda r: (r.path, r.split)):
-        lines.append("\t".join([row.split, row.outcome, row.reason, _clean(row.path), row.detail]))
-    with tf.io.gfile.GFile(os.path.join(output_dir, BAD_IMAGES_FILE), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_bad_images([BadImageRow(row.split, row.outcome, row.reason, row.path, row.detail) for row in bad_rows],
+                     os.path.join(output_dir, BAD_IMAGES_FILE))
     with tf.io.gfile.GFile(os.path.join(output_dir, INGEST_REPORT_FILE), "w") as f:
         f.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
@@ -354,14 +353,14 @@ def write_ingest_outputs(
 
 
 def read_report(examples_uri: str) -> dict[str, Any]:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
 
     with tf.io.gfile.GFile(os.path.join(examples_uri, INGEST_REPORT_FILE), "r") as f:
         return json.loads(f.read())
 
 
 def write_label_names(examples_uri: str, label_names: Sequence[str]) -> None:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
 
     for name in label_names:
         if "\n" in name or "\r" in name or not name:
@@ -379,9 +378,9 @@ def finish_examples_artifact(
     max_bad_fraction: float,
 ) -> dict[str, Any]:
     """Properties, log line and the ``max_bad_fraction`` check, after Beam ran."""
-    from tfx.components.util import examples_utils  # pylint: disable=g-import-not-at-top
-    from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
-    from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils
 
     report = read_report(examples.uri)
     totals = report["totals"]
@@ -491,7 +490,7 @@ def keep_report_copy(examples_uri: str, component_name: str) -> str:
     A failed component's output folder is removed by the orchestrator; the
     copy outlives it so the error can name a report the user can still read.
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
 
     folder = tempfile.mkdtemp(prefix=f"{component_name}-failed-ingest-")
     for name in (BAD_IMAGES_FILE, INGEST_REPORT_FILE):
@@ -507,3 +506,129 @@ def validate_common(max_pixels: int, max_bad_fraction: float) -> None:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
     if not 0.0 <= float(max_bad_fraction) <= 1.0:
         raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")
+
+
+# ---------------------------------------------------------------------------
+# The shared executor: a source supplies an IngestPlan, the rest is common.
+
+MAX_PIXELS_KEY = "max_pixels"
+MAX_BAD_FRACTION_KEY = "max_bad_fraction"
+EXAMPLES_KEY = "examples"
+
+
+def ingest_parameters() -> dict[str, Any]:
+    """The execution parameters every ingestion component's spec has (``max_pixels``, ``max_bad_fraction``).
+
+    Returns:
+      ``{name: tfx ExecutionParameter}``, to merge into a ComponentSpec's ``PARAMETERS``.
+    """
+    from tfx.types.component_spec import ExecutionParameter
+
+    return {MAX_PIXELS_KEY: ExecutionParameter(type=int), MAX_BAD_FRACTION_KEY: ExecutionParameter(type=float)}
+
+
+@dataclasses.dataclass
+class IngestPlan:
+    """What a source tells :class:`IngestExecutor` about one run, before anything is read.
+
+    Attributes:
+      source: where the images come from, as the report's ``source`` (a folder, ``tfds:<name>``).
+      label_names: the class names; label ``i`` is ``label_names[i]``.  Written to ``label_names.txt``.
+      split_names: the output splits, in order; every :class:`IngestItem` the read gives is in one of them.
+      read: a Beam ``PTransform`` from the pipeline's root (``PBegin``) to a ``PCollection`` of
+        :class:`IngestItem` (one per input file / example, with its bytes or a skip reason).
+      report_extra: source-specific entries of ``ingest_report.json`` (its split settings, layout
+        sections, ...), merged into the report's top level.
+      group_duplicates: put files with identical bytes in one split and report them
+        (:func:`group_duplicates`); for sources that split by path hash.
+      keep_label_conflicts: with ``group_duplicates``, keep identical bytes filed under two classes
+        instead of skipping them as ``label_conflict``.
+    """
+
+    source: str
+    label_names: list[str]
+    split_names: list[str]
+    read: beam.PTransform
+    report_extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    group_duplicates: bool = False
+    keep_label_conflicts: bool = False
+
+
+class IngestExecutor(base_beam_executor.BaseBeamExecutor):
+    """The Beam executor every ingestion source shares; a source implements :meth:`plan` only.
+
+    Like TFX's ``BaseExampleGenExecutor`` (whose sources supply one
+    ``PTransform``), ``Do`` asks the source for an :class:`IngestPlan`, then:
+    writes ``label_names.txt``; runs one Beam pipeline that reads the items
+    (``plan.read``), groups identical bytes when asked, normalises every item
+    (:func:`components.image_records.normalize_image`), writes each split's
+    gzipped ``tf.Example`` TFRecords (``Split-<name>/data_tfrecord-*.gz``) and
+    the reports ``bad_images.tsv`` and ``ingest_report.json``; then sets the
+    Examples artifact's properties and enforces ``max_bad_fraction``, that
+    every class gave a record (sources that report ``empty_class_folders``)
+    and that every split got records (:func:`finish_examples_artifact`).
+
+    Execution properties read here: ``max_pixels`` (int) and
+    ``max_bad_fraction`` (float) (:func:`ingest_parameters`); the output is
+    ``examples`` (one ``standard_artifacts.Examples``).
+
+    Attributes:
+      COMPONENT_ID: the component's id, named in the report, logs and errors.
+    """
+
+    COMPONENT_ID = "IngestExampleGen"
+
+    def plan(self, exec_properties: dict[str, Any]) -> IngestPlan:
+        """The source's plan for this run (its label names, splits and the read ``PTransform``).
+
+        Args:
+          exec_properties: the component's execution properties.
+
+        Returns:
+          The :class:`IngestPlan`.
+
+        Raises:
+          ValueError: the source's input or settings cannot be ingested (the message names them).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement plan()")
+
+    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],
+           exec_properties: dict[str, Any]) -> None:
+        """Ingests the source into the ``examples`` artifact (see the class docstring).
+
+        Args:
+          input_dict: unused (ingestion has no input artifact).
+          output_dict: ``{"examples": [Examples artifact]}``; everything is written under its ``uri``:
+            ``Split-<name>/data_tfrecord-*.gz``, ``label_names.txt``, ``bad_images.tsv``,
+            ``ingest_report.json``.
+          exec_properties: ``max_pixels``, ``max_bad_fraction`` and the source's own properties.
+
+        Raises:
+          ValueError: the source's plan fails, or a class or a split got no record.
+          TooManyBadImagesError: more than ``max_bad_fraction`` of the input files were skipped.
+        """
+        from tfx.types import artifact_utils
+
+        self._log_startup(input_dict, output_dict, exec_properties)
+        max_pixels = int(exec_properties[MAX_PIXELS_KEY])
+        max_bad_fraction = float(exec_properties[MAX_BAD_FRACTION_KEY])
+        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        plan = self.plan(exec_properties)
+        label_names = list(plan.label_names)
+        split_names = list(plan.split_names)
+        write_label_names(examples.uri, label_names)
+        report_extra = {
+            "component": self.COMPONENT_ID,
+            "source": plan.source,
+            "label_names": label_names,
+            "max_pixels": max_pixels,
+            "max_bad_fraction": max_bad_fraction,
+            **plan.report_extra,
+        }
+        with self._make_beam_pipeline() as pipeline:
+            items = pipeline | "ReadItems" >> plan.read
+            sections = None
+            if plan.group_duplicates:
+                items, sections = group_duplicates(items, max_pixels, plan.keep_label_conflicts)
+            write_ingest_outputs(items, examples.uri, split_names, max_pixels, report_extra, sections)
+        finish_examples_artifact(self.COMPONENT_ID, examples, split_names, label_names, max_bad_fraction)

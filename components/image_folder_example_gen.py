@@ -1,7 +1,9 @@
 """ImageFolderExampleGen: ``root/<class_name>/<files>`` -> TFX Examples.
 
-A :class:`tfx.components.FileBasedExampleGen` with its own spec and Beam
-executor:
+A :class:`tfx.components.FileBasedExampleGen` with its own spec, driver and
+executor; the executor supplies only the folder scan and split plan
+(:meth:`Executor.plan`), the shared :class:`components._ingest.IngestExecutor`
+does the rest (``data.source=image_folder``, :mod:`components.sources`):
 
 * labels are the sorted class-folder names (``label`` = index, ``label_name``
   = folder name); a class folder with no file (once ignored files are set
@@ -50,17 +52,17 @@ from tfx import types
 from tfx.components.example_gen import driver as example_gen_driver
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.component import FileBasedExampleGen
-from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import proto_utils
 
 from components import _ingest, image_records, splits
 from trainer.contract import IMAGE_FOLDER_EXAMPLE_GEN_ID
 
-MAX_PIXELS_KEY = "max_pixels"
-MAX_BAD_FRACTION_KEY = "max_bad_fraction"
+MAX_PIXELS_KEY = _ingest.MAX_PIXELS_KEY
+MAX_BAD_FRACTION_KEY = _ingest.MAX_BAD_FRACTION_KEY
 IGNORE_EMPTY_CLASS_FOLDERS_KEY = "ignore_empty_class_folders"
 KEEP_LABEL_CONFLICTS_KEY = "keep_label_conflicts"
 INPUT_PATTERN = "*/*"
@@ -70,9 +72,8 @@ class ImageFolderExampleGenSpec(types.ComponentSpec):
     """FileBasedExampleGen's parameters plus the image-ingest ones."""
 
     PARAMETERS = dict(standard_component_specs.FileBasedExampleGenSpec.PARAMETERS)
+    PARAMETERS.update(_ingest.ingest_parameters())
     PARAMETERS.update({
-        MAX_PIXELS_KEY: ExecutionParameter(type=int),
-        MAX_BAD_FRACTION_KEY: ExecutionParameter(type=float),
         IGNORE_EMPTY_CLASS_FOLDERS_KEY: ExecutionParameter(type=int, optional=True),
         KEEP_LABEL_CONFLICTS_KEY: ExecutionParameter(type=int, optional=True),
     })
@@ -541,7 +542,7 @@ def file_content_sha256(path: str) -> str:
     Raises:
       OSError (or ``tf.errors.OpError`` for a URI) when the file cannot be read.
     """
-    import hashlib  # pylint: disable=g-import-not-at-top
+    import hashlib
 
     digest = hashlib.sha256()
     if "://" in path:
@@ -581,7 +582,7 @@ def folder_fingerprint(input_base: str) -> str:
       ``"Image folder: <input_base>, Num files: <n>, Total bytes: <bytes>,
       SHA-256(path,content): <hex>"`` (or the ``unlistable`` form).
     """
-    import hashlib  # pylint: disable=g-import-not-at-top
+    import hashlib
 
     digest = hashlib.sha256()
     try:
@@ -626,25 +627,52 @@ class ImageFolderDriver(example_gen_driver.FileBasedDriver):
 # Executor.
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
-    """Beam executor of :class:`ImageFolderExampleGen`."""
+class ReadImageFolder(beam.PTransform):
+    """Pipeline root -> one :class:`components._ingest.IngestItem` per planned file (its bytes read)."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
+    def __init__(self, input_base: str, plan: list[tuple[str, str, int, str, str]]):
+        """Reads ``plan`` (from :func:`plan_items`) under ``input_base``.
+
+        Args:
+          input_base: the image folder (local path or any ``tf.io.gfile`` URI).
+          plan: ``(split, relative path, label, label name, skip reason)`` per file.
+        """
+        super().__init__()
+        self._input_base = input_base
+        self._plan = plan
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "PlannedFiles" >> beam.Create(self._plan)
+                | "ReadFiles" >> beam.ParDo(ReadFileDoFn(self._input_base)))
+
+
+class Executor(_ingest.IngestExecutor):
+    """Beam executor of :class:`ImageFolderExampleGen`: scans the folder, the shared executor does the rest."""
+
+    COMPONENT_ID = IMAGE_FOLDER_EXAMPLE_GEN_ID
+
+    def plan(self, exec_properties: dict[str, Any]) -> _ingest.IngestPlan:
+        """Scans ``input_base``; labels are the class folders, splits the path-hash buckets.
+
+        Args:
+          exec_properties: ``input_base``, ``output_config`` (the split buckets),
+            ``ignore_empty_class_folders``, ``keep_label_conflicts``.
+
+        Returns:
+          The plan: every file the scan found, with the ``ignored``, ``links``,
+          ``empty_class_folders`` and ``split_buckets`` report sections; identical bytes grouped.
+
+        Raises:
+          ValueError: a class folder holds no file (unless ``ignore_empty_class_folders``), or
+            there is no class folder.
+        """
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         output_config = example_gen_pb2.Output()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         split_buckets = splits.parse_split_buckets(
             [(s.name, s.hash_buckets) for s in output_config.split_config.splits])
-        split_names = [name for name, _ in split_buckets]
-        max_pixels = int(exec_properties[MAX_PIXELS_KEY])
-        max_bad_fraction = float(exec_properties[MAX_BAD_FRACTION_KEY])
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY])
-
         ignore_empty = bool(exec_properties.get(IGNORE_EMPTY_CLASS_FOLDERS_KEY) or 0)
         keep_conflicts = bool(exec_properties.get(KEEP_LABEL_CONFLICTS_KEY) or 0)
         scan = scan_image_folder(input_base)
@@ -664,28 +692,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             logging.warning("%s: %s (%s)", IMAGE_FOLDER_EXAMPLE_GEN_ID, detail, reason)
         logging.info("%s: %d files, classes %s, splits %s",
                      IMAGE_FOLDER_EXAMPLE_GEN_ID, len(plan), class_names, split_buckets)
-        _ingest.write_label_names(examples.uri, class_names)
-        report_extra = {
-            "component": IMAGE_FOLDER_EXAMPLE_GEN_ID,
-            "source": input_base,
-            "label_names": class_names,
-            "split_buckets": dict(split_buckets),
-            "max_pixels": max_pixels,
-            "max_bad_fraction": max_bad_fraction,
-            "keep_label_conflicts": keep_conflicts,
-            **layout_report(scan, ignore_empty),
-        }
-        with self._make_beam_pipeline() as pipeline:
-            items = (
-                pipeline
-                | "PlannedFiles" >> beam.Create(plan)
-                | "ReadFiles" >> beam.ParDo(ReadFileDoFn(input_base))
-            )
-            items, duplicates = _ingest.group_duplicates(items, max_pixels, keep_conflicts)
-            _ingest.write_ingest_outputs(items, examples.uri, split_names, max_pixels,
-                                         report_extra, duplicates)
-        _ingest.finish_examples_artifact(IMAGE_FOLDER_EXAMPLE_GEN_ID, examples, split_names,
-                                         class_names, max_bad_fraction)
+        return _ingest.IngestPlan(
+            source=input_base,
+            label_names=class_names,
+            split_names=[name for name, _ in split_buckets],
+            read=ReadImageFolder(input_base, plan),
+            report_extra={"split_buckets": dict(split_buckets), "keep_label_conflicts": keep_conflicts,
+                          **layout_report(scan, ignore_empty)},
+            group_duplicates=True,
+            keep_label_conflicts=keep_conflicts,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -718,7 +734,13 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         a label conflict and, by default, skipped (``label_conflict``); when
         True they are kept (still reported).
 
-    Output ``examples``: standard_artifacts.Examples.
+    Raises:
+      ValueError: ``split_buckets``, ``max_pixels`` or ``max_bad_fraction`` is not valid (the message
+        names it), when the component is built.
+
+    Output ``examples``: standard_artifacts.Examples: ``Split-<name>/data_tfrecord-*.gz`` (gzipped
+    ``tf.Example``: ``image/encoded`` JPEG or PNG bytes, ``label`` int64, ``label_name``, ...),
+    ``label_names.txt``, ``bad_images.tsv``, ``ingest_report.json``.
     """
 
     SPEC_CLASS = ImageFolderExampleGenSpec
@@ -756,6 +778,29 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
 
 
+def from_config(config) -> ImageFolderExampleGen:
+    """The pipeline's ImageFolderExampleGen (``data.source=image_folder``, :mod:`components.sources`).
+
+    Args:
+      config: the validated ``pipeline.config.PipelineConfig``: ``image_dir`` (a local path is made
+        absolute; the demo set's folder when ``data.image_dir`` is empty), ``data.split_buckets``,
+        ``data.max_pixels``, ``data.max_bad_fraction``, ``data.ignore_empty_class_folders``,
+        ``data.keep_label_conflicts``.
+
+    Returns:
+      The component.
+    """
+    data = config.data
+    return ImageFolderExampleGen(
+        input_base=os.path.abspath(config.image_dir) if "://" not in config.image_dir else config.image_dir,
+        split_buckets=dict(data.split_buckets),
+        max_pixels=data.max_pixels,
+        max_bad_fraction=data.max_bad_fraction,
+        ignore_empty_class_folders=data.ignore_empty_class_folders,
+        keep_label_conflicts=data.keep_label_conflicts,
+    )
+
+
 def split_buckets_of(component: ImageFolderExampleGen) -> dict[str, int]:
     """The ``{split: buckets}`` mapping a component was built with."""
     output_config = component.exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY]
@@ -766,6 +811,6 @@ def split_buckets_of(component: ImageFolderExampleGen) -> dict[str, int]:
     return {s.name: s.hash_buckets for s in output_config.split_config.splits}
 
 
-__all__ = ["ImageFolderExampleGen", "ImageFolderExampleGenSpec", "Executor",
+__all__ = ["ImageFolderExampleGen", "ImageFolderExampleGenSpec", "Executor", "ReadImageFolder", "from_config",
            "ImageFolderDriver", "FolderScan", "file_content_sha256", "folder_fingerprint", "ignore_reason",
            "list_image_folder", "plan_items", "scan_image_folder", "split_buckets_of"]

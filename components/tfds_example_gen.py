@@ -19,8 +19,11 @@ slice) per work item, through TFDS's own builder and ``data_dir``:
   ``image/filename`` is TFDS's ``image/filename`` feature when the dataset
   has one, else ``<tfds split>/<shard>/<index>``.
 
-Output layout and reports are the same as ImageFolderExampleGen's.  Skipped
-examples stay in the output split they were sliced into.
+Output layout and reports are the same as ImageFolderExampleGen's: the
+executor supplies only the shard plan and reader (:meth:`Executor.plan`), the
+shared :class:`components._ingest.IngestExecutor` does the rest
+(``data.source=tfds``, :mod:`components.sources`).  Skipped examples stay in
+the output split they were sliced into.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from typing import Any
 import apache_beam as beam
 from absl import logging
 from tfx import types
-from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components import _ingest, image_records
@@ -48,34 +51,35 @@ SPLITS_KEY = "splits"
 DATA_DIR_KEY = "data_dir"
 IMAGE_KEY_KEY = "image_key"
 LABEL_KEY_KEY = "label_key"
-MAX_PIXELS_KEY = "max_pixels"
-MAX_BAD_FRACTION_KEY = "max_bad_fraction"
-EXAMPLES_KEY = "examples"
+MAX_PIXELS_KEY = _ingest.MAX_PIXELS_KEY
+MAX_BAD_FRACTION_KEY = _ingest.MAX_BAD_FRACTION_KEY
+EXAMPLES_KEY = _ingest.EXAMPLES_KEY
 
 
 class TfdsExampleGenSpec(types.ComponentSpec):
+    """The TFDS source's parameters (dataset, splits JSON, data_dir, feature keys) plus the common ingest ones."""
+
     PARAMETERS = {
         DATASET_KEY: ExecutionParameter(type=str),
         SPLITS_KEY: ExecutionParameter(type=str),  # JSON object, ordered
         DATA_DIR_KEY: ExecutionParameter(type=str, optional=True),
         IMAGE_KEY_KEY: ExecutionParameter(type=str),
         LABEL_KEY_KEY: ExecutionParameter(type=str),
-        MAX_PIXELS_KEY: ExecutionParameter(type=int),
-        MAX_BAD_FRACTION_KEY: ExecutionParameter(type=float),
+        **_ingest.ingest_parameters(),
     }
     INPUTS = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
 def _builder(dataset: str, data_dir: str | None):
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds
 
     return tfds.builder(dataset, data_dir=data_dir or None)
 
 
 def plan_shards(builder, splits: list[tuple]) -> list[tuple]:
     """(output split, tfds split, shard index, skip, take) per file instruction."""
-    from tensorflow_datasets.core import naming  # pylint: disable=g-import-not-at-top
+    from tensorflow_datasets.core import naming
 
     plan = []
     for out_split, spec in splits:
@@ -104,7 +108,7 @@ class ReadTfdsShardDoFn(beam.DoFn):
         self._builder = _builder(self._dataset, self._data_dir)
 
     def process(self, planned):
-        import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+        import tensorflow_datasets as tfds
 
         out_split, tfds_split, shard, skip, take = planned
         ds = self._builder.as_dataset(
@@ -131,22 +135,48 @@ class ReadTfdsShardDoFn(beam.DoFn):
             yield _ingest.IngestItem(out_split, filename, label, self._label_names[label], data)
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
-    """Beam executor of :class:`TfdsExampleGen`."""
+class ReadTfdsShards(beam.PTransform):
+    """Pipeline root -> one :class:`components._ingest.IngestItem` per example of the planned shard reads."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
+    def __init__(self, plan: list[tuple], read_shard: ReadTfdsShardDoFn):
+        """Reads every ``(out split, tfds split, shard, skip, take)`` of ``plan`` with ``read_shard``.
+
+        Args:
+          plan: the shard reads, from :func:`plan_shards`.
+          read_shard: the DoFn that reads one of them.
+        """
+        super().__init__()
+        self._plan = plan
+        self._read_shard = read_shard
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "ShardReads" >> beam.Create(self._plan)
+                | "ReadShards" >> beam.ParDo(self._read_shard))
+
+
+class Executor(_ingest.IngestExecutor):
+    """Beam executor of :class:`TfdsExampleGen`: plans the shard reads, the shared executor does the rest."""
+
+    COMPONENT_ID = TFDS_EXAMPLE_GEN_ID
+
+    def plan(self, exec_properties: dict[str, Any]) -> _ingest.IngestPlan:
+        """Prepares the dataset if needed; labels are its ClassLabel names, splits the ``splits`` slices.
+
+        Args:
+          exec_properties: ``dataset``, ``splits`` (JSON), ``data_dir``, ``image_key``, ``label_key``.
+
+        Returns:
+          The plan: one read per TFDS file instruction, with the ``tfds_splits`` report entry.
+
+        Raises:
+          ValueError: ``splits`` is not a valid ``{output split: TFDS split}`` object.
+        """
         dataset = exec_properties[DATASET_KEY]
         splits = parse_tfds_splits(exec_properties[SPLITS_KEY])
         data_dir = exec_properties.get(DATA_DIR_KEY) or None
         image_key = exec_properties[IMAGE_KEY_KEY]
         label_key = exec_properties[LABEL_KEY_KEY]
-        max_pixels = int(exec_properties[MAX_PIXELS_KEY])
-        max_bad_fraction = float(exec_properties[MAX_BAD_FRACTION_KEY])
-        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-        split_names = [name for name, _ in splits]
 
         builder = _builder(dataset, data_dir)
         # No-op when the data is already prepared in data_dir (works offline).
@@ -157,26 +187,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         plan = plan_shards(builder, splits)
         logging.info("%s: %s (data_dir=%s), splits %s, %d shard reads",
                      TFDS_EXAMPLE_GEN_ID, dataset, builder.data_dir, splits, len(plan))
-        _ingest.write_label_names(examples.uri, label_names)
-        report_extra = {
-            "component": TFDS_EXAMPLE_GEN_ID,
-            "source": f"tfds:{builder.info.full_name}",
-            "label_names": label_names,
-            "tfds_splits": dict(splits),
-            "max_pixels": max_pixels,
-            "max_bad_fraction": max_bad_fraction,
-        }
-        with self._make_beam_pipeline() as pipeline:
-            items = (
-                pipeline
-                | "ShardReads" >> beam.Create(plan)
-                | "ReadShards" >> beam.ParDo(ReadTfdsShardDoFn(
-                    dataset, data_dir, image_key, label_key, label_names, has_filename))
-            )
-            _ingest.write_ingest_outputs(items, examples.uri, split_names, max_pixels,
-                                         report_extra)
-        _ingest.finish_examples_artifact(TFDS_EXAMPLE_GEN_ID, examples, split_names,
-                                         label_names, max_bad_fraction)
+        return _ingest.IngestPlan(
+            source=f"tfds:{builder.info.full_name}",
+            label_names=label_names,
+            split_names=[name for name, _ in splits],
+            read=ReadTfdsShards(plan, ReadTfdsShardDoFn(dataset, data_dir, image_key, label_key, label_names,
+                                                        has_filename)),
+            report_extra={"tfds_splits": dict(splits)},
+        )
 
 
 class TfdsExampleGen(base_beam_component.BaseBeamComponent):
@@ -187,10 +205,18 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
       splits: ordered ``{output split: TFDS split string}``, default
         :data:`components.splits.DEFAULT_TFDS_SPLITS`.
       data_dir: TFDS data dir (None: TFDS's default, ``~/tensorflow_datasets``).
-      max_pixels, max_bad_fraction: as for ImageFolderExampleGen.
-      image_key, label_key: the dataset's image and ClassLabel feature names.
+      max_pixels: images with width*height above this are skipped (``too_many_pixels``).
+      max_bad_fraction: the run fails (after writing its report) when more than this fraction of
+        the examples was skipped.
+      image_key: the dataset's image feature name.
+      label_key: the dataset's ClassLabel feature name.
 
-    Output ``examples``: standard_artifacts.Examples.
+    Raises:
+      ValueError: ``splits``, ``max_pixels`` or ``max_bad_fraction`` is not valid (the message names
+        it), when the component is built.
+
+    Output ``examples``: standard_artifacts.Examples, laid out as ImageFolderExampleGen's
+    (``Split-<name>/data_tfrecord-*.gz``, ``label_names.txt``, ``bad_images.tsv``, ``ingest_report.json``).
     """
 
     SPEC_CLASS = TfdsExampleGenSpec
@@ -218,4 +244,24 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
         super().__init__(spec=spec)
 
 
-__all__ = ["TfdsExampleGen", "TfdsExampleGenSpec", "Executor", "plan_shards"]
+def from_config(config) -> TfdsExampleGen:
+    """The pipeline's TfdsExampleGen (``data.source=tfds``, :mod:`components.sources`).
+
+    Args:
+      config: the validated ``pipeline.config.PipelineConfig``: ``data.tfds_name``, ``data.tfds_splits``,
+        ``data.tfds_data_dir`` (empty: TFDS's default), ``data.max_pixels``, ``data.max_bad_fraction``.
+
+    Returns:
+      The component.
+    """
+    data = config.data
+    return TfdsExampleGen(
+        dataset=data.tfds_name,
+        splits=dict(data.tfds_splits),
+        data_dir=data.tfds_data_dir or None,
+        max_pixels=data.max_pixels,
+        max_bad_fraction=data.max_bad_fraction,
+    )
+
+
+__all__ = ["TfdsExampleGen", "TfdsExampleGenSpec", "Executor", "ReadTfdsShards", "from_config", "plan_shards"]

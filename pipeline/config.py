@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from components import demo_data, image_records, splits
+from components import demo_data, image_records, sources, splits
 from trainer.config import ConfigError, ConfigModel, Strings, TrainingConfig, TuningConfig, json_object
 from trainer.contract import (
     BILINEAR_ANTIALIAS_ARM,
@@ -35,7 +35,6 @@ __all__ = ["ConfigError", "DataConfig", "EvalConfig", "PipelineConfig", "PROFILE
            "TuningConfig", "demo_profile", "field_paths", "full_profile", "parse_assignments", "profile",
            "with_overrides"]
 
-DataSource = Literal["image_folder", "tfds"]
 Runner = Literal["local", "beam"]
 
 # A JSON object on the command line.
@@ -56,7 +55,9 @@ class DataConfig(ConfigModel):
             ``eval`` split is named as such), or a split string or bucket count is invalid.
     """
 
-    source: DataSource = Field("image_folder", description="image_folder: a folder of class folders; tfds: TFDS")
+    source: str = Field(sources.IMAGE_FOLDER_SOURCE,
+                        description="the ingestion source (components/sources.py): image_folder (a folder of class "
+                                    "folders) or tfds (TFDS)")
     image_dir: str = Field("", description="image_folder: the root/<class>/<files> folder; empty: the demo set")
     demo_images_per_class: int = Field(demo_data.DEFAULT_PER_CLASS, ge=4, description="images per class, demo set")
     demo_seed: int = Field(demo_data.DEFAULT_SEED, description="seed of the demo set (same seed, same files)")
@@ -97,10 +98,21 @@ class DataConfig(ConfigModel):
     def _valid_tfds_splits(cls, value):
         return dict(splits.parse_tfds_splits(value))
 
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value):
+        sources.get_source(value)
+        return value
+
     @model_validator(mode="after")
     def _required_splits(self):
-        field = "split_buckets" if self.source == "image_folder" else "tfds_splits"
-        names = getattr(self, field)
+        # Only the source's own split settings are checked, with its own parser.
+        source = sources.get_source(self.source)
+        field = source.split_field
+        try:
+            names = dict(source.parse_splits(getattr(self, field)))
+        except ValueError as error:
+            raise ConfigError(field, f"not valid for data.source={self.source!r}: {error}") from None
         if set(names) == set(REQUIRED_SPLITS):
             return self
         wanted = ", ".join(map(repr, REQUIRED_SPLITS))
@@ -214,7 +226,7 @@ class PipelineConfig(ConfigModel):
     @property
     def uses_demo_data(self):
         """True when the images are the generated demo set (image_folder without an image_dir)."""
-        return self.data.source == "image_folder" and not self.data.image_dir
+        return self.data.source == sources.IMAGE_FOLDER_SOURCE and not self.data.image_dir
 
     @property
     def image_dir(self):

@@ -29,6 +29,9 @@ defaults are the config's values):
     ``data.tfds_splits``, e.g. ``{"train": "train[:90%]", "validation":
     "train[90%:95%]", "test": "train[95%:]"}``.
 
+A data source's own parameters (here ``tfds_splits``) come from its entry
+in the table of sources (:mod:`components.sources`).
+
 Why ``epochs`` goes through an extra step: Kubeflow v2 (and TFX's compiler
 for it) can only substitute a runtime parameter for a *whole* execution
 property, never for a value inside one, and ``epochs`` lives inside the
@@ -69,6 +72,7 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.component.experimental.annotations import OutputDict, Parameter  # noqa: E402
 from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 
+from components import sources  # noqa: E402
 from pipeline import config as config_lib  # noqa: E402
 from pipeline.kubeflow_spec import finish_pipeline_job, write_pipeline_file  # noqa: E402
 from trainer import contract  # noqa: E402
@@ -79,7 +83,7 @@ KUBEFLOW_TFX_COMMAND = (
     "-m",
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 )
-EPOCHS, ACCURACY_MARGIN, TFDS_SPLITS = "epochs", "accuracy_margin", "tfds_splits"
+EPOCHS, ACCURACY_MARGIN = "epochs", "accuracy_margin"
 
 
 def custom_config_output(arm: str) -> str:
@@ -127,14 +131,14 @@ def RuntimeConfig(  # noqa: N802 (TFX component naming)
 # --- building --------------------------------------------------------------------------
 
 def runtime_parameters(config: config_lib.PipelineConfig) -> dict[str, object]:
-    """The pipeline's runtime parameters with the config's values as defaults (the module docstring lists them).
+    """The pipeline's runtime parameters with the config's values as defaults.
 
     Args:
-        config: the configuration.
+      config: the validated configuration.
 
     Returns:
-        {name: ``tfx.dsl.experimental.RuntimeParameter``}: ``epochs``, ``accuracy_margin``, and ``tfds_splits``
-        for a TFDS source.
+      ``{name: tfx RuntimeParameter}``: ``epochs``, ``accuracy_margin``, and those of the data source
+      (:class:`components.sources.IngestSource` ``runtime_parameters``; ``tfds_splits`` for ``tfds``).
     """
     runtime_parameter = tfx.dsl.experimental.RuntimeParameter
     params = {
@@ -142,9 +146,8 @@ def runtime_parameters(config: config_lib.PipelineConfig) -> dict[str, object]:
         ACCURACY_MARGIN: runtime_parameter(name=ACCURACY_MARGIN, ptype=float,
                                            default=float(config.evaluation.accuracy_margin)),
     }
-    if config.data.source == "tfds":
-        params[TFDS_SPLITS] = runtime_parameter(name=TFDS_SPLITS, ptype=str,
-                                                default=json.dumps(dict(config.data.tfds_splits)))
+    for spec in sources.get_source(config.data.source).runtime_parameters:
+        params[spec.name] = runtime_parameter(name=spec.name, ptype=spec.ptype, default=spec.default(config))
     return params
 
 
@@ -185,8 +188,10 @@ def create_kubeflow_components(config: config_lib.PipelineConfig, example_gen=No
         trainer.add_upstream_node(resolver)
     # A plain float property of the gate: the runtime parameter goes in directly.
     _set_exec_property(components[contract.PAIRED_COMPARISON_ID], "accuracy_margin", params[ACCURACY_MARGIN])
-    if TFDS_SPLITS in params and example_gen is None:
-        _set_exec_property(components[contract.TFDS_EXAMPLE_GEN_ID], "splits", params[TFDS_SPLITS])
+    source = sources.get_source(config.data.source)
+    if example_gen is None:
+        for spec in source.runtime_parameters:
+            _set_exec_property(components[source.component_id], spec.exec_property, params[spec.name])
     out = {RUNTIME_CONFIG_ID: resolver}
     out.update(components)
     return out
@@ -204,10 +209,7 @@ def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequen
         file and the backbone weights that has no ``scheme://``.
     """
     named = {"pipeline root": pipeline_root, "output_dir": config.output_dir}
-    if config.data.source == "image_folder":
-        named["data.image_dir"] = config.image_dir
-    elif config.data.tfds_data_dir:
-        named["data.tfds_data_dir"] = config.data.tfds_data_dir
+    named.update(sources.get_source(config.data.source).input_locations(config))
     if config.data.schema_file:
         named["data.schema_file"] = config.data.schema_file
     if config.training.backbone_weights:

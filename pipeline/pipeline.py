@@ -26,47 +26,29 @@ import os
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from components import sources
 from components.comparison_report import ComparisonReport
 from components.data_gate import DataGate
 from components.evaluator import Evaluator
-from components.image_folder_example_gen import ImageFolderExampleGen
 from components.model_card import ModelCard
 from components.paired_comparison import PairedComparison
 from components.servability_check import ServabilityCheck
-from components.tfds_example_gen import TfdsExampleGen
 from pipeline.config import PipelineConfig
 from trainer import contract
 from trainer.config import code_fingerprint
 
 
 def make_example_gen(config: PipelineConfig):
-    """The configured ExampleGen: TfdsExampleGen for ``data.source`` tfds, else ImageFolderExampleGen.
+    """The ExampleGen of ``config.data.source``, built by its entry in the table of sources.
 
     Args:
-        config: the resolved configuration (:func:`pipeline.prepare.resolve_config`); a local ``image_dir`` is
-            made absolute, a ``gs://`` one kept.
+      config: the validated configuration.
 
     Returns:
-        The component (id ``TfdsExampleGen`` or ``ImageFolderExampleGen``); its ``examples`` output holds the
-        train, validation and test splits with ``ingest_report.json`` and ``bad_images.tsv``.
+      The source's TFX component (:mod:`components.sources`); its ``examples`` output holds the train,
+      validation and test splits with ``ingest_report.json`` and ``bad_images.tsv``.
     """
-    data = config.data
-    if data.source == "tfds":
-        return TfdsExampleGen(
-            dataset=data.tfds_name,
-            splits=dict(data.tfds_splits),
-            data_dir=data.tfds_data_dir or None,
-            max_pixels=data.max_pixels,
-            max_bad_fraction=data.max_bad_fraction,
-        )
-    return ImageFolderExampleGen(
-        input_base=os.path.abspath(config.image_dir) if "://" not in config.image_dir else config.image_dir,
-        split_buckets=dict(data.split_buckets),
-        max_pixels=data.max_pixels,
-        max_bad_fraction=data.max_bad_fraction,
-        ignore_empty_class_folders=data.ignore_empty_class_folders,
-        keep_label_conflicts=data.keep_label_conflicts,
-    )
+    return sources.get_source(config.data.source).build_component(config)
 
 
 def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:

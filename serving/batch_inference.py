@@ -10,10 +10,12 @@ in batches) -> two files:
 * ``predictions.csv``: ``filename,class,p_<class>...`` for every kept or
   converted image, sorted by filename (the path relative to the input
   directory, or to a glob's directory part);
-* ``predictions.bad_images.tsv``: ``outcome, reason, filename, detail`` for
+* ``predictions.bad_images.tsv``: ingestion's bad-image report, written by
+  the same writer with the same columns (:mod:`components.bad_images`:
+  ``split, outcome, reason, path, detail``; ``split`` is empty here) for
   every file that is not simply classified: converted, kept with a warning
   (libjpeg's, e.g. ``jpeg_extraneous_bytes``), skipped, ignored (not data) or
-  not read (a link), as ingestion's ``bad_images.tsv`` and ``ingest_report.json``.
+  not read (a link); ``path`` is the filename of the predictions CSV.
 
 Which files: a directory is walked by ingestion's own walker
 (:func:`components.image_folder_example_gen.scan_image_folder`), with its
@@ -37,7 +39,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -47,11 +48,11 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components import image_records
-from serving.infer_command import DEFAULT_BATCH_SIZE
+from components.bad_images import BadImageRow, read_bad_images, write_bad_images
 from serving.saved_model_handler import Rejection, ServingModelHandler, absolute, read_model_info, resolve_model_dir
 from trainer import contract
 
-BAD_IMAGES_HEADER = "outcome\treason\tfilename\tdetail"
+DEFAULT_BATCH_SIZE = contract.DEFAULT_INFER_BATCH_SIZE
 # Report outcomes of files that are not read: not data (hidden, OS metadata, ...), and links.
 IGNORED = "ignored"
 NOT_READ = "not_read"
@@ -63,11 +64,19 @@ class InputError(ValueError):
     """The images argument matches no file."""
 
 
-class ReportRow(NamedTuple):
-    outcome: str
-    reason: str
-    filename: str
-    detail: str
+def report_row(outcome: str, reason: str, filename: str, detail: str = "") -> BadImageRow:
+    """A bad-images row of this job (no split).
+
+    Args:
+      outcome: ``converted``, ``skipped``, ``kept`` (with a warning), ``ignored`` or ``not_read``.
+      reason: why (an :mod:`components.image_records` reason, an ignore or link reason).
+      filename: the file, relative to the input directory (as in the predictions CSV).
+      detail: the decoder's message or other detail.
+
+    Returns:
+      The row, for :func:`components.bad_images.write_bad_images`.
+    """
+    return BadImageRow("", outcome, reason, filename, detail)
 
 
 @dataclasses.dataclass
@@ -134,17 +143,21 @@ def bad_images_path(predictions_path: str) -> str:
     return f"{stem}.{contract.BAD_IMAGES_FILE}"
 
 
-def _clean(text: str) -> str:
-    return " ".join(str(text).replace("\t", " ").split())
-
-
-def csv_header(class_names: Sequence[str]):
+def csv_header(class_names: Sequence[str]) -> list[str]:
+    """The predictions CSV's columns: ``filename``, ``class``, then ``p_<class>`` per class, in class order."""
     return [contract.FILENAME_COLUMN, contract.CLASS_COLUMN] + [
         f"{contract.PROBABILITY_COLUMN_PREFIX}{name}" for name in class_names]
 
 
-def write_predictions_csv(rows, path: str, class_names: Sequence[str]) -> None:
-    """``rows``: (filename, class name, probabilities); written sorted, float32 values in their shortest form."""
+def write_predictions_csv(rows, path: str, class_names: list[str]) -> None:
+    """Writes the predictions CSV at ``path`` (:func:`csv_header`), rows sorted, float32 values in their shortest form.
+
+    Args:
+      rows: ``(filename, class name, probabilities)`` per classified image.
+      path: the file to write (any Beam filesystem).
+      class_names: the model's classes, in its output order.  A ``list`` (Beam checks a side argument
+        against this hint, and rejects a list for ``collections.abc.Sequence``).
+    """
     import csv
     import io
 
@@ -159,17 +172,9 @@ def write_predictions_csv(rows, path: str, class_names: Sequence[str]) -> None:
         f.write(text.getvalue().encode("utf-8"))
 
 
-def write_bad_images(rows, path: str) -> None:
-    lines = [BAD_IMAGES_HEADER] + ["\t".join(_clean(field) for field in (row.outcome, row.reason, row.filename,
-                                                                          row.detail))
-                                   for row in sorted(rows, key=lambda r: (r.filename, r.outcome))]
-    with FileSystems.create(path) as f:
-        f.write(("\n".join(lines) + "\n").encode("utf-8"))
-
-
 # --- the pipeline ----------------------------------------------------------------------------------
 
-def list_directory(base: str) -> tuple[list[str], list[ReportRow]]:
+def list_directory(base: str) -> tuple[list[str], list[BadImageRow]]:
     """(filenames to read, report rows of the files that are not) under the directory ``base``.
 
     Ingestion's walker and rules (:func:`components.image_folder_example_gen.scan_image_folder`):
@@ -179,18 +184,18 @@ def list_directory(base: str) -> tuple[list[str], list[ReportRow]]:
     to ``base`` (forward slashes).  A file reached from two class folders
     (``same_file_in_other_class``) is classified under each name.
     """
-    from components.image_folder_example_gen import scan_image_folder  # pylint: disable=g-import-not-at-top
+    from components.image_folder_example_gen import scan_image_folder
 
     scan = scan_image_folder(base)
     read = set(scan.files)
-    rows = [ReportRow(IGNORED, reason, rel, "") for rel, reason in scan.ignored]
-    rows += [ReportRow(NOT_READ, reason, rel, detail) for rel, reason, detail in scan.links if rel not in read]
+    rows = [report_row(IGNORED, reason, rel, "") for rel, reason in scan.ignored]
+    rows += [report_row(NOT_READ, reason, rel, detail) for rel, reason, detail in scan.links if rel not in read]
     return list(scan.files), rows
 
 
 def glob_decision(name: str) -> str:
     """Why a file a glob matched is not data ('' when it is): ingestion's ignore rule on every part of ``name``."""
-    from components.image_folder_example_gen import ignore_reason  # pylint: disable=g-import-not-at-top
+    from components.image_folder_example_gen import ignore_reason
 
     return next((ignore_reason(part) for part in name.split("/") if ignore_reason(part)), "")
 
@@ -208,7 +213,7 @@ class MatchedNameDoFn(beam.DoFn):
         name = (path[len(self._base):] if path.startswith(self._base) else path).replace("\\", "/")
         reason = glob_decision(name)
         if reason:
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(IGNORED, reason, name, ""))
+            yield beam.pvalue.TaggedOutput(self.REPORT, report_row(IGNORED, reason, name, ""))
             return
         yield name
 
@@ -235,15 +240,15 @@ class ReadImageDoFn(beam.DoFn):
             detail = f"{type(error).__name__}: {error}".replace(path, name)
             if "://" not in path and os.path.islink(path) and not os.path.exists(path):
                 detail = f"dangling link: {name} -> {os.readlink(path)}"
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(
+            yield beam.pvalue.TaggedOutput(self.REPORT, report_row(
                 image_records.SKIPPED, image_records.UNREADABLE, name, detail))
             return
         result = image_records.normalize_image(data, self._max_pixels)
         if not result.ok:
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(result.outcome, result.reason, name, result.detail))
+            yield beam.pvalue.TaggedOutput(self.REPORT, report_row(result.outcome, result.reason, name, result.detail))
             return
         if result.warning:
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(result.outcome, result.warning, name,
+            yield beam.pvalue.TaggedOutput(self.REPORT, report_row(result.outcome, result.warning, name,
                                                                   result.detail))
         yield (name, result.outcome, result.reason), result.encoded
 
@@ -256,11 +261,11 @@ class SortOutPredictionsDoFn(beam.DoFn):
     def process(self, keyed):
         (name, outcome, reason), prediction = keyed
         if isinstance(prediction, Rejection):
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(
+            yield beam.pvalue.TaggedOutput(self.REPORT, report_row(
                 image_records.SKIPPED, image_records.CORRUPT, name, MODEL_REJECTED + prediction.detail))
             return
         if outcome == image_records.CONVERTED:
-            yield beam.pvalue.TaggedOutput(self.REPORT, ReportRow(outcome, reason, name, ""))
+            yield beam.pvalue.TaggedOutput(self.REPORT, report_row(outcome, reason, name, ""))
         yield name, prediction.class_name, tuple(prediction.probabilities)
 
 
@@ -300,7 +305,26 @@ def add_batch_inference(pipeline, pattern: str, base: str, version_dir: str, cla
 def run_batch_inference(model_dir: str, images: str, output: str, beam_args: Sequence[str] = (),
                         batch_size: int = DEFAULT_BATCH_SIZE,
                         max_pixels: int = image_records.DEFAULT_MAX_PIXELS) -> Summary:
-    """Classifies the images; returns the counts. Raises :class:`ModelDirError` or :class:`InputError` first."""
+    """Classifies every image of ``images`` with the model; writes the predictions CSV and its bad-images report.
+
+    Args:
+      model_dir: a pushed SavedModel: its version directory, or the model's directory (newest numeric version).
+      images: a directory (walked as ingestion walks an image folder) or a glob (local, ``gs://``, any Beam
+        filesystem).
+      output: the predictions CSV to write (``filename,class,p_<class>...``, float32 probabilities); the
+        bad-images report goes beside it (:func:`bad_images_path`, columns
+        :data:`components.bad_images.BAD_IMAGES_COLUMNS`).
+      beam_args: Beam pipeline options (``--runner``, ``--direct_num_workers``, ...).
+      batch_size: images per model call.
+      max_pixels: images with more pixels (width*height) are skipped as ingestion skips them.
+
+    Returns:
+      The :class:`Summary` of the run, counted from the files written.
+
+    Raises:
+      ModelDirError: ``model_dir`` holds no usable SavedModel (raised before anything runs).
+      InputError: ``images`` matches no file (raised before anything runs).
+    """
     version_dir = resolve_model_dir(model_dir)
     pattern, base = resolve_inputs(images)
     if pattern is None:
@@ -323,14 +347,27 @@ def run_batch_inference(model_dir: str, images: str, output: str, beam_args: Seq
 
 
 def summarize(version_dir: str, predictions_path: str, bad_path: str, seconds: float) -> Summary:
+    """The run's :class:`Summary`, counted from the two files it wrote.
+
+    Args:
+      version_dir: the model's version directory.
+      predictions_path: the predictions CSV.
+      bad_path: its bad-images report.
+      seconds: the Beam job's wall time (s).
+
+    Returns:
+      The counts.
+
+    Raises:
+      ValueError: the bad-images report is not one (:func:`components.bad_images.read_bad_images`).
+    """
     with FileSystems.open(predictions_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         classified = sum(1 for _ in f) - 1
-    with FileSystems.open(bad_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        rows = [line.decode("utf-8").split("\t") for line in f.read().splitlines()[1:]]
-    outcomes = Counter(row[0] for row in rows)
+    rows = read_bad_images(bad_path)
+    outcomes = Counter(row.outcome for row in rows)
 
     def by_reason(outcome):
-        return dict(sorted(Counter(row[1] for row in rows if row[0] == outcome).items()))
+        return dict(sorted(Counter(row.reason for row in rows if row.outcome == outcome).items()))
 
     return Summary(version_dir, predictions_path, bad_path, classified,
                    classified - outcomes[image_records.CONVERTED], outcomes[image_records.CONVERTED],

@@ -8,13 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from components.image_records import DEFAULT_MAX_PIXELS
-
-# Images per call of the model (the demo profile's batch size). 16 keeps a
-# DenseNet-121 batch at 300x300 well inside a CPU worker's memory.
-DEFAULT_BATCH_SIZE = 16
+from trainer.contract import DEFAULT_INFER_BATCH_SIZE as DEFAULT_BATCH_SIZE
 
 
 def add_infer_arguments(parser):
+    """Adds the ``infer`` options to ``parser``.
+
+    Args:
+      parser: an ``argparse.ArgumentParser`` (the ``infer`` subcommand's).
+
+    Returns:
+      The same parser.
+    """
     parser.add_argument("--model-dir", required=True, metavar="DIR",
                         help="a pushed SavedModel: its version directory, or the model's directory "
                              "(the newest numeric version is used)")

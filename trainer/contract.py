@@ -115,6 +115,9 @@ SERVABILITY_FILE = "servability.json"  # InfraBlessing artifact: the servability
 FILENAME_COLUMN = "filename"  # the path relative to the input directory (or the glob's fixed part)
 CLASS_COLUMN = "class"  # the model's class_name
 PROBABILITY_COLUMN_PREFIX = "p_"  # then one column per class: p_<class name>, in class order
+# Images per call of the model (the demo profile's batch size); 16 keeps a DenseNet-121 batch at 300x300
+# well inside a CPU worker's memory.
+DEFAULT_INFER_BATCH_SIZE = 16
 
 # --- evaluation ----------------------------------------------------------------------------------
 

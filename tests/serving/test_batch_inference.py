@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from apache_beam.pvalue import TaggedOutput
 
-from components import image_records
+from components import bad_images, image_records
 from serving import batch_inference, infer_command
 from serving.saved_model_handler import ModelDirError, Rejection, predict_images, resolve_model_dir
 from tests.serving.helpers import write_image_folder
@@ -80,15 +80,15 @@ def read_files(folder, max_pixels=image_records.DEFAULT_MAX_PIXELS):
     """
     base = os.path.join(str(folder), "")
     names, rows = batch_inference.list_directory(base)
-    out = {row.filename: (row.outcome, row.reason, None) for row in rows}
+    out = {row.path: (row.outcome, row.reason, None) for row in rows}
     dofn = batch_inference.ReadImageDoFn(base, max_pixels)
     for name in names:
         warned = {}
         for item in dofn.process(name):
             if isinstance(item, TaggedOutput):
                 row = item.value
-                warned[row.filename] = row.reason
-                out[row.filename] = (row.outcome, row.reason, None)
+                warned[row.path] = row.reason
+                out[row.path] = (row.outcome, row.reason, None)
             else:
                 (filename, outcome, reason), data = item
                 out[filename] = (outcome, warned.get(filename, reason), data)
@@ -216,13 +216,26 @@ def test_a_jpeg_libjpeg_warns_about_is_classified_and_reported_by_name(tmp_path,
 
 
 def test_report_rows_are_one_line_each(tmp_path):
-    rows = [batch_inference.ReportRow(image_records.SKIPPED, image_records.CORRUPT, "b\tc.jpg", "line 1\nline 2"),
-            batch_inference.ReportRow(image_records.CONVERTED, image_records.ALPHA, "a.png", "")]
+    rows = [batch_inference.report_row(image_records.SKIPPED, image_records.CORRUPT, "b\tc.jpg", "line 1\nline 2"),
+            batch_inference.report_row(image_records.CONVERTED, image_records.ALPHA, "a.png", "")]
     path = str(tmp_path / "bad.tsv")
-    batch_inference.write_bad_images(rows, path)
+    bad_images.write_bad_images(rows, path)
     with open(path) as f:
-        assert f.read().splitlines() == [batch_inference.BAD_IMAGES_HEADER, "converted\talpha\ta.png\t",
-                                         "skipped\tcorrupt\tb c.jpg\tline 1 line 2"]
+        assert f.read().splitlines() == ["split\toutcome\treason\tpath\tdetail", "\tconverted\talpha\ta.png\t",
+                                         "\tskipped\tcorrupt\tb c.jpg\tline 1 line 2"]
+    assert bad_images.read_bad_images(path) == [
+        bad_images.BadImageRow("", image_records.CONVERTED, image_records.ALPHA, "a.png", ""),
+        bad_images.BadImageRow("", image_records.SKIPPED, image_records.CORRUPT, "b c.jpg", "line 1 line 2")]
+
+
+def test_a_file_that_is_not_a_bad_images_report_is_refused_by_name(tmp_path):
+    path = tmp_path / "old.tsv"
+    path.write_text("outcome\treason\tfilename\tdetail\nskipped\tcorrupt\ta.jpg\t\n")
+    with pytest.raises(ValueError, match=f"{path}: not a bad-images report"):
+        bad_images.read_bad_images(str(path))
+    path.write_text(bad_images.BAD_IMAGES_HEADER + "\nskipped\tcorrupt\ta.jpg\n")
+    with pytest.raises(ValueError, match="line 2: 3 fields, expected 5"):
+        bad_images.read_bad_images(str(path))
 
 
 # --- slow: the Beam job on the exported model ------------------------------------------------------------
@@ -244,8 +257,8 @@ def read_csv(path):
 def read_tsv(path):
     with open(path) as f:
         lines = f.read().splitlines()
-    assert lines[0] == batch_inference.BAD_IMAGES_HEADER
-    return {line.split("\t")[2]: tuple(line.split("\t")[:2]) for line in lines[1:]}
+    assert lines[0] == bad_images.BAD_IMAGES_HEADER
+    return {row.path: (row.outcome, row.reason) for row in bad_images.read_bad_images(path)}
 
 
 def assert_matches_the_model(csv_path, folder, loaded, class_names):
@@ -379,3 +392,13 @@ def test_summary_lines():
     print("\n".join(infer_command.summary_lines(summary)), file=out)
     assert out.getvalue().splitlines()[0] == (
         "Classified 5 of 7 files (4 kept, 1 converted) in 3.2 s; skipped 2: corrupt=2")
+
+
+def test_the_job_and_its_command_share_the_default_batch_size_without_importing_each_other():
+    code = ("import sys, serving.batch_inference as b; "
+            "print('serving.infer_command' in sys.modules, b.DEFAULT_BATCH_SIZE)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(RUNNER), env={**os.environ, "PYTHONPATH": os.path.dirname(RUNNER)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-2:] == ["False", str(contract.DEFAULT_INFER_BATCH_SIZE)]
+    assert infer_command.DEFAULT_BATCH_SIZE == contract.DEFAULT_INFER_BATCH_SIZE
