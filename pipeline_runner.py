@@ -27,11 +27,11 @@ from trainer.environment import apply_keras_policy, import_tensorflow, quiet_sta
 
 apply_keras_policy()  # before TensorFlow is imported anywhere
 
-from pipeline import config as config_lib  # noqa: E402
-from pipeline.prepare import resolve_config  # noqa: E402
-from pipeline.progress import closing_table, quiet_logs  # noqa: E402
-from trainer import contract  # noqa: E402
-from trainer.config import ConfigError  # noqa: E402
+from pipeline import config as config_lib
+from pipeline.prepare import resolve_config
+from pipeline.progress import closing_table, quiet_logs
+from trainer import contract
+from trainer.config import ConfigError
 
 # Fields with an option of their own.
 OWN_OPTIONS = {"output_dir": "--output-dir"}

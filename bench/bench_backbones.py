@@ -22,19 +22,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.results_file import write_result  # noqa: E402
-from trainer.environment import apply_keras_policy  # noqa: E402
+from bench.results_file import write_result
+from trainer.environment import apply_keras_policy
 
 apply_keras_policy()
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from trainer import backbones, models  # noqa: E402
-from trainer.config import BACKBONE_MIN_SIZES, BACKBONES, TrainingConfig  # noqa: E402
-from trainer.contract import BILINEAR_BASELINE_ARM as BASELINE_ARM  # noqa: E402
-from trainer.contract import LEARNABLE_RESIZER_ARM as CANDIDATE_ARM  # noqa: E402
+from trainer import backbones, models
+from trainer.config import BACKBONE_MIN_SIZES, BACKBONES, TrainingConfig
+from trainer.contract import BILINEAR_BASELINE_ARM as BASELINE_ARM
+from trainer.contract import LEARNABLE_RESIZER_ARM as CANDIDATE_ARM
 
 ARMS = (CANDIDATE_ARM, BASELINE_ARM)
 

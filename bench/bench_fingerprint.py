@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.results_file import write_result  # noqa: E402
+from bench.results_file import write_result
 
 
 def cpu_name() -> str:

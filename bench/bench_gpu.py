@@ -42,8 +42,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.results_file import write_result  # noqa: E402
-from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM  # noqa: E402  (pure Python)
+from bench.results_file import write_result
+from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM
 
 ARMS = (LEARNABLE_RESIZER_ARM, BILINEAR_BASELINE_ARM)  # the learnable resizer's cost against the seed's baseline
 SEED_SETTINGS = dict(backbone="densenet121", image_size=300, target_size=150, batch_size=64)

@@ -28,12 +28,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.results_file import host, write_result  # noqa: E402
-from trainer.environment import apply_keras_policy  # noqa: E402
+from bench.results_file import host, write_result
+from trainer.environment import apply_keras_policy
 
 apply_keras_policy()
 
-from serving.infer_command import DEFAULT_BATCH_SIZE  # noqa: E402
+from serving.infer_command import DEFAULT_BATCH_SIZE
 
 JPEG_QUALITY = 92
 WORKER_SETTINGS = {

@@ -38,10 +38,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.bench_gpu import synthetic_jpegs  # noqa: E402  (imports no TensorFlow)
-from bench.results_file import write_result  # noqa: E402
-from serving.latency import cpu_description, interleaved_times, latency_figures  # noqa: E402
-from trainer import contract  # noqa: E402  (pure Python)
+from bench.bench_gpu import synthetic_jpegs
+from bench.results_file import write_result
+from serving.latency import cpu_description, interleaved_times, latency_figures
+from trainer import contract
 
 DEFAULT_ARMS = (contract.DEFAULT_BASELINE, *contract.DEFAULT_CANDIDATES)
 

@@ -36,8 +36,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.results_file import write_result  # noqa: E402
-from trainer import contract  # noqa: E402  (pure Python)
+from bench.results_file import write_result
+from trainer import contract
 
 RESULTS = os.path.join(ROOT, "bench", "results", "trainer.json")
 

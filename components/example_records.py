@@ -26,7 +26,7 @@ FEATURE_KEYS = contract.RECORD_FEATURE_KEYS
 def image_example(encoded: bytes, image_format: str, height: int, width: int, filename: str,
                   label: int, label_name: str):
     """The canonical ``tf.train.Example`` from its field values."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
 
     def _bytes(value: bytes):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))

@@ -71,7 +71,7 @@ class JpegCheck:
 
 def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str]]:
     """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines)."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
 
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
         sys.stderr.flush()

@@ -15,7 +15,7 @@ def read_label_names(examples_uri: str) -> list[str]:
     """
     path = os.path.join(examples_uri, LABEL_NAMES_FILE)
     if "://" in examples_uri:
-        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+        import tensorflow as tf
 
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(path)

@@ -7,10 +7,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
 
-from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib import pyplot as plt
 
-from components.verdict import Verdict  # noqa: E402
-from trainer.contract import ALL_ARMS  # noqa: E402
+from components.verdict import Verdict
+from trainer.contract import ALL_ARMS
 
 # One colour per arm, the same in every picture (ColorBrewer Dark2).
 _PALETTE = ("#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")

@@ -68,15 +68,15 @@ from trainer.environment import apply_keras_policy
 
 apply_keras_policy()
 
-from tfx import v1 as tfx  # noqa: E402
-from tfx.dsl.component.experimental.annotations import OutputDict, Parameter  # noqa: E402
-from tfx.dsl.component.experimental.decorators import component  # noqa: E402
+from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import OutputDict, Parameter
+from tfx.dsl.component.experimental.decorators import component
 
-from components import sources  # noqa: E402
-from pipeline import config as config_lib  # noqa: E402
-from pipeline.kubeflow_spec import finish_pipeline_job, write_pipeline_file  # noqa: E402
-from trainer import contract  # noqa: E402
-from trainer.contract import ALL_ARMS, RUNTIME_CONFIG_ID  # noqa: E402
+from components import sources
+from pipeline import config as config_lib
+from pipeline.kubeflow_spec import finish_pipeline_job, write_pipeline_file
+from trainer import contract
+from trainer.contract import ALL_ARMS, RUNTIME_CONFIG_ID
 
 KUBEFLOW_TFX_COMMAND = (
     "python",

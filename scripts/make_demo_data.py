@@ -23,7 +23,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from components.demo_data import (  # noqa: E402,F401  (re-exported)
+from components.demo_data import (  # noqa: F401  (re-exported)
     CLASS_NAMES,
     SPECIAL_FILES,
     main,

@@ -7,11 +7,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from trainer.environment import apply_keras_policy  # noqa: E402
+from trainer.environment import apply_keras_policy
 
 apply_keras_policy()
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -29,26 +29,26 @@ def test_delete_d_samples_keep_only_what_gets_an_interval():
 def test_the_full_sample_is_untouched():
     metrics = _sample()
     _, sample = evaluator_executor.add_sample_id_keeping_interval_inputs(
-        (), metrics, sample_id=jackknife._FULL_SAMPLE_ID)  # pylint: disable=protected-access
+        (), metrics, sample_id=jackknife._FULL_SAMPLE_ID)
     assert sample.metrics == metrics and isinstance(sample, jackknife.confidence_intervals_util.SampleMetrics)
 
 
 def test_kept_values_are_those_tfma_would_sample():
-    assert evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), 1)  # pylint: disable=protected-access
+    assert evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), 1)
     matrices = binary_confusion_matrices.Matrices(thresholds=[0.5], tp=[1.0], tn=[2.0], fp=[0.0], fn=[1.0])
     assert isinstance(matrices, tfma_types.StructuredMetricValue)
-    assert evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), matrices)  # pylint: disable=protected-access
-    assert not evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), "text")  # pylint: disable=protected-access
+    assert evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), matrices)
+    assert not evaluator_executor._gets_an_interval(metric_types.MetricKey("x"), "text")
 
 
 def test_applies_to_the_pipeline_eval_config_and_restores_tfma():
     config = tfma.utils.update_eval_config_with_defaults(make_eval_config(demo_profile()), has_baseline=True,
                                                          rubber_stamp=True)
     assert evaluator_executor.applies_to(config) == (tfma.__version__ == evaluator_executor.PATCHED_TFMA_VERSION)
-    original = jackknife._add_sample_id  # pylint: disable=protected-access
+    original = jackknife._add_sample_id
     with evaluator_executor.leaner_tfma():
-        assert jackknife._add_sample_id is evaluator_executor.add_sample_id_keeping_interval_inputs  # pylint: disable=protected-access
-    assert jackknife._add_sample_id is original  # pylint: disable=protected-access
+        assert jackknife._add_sample_id is evaluator_executor.add_sample_id_keeping_interval_inputs
+    assert jackknife._add_sample_id is original
 
 
 def test_not_without_intervals():
@@ -78,9 +78,9 @@ def _jackknife(add_sample_id, samples=20, seed=0):
             metric_types.PlotKey("calibration_plot", model_name="a"): f"plot {shift}",
         }
 
-    combine = jackknife._JackknifeSampleCombineFn(samples)  # pylint: disable=protected-access
+    combine = jackknife._JackknifeSampleCombineFn(samples)
     accumulator = combine.create_accumulator()
-    full = add_sample_id((), metrics(0.0), sample_id=jackknife._FULL_SAMPLE_ID)[1]  # pylint: disable=protected-access
+    full = add_sample_id((), metrics(0.0), sample_id=jackknife._FULL_SAMPLE_ID)[1]
     accumulator = combine.add_input(accumulator, full)
     for sample_id, shift in enumerate(rng.uniform(-0.05, 0.05, samples)):
         accumulator = combine.add_input(accumulator, add_sample_id((), metrics(float(shift)), sample_id=sample_id)[1])
@@ -88,16 +88,16 @@ def _jackknife(add_sample_id, samples=20, seed=0):
 
 
 def test_public_intervals_and_values_equal_tfmas_own():
-    stock = _jackknife(jackknife._add_sample_id)  # pylint: disable=protected-access
+    stock = _jackknife(jackknife._add_sample_id)
     lean = _jackknife(evaluator_executor.add_sample_id_keeping_interval_inputs)
-    public = {k for k in stock if not evaluator_executor._is_private(k)}  # pylint: disable=protected-access
+    public = {k for k in stock if not evaluator_executor._is_private(k)}
     assert public == {k for k in lean if not evaluator_executor._is_private(k)} and len(public) == 3
     for key in public:
         assert repr(lean[key]) == repr(stock[key]), key
     intervals = [k for k in public if isinstance(stock[k], tfma_types.ValueWithTDistribution)]
     assert {k.name for k in intervals} == {"accuracy", "auc"}
     # The private intermediate keeps its full-sample value: what TFMA's RemovePrivateMetrics then drops.
-    [private] = [k for k in lean if evaluator_executor._is_private(k)]  # pylint: disable=protected-access
+    [private] = [k for k in lean if evaluator_executor._is_private(k)]
     assert not isinstance(lean[private], tfma_types.ValueWithTDistribution)
     assert isinstance(stock[private], tfma_types.ValueWithTDistribution)  # the work the cut saves
 
@@ -129,7 +129,7 @@ def _one_class_auc():
 
     matrices = binary_confusion_matrices.Matrices(thresholds=[0.25, 0.5, 0.75], tp=[0.0, 0.0, 0.0],
                                                   tn=[1.0, 2.0, 3.0], fp=[2.0, 1.0, 0.0], fn=[0.0, 0.0, 0.0])
-    value = confusion_matrix_metrics.AUC()._metric_value(  # pylint: disable=protected-access
+    value = confusion_matrix_metrics.AUC()._metric_value(
         "ROC", "interpolation", metric_types.MetricKey("auc"), matrices)
     return value
 

@@ -98,7 +98,7 @@ def fake_servers(serving_model):
         def log_message(self, *args):
             pass
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
             try:
                 if not self.path.startswith(f"/v1/models/{contract.SERVED_MODEL_NAME}"):
