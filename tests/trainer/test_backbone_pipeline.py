@@ -1,5 +1,6 @@
-"""Another backbone through TFX: the learnable resizer's and the baseline's Trainers train MobileNet-v2 arms and
-export models that serve.
+"""Another backbone through TFX: MobileNet-v2 arms that train and serve.
+
+The learnable resizer's and the baseline's Trainers train MobileNet-v2 arms and export models that serve.
 """
 
 import os
@@ -32,7 +33,8 @@ def test_both_arms_train_mobilenet_v2_from_identical_weights(mobilenet_pipeline)
         assert np.isfinite(summary["history"]["loss"][0])
     assert summaries[BILINEAR_BASELINE_ARM]["parameters"] == MOBILENET_V2_BASELINE_PARAMETERS
     assert summaries[LEARNABLE_RESIZER_ARM]["parameters"] - summaries[BILINEAR_BASELINE_ARM]["parameters"] == 12_163
-    assert summaries[LEARNABLE_RESIZER_ARM]["initial_backbone_sha256"] == summaries[BILINEAR_BASELINE_ARM]["initial_backbone_sha256"]
+    assert (summaries[LEARNABLE_RESIZER_ARM]["initial_backbone_sha256"]
+            == summaries[BILINEAR_BASELINE_ARM]["initial_backbone_sha256"])
 
 
 def test_the_exported_models_serve_image_bytes(mobilenet_pipeline):

@@ -1,5 +1,6 @@
-"""trainer.backbones: every backbone behind the learned resizing stages and the baseline, at its minimum input size;
-weights files; input scaling.
+"""trainer.backbones: every backbone at its minimum input size; weights files; input scaling.
+
+Each backbone sits behind the learned resizing stages and the baseline.
 """
 
 import keras
@@ -44,8 +45,9 @@ def build(config):
 
 @pytest.fixture(scope="module")
 def both_arms(request):
-    """(backbone, {arm: built classifier}) at the backbone's minimum size for the learnable resizer, MULLER and
-    the baseline; parametrized with the backbone's name.
+    """(backbone, {arm: built classifier}) at the backbone's minimum size.
+
+    For the learnable resizer, MULLER and the baseline; parametrized with the backbone's name.
     """
     return request.param, {arm: build(smallest_config(request.param, arm)) for arm in ARMS}
 
@@ -74,7 +76,8 @@ def test_parameter_counts_of_both_arms(both_arms):
 def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_arms):
     backbone, arms = both_arms
     learnable, bilinear = arms[CANDIDATE_ARM], arms[BASELINE_ARM]
-    assert len(learnable["initial_backbone"]) > 3 * backbone_registry.BACKBONES[backbone].batchnorm_layers  # kernels + 3-4 arrays per BatchNorm
+    # Kernels + 3-4 arrays per BatchNorm.
+    assert len(learnable["initial_backbone"]) > 3 * backbone_registry.BACKBONES[backbone].batchnorm_layers
     for other in (bilinear, arms[MULLER_ARM]):
         for key in ("initial_backbone", "initial_head"):
             assert all(np.array_equal(a, b) for a, b in zip(learnable[key], other[key])), key
@@ -86,7 +89,8 @@ def test_both_arms_start_from_identical_weights_and_the_seed_changes_them(both_a
 def test_every_batchnorm_layer_takes_the_configured_momentum(both_arms):
     backbone, arms = both_arms
     norms = list(backbones.batchnorm_layers(arms[BASELINE_ARM]["backbone"]))
-    assert len(norms) == backbone_registry.BACKBONES[backbone].batchnorm_layers and {layer.momentum for layer in norms} == {0.5}
+    assert len(norms) == backbone_registry.BACKBONES[backbone].batchnorm_layers
+    assert {layer.momentum for layer in norms} == {0.5}
 
 
 # The learned stages with every backbone; the baseline with small_convnet (with every other backbone, the

@@ -1,5 +1,6 @@
-"""Two worker processes on localhost train one arm together, as on a cluster described by TF_CONFIG,
-and end where one process with the same global batch ends.
+"""Two worker processes on localhost train one arm together, as on a cluster described by TF_CONFIG.
+
+They end where one process with the same global batch ends.
 """
 
 import json
@@ -103,8 +104,8 @@ def test_two_workers_train_like_one_process(trained_pipeline, tmp_path):
     print(f"{len(initial)} weights: update cosine min {min(cosines.values()):.7f}, "
           f"norm ratio {min(norm_ratios.values()):.6f}..{max(norm_ratios.values()):.6f}")
     # Measured on small_convnet: every update equal up to float rounding (cosines >= 0.9999999, norm ratios
-    # 0.999996..1.000002). DenseNet-121 on 32x32 inputs, 121 synchronised BatchNorm layers on 1x1..8x8 feature maps, gave
-    # cosines >= 0.989 and norm ratios 0.947..1.039 (see docs/trainer.md, "Several workers").
+    # 0.999996..1.000002). DenseNet-121 on 32x32 inputs, 121 synchronised BatchNorm layers on 1x1..8x8 feature
+    # maps, gave cosines >= 0.989 and norm ratios 0.947..1.039 (see docs/trainer.md, "Several workers").
     assert all(c > 0.9999 for c in cosines.values()), cosines
     assert all(abs(r - 1) < 1e-3 for r in norm_ratios.values()), norm_ratios
 
