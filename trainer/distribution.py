@@ -52,7 +52,17 @@ class Placement:
 
 
 def cluster_spec(environ: Mapping[str, str] | None = None) -> dict | None:
-    """The parsed ``TF_CONFIG`` when it describes a cluster of more than one task, else None."""
+    """The parsed ``TF_CONFIG`` when it describes a cluster of more than one task, else None.
+
+    Args:
+        environ: where ``TF_CONFIG`` is read (default: the process environment).
+
+    Returns:
+        ``{"cluster": {...}, "task": {"type", "index"}}``, or None (unset, empty, or a single task).
+
+    Raises:
+        ValueError: ``TF_CONFIG`` is no JSON, or names no chief or worker task of this process.
+    """
     text = (os.environ if environ is None else environ).get(TF_CONFIG, "")
     if not text.strip():
         return None
@@ -137,7 +147,14 @@ def select_placement(precision: str, environ: Mapping[str, str] | None = None) -
 
 
 def synchronize_batchnorm(model) -> int:
-    """Makes every BatchNorm layer compute its batch statistics over the global batch; returns how many."""
+    """Makes every BatchNorm layer compute its batch statistics over the global batch (all replicas).
+
+    Args:
+        model: a Keras model; its BatchNormalization layers are changed in place (``synchronized = True``).
+
+    Returns:
+        How many layers were changed.
+    """
     count = 0
     for layer in batchnorm_layers(model):
         layer.synchronized = True
