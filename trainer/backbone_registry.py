@@ -30,6 +30,7 @@ class Scaling:
 
     @property
     def is_identity(self):
+        """Whether the map changes nothing (the backbone takes the [0, 1] image as it is)."""
         return self == Scaling()
 
 
@@ -48,7 +49,7 @@ def _efficientnet_imagenet():
 
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
-    """One backbone.
+    """One backbone: how to build it, what it accepts and what it is fed.
 
     Attributes:
         constructor: ``"module:attribute"`` of a ``keras.applications``-style constructor taking
@@ -76,10 +77,12 @@ class BackboneSpec:
         return getattr(importlib.import_module(module), attribute)
 
 
+# Every backbone by its ``training.backbone`` name; the configuration's choices are these keys.
 BACKBONES: dict[str, BackboneSpec] = {
     "densenet121": BackboneSpec(
         "keras.applications:DenseNet121", "DenseNet-121", 32, Scaling(),
-        Scaling(tuple(1 / s for s in IMAGENET_STD_RGB), tuple(-m / s for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB))),
+        Scaling(tuple(1 / s for s in IMAGENET_STD_RGB),
+                tuple(-m / s for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB))),
         batchnorm_layers=121, classifier_parameters=7_039_554),
     "resnet50": BackboneSpec(
         "keras.applications:ResNet50", "ResNet-50", 32, Scaling(),

@@ -30,16 +30,29 @@ from keras import layers
 
 from trainer.backbone_registry import BACKBONES
 from trainer.config import ConfigError, TrainingConfig
-from trainer.contract import TRAINING_CONFIG_KEY
+from trainer.contract import KERAS_PACKAGE, TRAINING_CONFIG_KEY
 
-_PACKAGE = "resizer_tfx"
 WEIGHTS_FIELD = f"{TRAINING_CONFIG_KEY}.backbone_weights"
 
-def small_convnet(include_top=False, weights=None, input_shape=None, name="small_convnet"):
-    """Four Conv-BatchNorm-ReLU blocks (16, 32, 64, 64 filters, the last three of stride 2): a backbone for smoke
-    tests and plumbing checks, traced in seconds where DenseNet-121 takes half a minute. Not for results.
 
-    Takes the arguments of a ``keras.applications`` constructor it needs; there are no pretrained weights.
+def small_convnet(include_top=False, weights=None, input_shape=None, name="small_convnet"):
+    """Four Conv-BatchNorm-ReLU blocks: a backbone for smoke tests and plumbing checks. Not for results.
+
+    16, 32, 64 and 64 filters, the last three of stride 2; traced in seconds where DenseNet-121 takes half a
+    minute.  Takes the arguments of a ``keras.applications`` constructor it needs.
+
+    Args:
+        include_top: must be False (it has no top).
+        weights: must be None (there are no pretrained weights).
+        input_shape: (height, width, 3) of its input.
+        name: the model's name.
+
+    Returns:
+        A ``keras.Model``: float (B, height, width, 3) in, feature maps (B, height/8, width/8, 64) out
+        (sides rounded up).
+
+    Raises:
+        ValueError: a top or pretrained weights are asked for.
     """
     if include_top or weights is not None:
         raise ValueError("small_convnet has no top and no pretrained weights")
@@ -52,9 +65,18 @@ def small_convnet(include_top=False, weights=None, input_shape=None, name="small
     return keras.Model(inputs, x, name=name)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class InputScaling(layers.Layer):
-    """Maps the resizer's [0, 1] images to what the backbone expects (a :class:`Scaling`)."""
+    """Maps the resizer's [0, 1] images to what the backbone expects (a :class:`Scaling`).
+
+    ``x -> x * scale + offset`` per channel, after reversing the channels (RGB -> BGR) when asked.
+
+    Args:
+        scale: per-channel factors.
+        offset: per-channel offsets.
+        reverse_channels: whether to reverse the channels first.
+        **kwargs: ``keras.layers.Layer``'s (``name``, ``dtype``...).
+    """
 
     def __init__(self, scale=(1.0, 1.0, 1.0), offset=(0.0, 0.0, 0.0), reverse_channels=False, **kwargs):
         super().__init__(**kwargs)
@@ -79,7 +101,14 @@ class InputScaling(layers.Layer):
 
 
 def input_scaling(config: TrainingConfig) -> InputScaling | None:
-    """The layer between the resizing stage and the backbone; None when the backbone takes [0, 1] as it is."""
+    """The layer between the resizing stage and the backbone; None when the backbone takes [0, 1] as it is.
+
+    Args:
+        config: the training configuration (``backbone``, ``backbone_input``, ``backbone_weights``).
+
+    Returns:
+        An :class:`InputScaling` named ``<mode>_input`` (``unit_input``, ``imagenet_input``), or None.
+    """
     spec = BACKBONES[config.backbone]
     mode = config.backbone_input
     if mode == "auto":
@@ -91,8 +120,16 @@ def input_scaling(config: TrainingConfig) -> InputScaling | None:
 
 
 def batchnorm_layers(model):
-    """Every BatchNormalization layer in ``model``, inside nested models and custom layers too."""
-    for layer in model._flatten_layers(include_self=False, recursive=True):  # noqa: SLF001 (Keras' own walk)
+    """Every BatchNormalization layer in ``model``, inside nested models and custom layers too.
+
+    Args:
+        model: a Keras model or layer.
+
+    Yields:
+        Each ``keras.layers.BatchNormalization`` layer, depth first.
+    """
+    # Keras' own walk: private, but Keras has no public recursive one.
+    for layer in model._flatten_layers(include_self=False, recursive=True):
         if isinstance(layer, layers.BatchNormalization):
             yield layer
 
@@ -100,7 +137,13 @@ def batchnorm_layers(model):
 def load_backbone_weights(backbone, path, title):
     """Loads a Keras weights file (``.weights.h5``, ``.keras`` or legacy ``.h5``) into ``backbone``.
 
-    A missing or incompatible file is a :class:`ConfigError` naming ``training.backbone_weights``.
+    Args:
+        backbone: the built backbone, without its top.
+        path: the weights file (a local path, or a remote ``scheme://`` one).
+        title: the backbone's name in the error message.
+
+    Raises:
+        ConfigError: on ``training.backbone_weights``: the file is missing or does not fit the backbone.
     """
     remote = "://" in path
     if not remote and not os.path.isfile(path):
@@ -118,7 +161,16 @@ def load_backbone_weights(backbone, path, title):
 def build_backbone(config: TrainingConfig) -> keras.Model:
     """``config.backbone`` without its top on ``target_size`` inputs, seeded by ``config.seed``.
 
-    Outputs feature maps (B, h, w, C); the classifier adds pooling and its head.
+    Args:
+        config: the training configuration (``backbone``, ``target_size``, ``seed``, ``backbone_weights``,
+            ``batchnorm_momentum``).
+
+    Returns:
+        A ``keras.Model``: float (B, *target_size, 3) in, feature maps (B, h, w, C) out; the classifier adds
+        pooling and its head.
+
+    Raises:
+        ConfigError: the backbone weights file is missing or does not fit.
     """
     spec = BACKBONES[config.backbone]
     keras.utils.set_random_seed(config.seed)

@@ -45,7 +45,12 @@ WEIGHTS_FILE_SUFFIXES = (".weights.h5", ".weights.json", ".keras", ".h5", ".hdf5
 
 
 class ConfigError(ValueError):
-    """An invalid configuration value; ``field`` is its dotted path (``training.epochs``)."""
+    """An invalid configuration value; its message is ``<field>: <message>``.
+
+    Args:
+        field: the value's dotted path (``training.epochs``).
+        message: what is wrong with it, in words.
+    """
 
     def __init__(self, field, message):
         super().__init__(f"{field}: {message}")
@@ -89,7 +94,14 @@ def _describe(error: dict) -> str:
 
 
 def config_error(error: ValidationError) -> ConfigError:
-    """The first of pydantic's errors as a :class:`ConfigError` with the field's dotted path."""
+    """The first of pydantic's errors as a :class:`ConfigError` with the field's dotted path.
+
+    Args:
+        error: pydantic's ValidationError.
+
+    Returns:
+        The :class:`ConfigError` (a cross-field check's own ConfigError keeps its message, under its path).
+    """
     first = error.errors()[0]
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, ConfigError):  # raised by a cross-field check inside a (nested) model
@@ -99,7 +111,12 @@ def config_error(error: ValidationError) -> ConfigError:
 
 
 class ConfigModel(BaseModel):
-    """Frozen, no unknown fields, :class:`ConfigError` instead of pydantic's ValidationError."""
+    """The base of every configuration model: frozen, no unknown fields, :class:`ConfigError` on bad values.
+
+    Raises:
+        ConfigError: (when made) the first invalid value, naming its field, instead of pydantic's
+            ValidationError.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
@@ -149,7 +166,11 @@ def _size(value: Any) -> Any:
 
 
 def json_object(value: Any) -> Any:
-    """A JSON object string (command line) -> a dict; anything else as it is."""
+    """A JSON object string (command line) -> a dict; anything else as it is.
+
+    Raises:
+        ValueError: a string that is no JSON.
+    """
     if not isinstance(value, str):
         return value
     try:
@@ -169,7 +190,7 @@ PositiveInts = Annotated[tuple[Annotated[int, Field(ge=1)], ...], BeforeValidato
 
 
 class MullerConfig(ConfigModel):
-    """MULLER's settings (Tu, Milanfar & Talebi 2023; the reference code's defaults)."""
+    """MULLER's settings (Tu, Milanfar & Talebi 2023; the reference code's defaults): ``training.muller``."""
 
     layers: int = Field(2, ge=1, description="Laplacian layers, each with one learned weight and bias")
     kernel_size: int = Field(5, ge=3, description="side of the Gaussian blur kernel (odd)")
@@ -185,7 +206,12 @@ class MullerConfig(ConfigModel):
 # --- the configuration ------------------------------------------------------------------------------
 
 class TrainingConfig(ConfigModel):
-    """Model and training hyperparameters; defaults are the seed example's."""
+    """Model and training hyperparameters (``training.*``); defaults are the seed example's.
+
+    The pipeline configuration embeds it; Transform reads the part :meth:`transform_custom_config` hands it,
+    every Trainer an :class:`ArmConfig` made by :meth:`for_arm`.  Each field's ``description`` is its
+    command-line help.
+    """
 
     image_size: Size = Field((300, 300), description="height,width Transform resizes every image to")
     target_size: Size = Field((150, 150), description="height,width the backbone sees (the resizers' output)")
@@ -293,6 +319,7 @@ class TrainingConfig(ConfigModel):
 
     @classmethod
     def from_custom_config(cls, custom_config: dict | None):
+        """Validates the ``training`` entry of a Transform's or Trainer's ``custom_config`` (empty: defaults)."""
         return cls.from_dict(dict(custom_config or {}).get(contract.TRAINING_CONFIG_KEY, {}))
 
 
@@ -340,7 +367,14 @@ class ArmConfig(TrainingConfig):
 
 
 def code_fingerprint(package_dir=None):
-    """SHA-256 over the ``trainer`` package's Python sources (sorted by name)."""
+    """SHA-256 over the ``trainer`` package's Python sources (sorted by name).
+
+    Args:
+        package_dir: the package's directory (default: this module's).
+
+    Returns:
+        The first 16 hex digits of the SHA-256 over each ``*.py`` file's name and bytes.
+    """
     import hashlib
     import os
 

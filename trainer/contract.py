@@ -125,6 +125,12 @@ DEFAULT_INFER_BATCH_SIZE = 16
 ACCURACY_METRIC = "sparse_categorical_accuracy"
 ACCURACY_METRIC_CLASS = "SparseCategoricalAccuracy"
 
+# --- the model's own Keras layers ------------------------------------------------------------------
+
+# The package every custom layer is registered under for Keras serialization (``resizer_tfx>LearnableResizer``):
+# a saved model's config names it, so renaming it breaks loading models saved before.
+KERAS_PACKAGE = "resizer_tfx"
+
 # --- the pipeline's module functions and configuration hand-over ------------------------------
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"

@@ -7,14 +7,18 @@ the same convention (2 FLOPs per tap of the interpolation kernel), so fixed resi
 Measured serving latency, the cost a user pays, comes from the comparison (``components/serving_latency.py``).
 """
 
+import json
 import math
+import os
 
 import tensorflow as tf
 from tensorflow.python.framework import graph_util, ops
 
 from trainer import models
+from trainer.contract import MODEL_COST_FILE
 
-# Half-width of tf.image.resize's kernels at scale 1, in input pixels (tensorflow/core/kernels/image/sampling_kernels.h).
+# Half-width of tf.image.resize's kernels at scale 1, in input pixels
+# (tensorflow/core/kernels/image/sampling_kernels.h).
 _KERNEL_RADIUS = {"box": 0.5, "triangle": 1.0, "keyscubic": 2.0, "mitchellcubic": 2.0, "lanczos1": 1.0,
                   "lanczos3": 3.0, "lanczos5": 5.0, "gaussian": 1.5}
 _FIXED_TAPS = {"ResizeBilinear": 4, "ResizeBicubic": 16, "ResizeNearestNeighbor": 0}
@@ -59,7 +63,7 @@ _REGISTERED = []
 
 
 def register_resize_flops():
-    """Teaches TensorFlow's profiler the resize kernels' FLOPs (once per process)."""
+    """Teaches TensorFlow's profiler the resize kernels' FLOPs (once per process): 2 per tap, per output value."""
     if _REGISTERED:
         return
     for op_type in _FIXED_TAPS:
@@ -90,6 +94,10 @@ def count_flops(layer, input_shape) -> int:
 def model_cost(model, image_size) -> dict:
     """Per image, for a classifier of :func:`trainer.models.build_classifier`.
 
+    Args:
+        model: the classifier.
+        image_size: (height, width) of its input, in pixels.
+
     Returns:
         ``{"parameters": int, "resizer_parameters": int (trainable weights of the resizing stage),
         "resizer_flops": int, "model_flops": int}``; FLOPs for one (*image_size, 3) image (the resizing stage is
@@ -103,3 +111,24 @@ def model_cost(model, image_size) -> dict:
         "resizer_flops": count_flops(resizer, shape),
         "model_flops": count_flops(model, shape),
     }
+
+
+def write_model_cost(model, arm: str, image_size, model_dir: str) -> dict:
+    """Counts :func:`model_cost` and writes it, with the arm, beside the serving SavedModel.
+
+    Args:
+        model: the trained classifier.
+        arm: its arm (the file's ``"arm"``).
+        image_size: (height, width) of one input image, in pixels.
+        model_dir: the Model artifact directory (above ``Format-Serving``; any ``tf.io.gfile`` path).
+
+    Returns:
+        :func:`model_cost`'s dict (what the training summary holds under ``cost``).
+
+    Files written:
+        ``<model_dir>/model_cost.json``: ``{"arm": arm, **cost}``, indented.
+    """
+    cost = model_cost(model, image_size)
+    with tf.io.gfile.GFile(os.path.join(model_dir, MODEL_COST_FILE), "w") as f:
+        json.dump({"arm": arm, **cost}, f, indent=2)
+    return cost

@@ -23,17 +23,27 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
-from trainer.config import IMAGE_CACHES
-from trainer.contract import FILENAME_KEY, IMAGE_KEY, LABEL_KEY, TRANSFORMED_IMAGE_KEY
+from trainer.config import IMAGE_CACHES, ConfigError, TrainingConfig, check_class_names
+from trainer.contract import FILENAME_KEY, IMAGE_KEY, LABEL_KEY, LABEL_NAMES_FILE, TRANSFORMED_IMAGE_KEY
+from trainer.preprocessing import dense_1d
+
+if TYPE_CHECKING:  # trainer.distribution imports Keras and the backbones; the data pipeline needs neither
+    from trainer.distribution import Placement
 
 _DECODE_BATCH = 32
 
 
 def list_files(file_patterns: Sequence[str]) -> list[str]:
+    """The files matching any of ``file_patterns`` (``tf.io.gfile.glob`` patterns), sorted.
+
+    Raises:
+        FileNotFoundError: nothing matches (the patterns named).
+    """
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no example files match {list(file_patterns)}")
@@ -42,7 +52,15 @@ def list_files(file_patterns: Sequence[str]) -> list[str]:
 
 @dataclasses.dataclass
 class DecodedSplit:
-    """One split, decoded once: uint8 images (N, H, W, 3), int64 labels, one key (file name) per example."""
+    """One split, decoded once (:func:`decode_split`).
+
+    Attributes:
+        images: uint8 (N, H, W, 3), the Transform output rounded to whole grey levels; a NumPy array, or a
+            memory-mapped one with ``image_cache='disk'``; None after :meth:`close`.
+        labels: int64 (N,).
+        keys: one key per example: its file name, or ``sha256:<hex>`` of its bytes when it has none.
+        cache_path: the memory-mapped file of ``image_cache='disk'``, or None.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -70,9 +88,8 @@ def _read_raw(file_patterns, tf_transform_output):
     encoded, labels, keys = [], [], []
     dataset = tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP").batch(256)
     for batch in dataset.map(lambda s: tf.io.parse_example(s, spec)):
-        images = tf.reshape(_dense(batch[IMAGE_KEY]), [-1]).numpy()
-        encoded.extend(images)
-        labels.extend(tf.reshape(_dense(batch[LABEL_KEY]), [-1]).numpy().tolist())
+        encoded.extend(dense_1d(batch[IMAGE_KEY]).numpy())
+        labels.extend(dense_1d(batch[LABEL_KEY]).numpy().tolist())
         keys.extend(name.decode("utf-8") for name in batch[FILENAME_KEY].numpy())
     digests = [hashlib.sha256(data).hexdigest() for data in encoded]
     # Examples without a file name are keyed by their content.
@@ -81,14 +98,62 @@ def _read_raw(file_patterns, tf_transform_output):
     return [encoded[i] for i in order], np.asarray([labels[i] for i in order], np.int64), [keys[i] for i in order]
 
 
-def _dense(tensor):
-    if isinstance(tensor, tf.SparseTensor):
-        tensor = tf.sparse.to_dense(tensor)
-    return tensor
+def read_class_names(config: TrainingConfig, train_files) -> list[str]:
+    """The class names the model is trained and served with: the data's label names.
+
+    Args:
+      config: the Trainer's configuration; ``class_names``, when set, must
+        equal the data's label names (same names, same order).
+      train_files: the training split's files, ``<examples_uri>/Split-train/*``.
+
+    Returns:
+      The names in label order, from ``label_names.txt`` of the Examples
+      artifact (the configured ones when the artifact has no such file).
+
+    Raises:
+      ConfigError: when neither the file nor ``class_names`` is there, when
+        the configured names disagree with the file's (both lists named), or
+        when the file lists another number of classes than ``num_classes``.
+    """
+    examples_uri = os.path.dirname(os.path.dirname(train_files[0]))
+    path = os.path.join(examples_uri, LABEL_NAMES_FILE)
+    if not tf.io.gfile.exists(path):
+        if config.class_names:
+            return list(config.class_names)
+        raise ConfigError(
+            "class_names", f"not configured and {path} does not exist; set class_names in the config"
+        )
+    with tf.io.gfile.GFile(path) as f:
+        names = [line.strip() for line in f if line.strip()]
+    check_class_names(config.class_names, names, path)
+    if len(names) != config.num_classes:
+        raise ConfigError(
+            "num_classes", f"is {config.num_classes} but {path} lists {len(names)} classes: {names}"
+        )
+    return names
 
 
 def decode_split(file_patterns, tf_transform_output, image_size, image_cache="memory") -> DecodedSplit:
-    """Reads a split and applies the Transform graph to every image once."""
+    """Reads a split and applies the Transform graph to every image once.
+
+    Args:
+        file_patterns: GZIP TFRecord files of ``tf.train.Example`` records (an Examples artifact's
+            ``Split-<name>/*``), as ``tf.io.gfile.glob`` patterns.
+        tf_transform_output: the ``tft.TFTransformOutput`` of the pipeline's Transform
+            (:func:`trainer.preprocessing.preprocessing_fn`).
+        image_size: (height, width) in pixels the Transform graph resizes to.
+        image_cache: ``"memory"`` (a NumPy array) or ``"disk"`` (a memory-mapped temporary file, removed by
+            :meth:`DecodedSplit.close`).
+
+    Returns:
+        The :class:`DecodedSplit`: uint8 images (N, height, width, 3), the Transform output rounded to whole
+        grey levels; int64 labels (N,); and the examples' file names, in canonical order (by file name, then
+        by the SHA-256 of the encoded image).
+
+    Raises:
+        ValueError: ``image_cache`` is neither ``memory`` nor ``disk``.
+        FileNotFoundError: no file matches ``file_patterns``.
+    """
     if image_cache not in IMAGE_CACHES:
         raise ValueError(f"image_cache: {image_cache!r} is not one of {', '.join(IMAGE_CACHES)}")
     encoded, labels, keys = _read_raw(file_patterns, tf_transform_output)
@@ -109,7 +174,8 @@ def decode_split(file_patterns, tf_transform_output, image_size, image_cache="me
         # Whole grey levels: what uint8 can hold (at most 0.5 from the float Transform output).
         return tf.cast(tf.clip_by_value(tf.round(features[TRANSFORMED_IMAGE_KEY]), 0, 255), tf.uint8)
 
-    dataset = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded, tf.string) if encoded else tf.zeros([0], tf.string))
+    encoded = tf.constant(encoded, tf.string) if encoded else tf.zeros([0], tf.string)
+    dataset = (tf.data.Dataset.from_tensor_slices(encoded)
                .batch(_DECODE_BATCH)
                .map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                .prefetch(tf.data.AUTOTUNE))
@@ -121,15 +187,53 @@ def decode_split(file_patterns, tf_transform_output, image_size, image_cache="me
     return DecodedSplit(images=images, labels=labels, keys=keys, cache_path=cache_path)
 
 
+def decode_splits(train_files, eval_files, tf_transform_output, config: TrainingConfig):
+    """The training and validation splits, each decoded once with :func:`decode_split`.
+
+    Args:
+        train_files: the training split's file patterns.
+        eval_files: the validation split's file patterns.
+        tf_transform_output: the Transform output.
+        config: the arm's configuration (``image_size``, ``image_cache``).
+
+    Returns:
+        (training, validation) :class:`DecodedSplit`.
+    """
+    train_split = decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
+    validation_split = decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
+    return train_split, validation_split
+
+
 def steps_per_epoch(num_examples: int, batch_size: int, configured: int = 0) -> int:
-    """``configured`` if set, else one pass over the split rounded up to whole batches."""
+    """Batches per epoch: ``configured`` if set, else one pass over the split rounded up to whole batches.
+
+    Args:
+        num_examples: examples in the training split.
+        batch_size: examples per batch.
+        configured: ``training.steps_per_epoch`` (0: not set).
+
+    Returns:
+        At least 1.
+    """
     if configured:
         return configured
     return max(1, math.ceil(num_examples / batch_size))
 
 
 def example_order(num_examples: int, seed: int, total: int) -> np.ndarray:
-    """The first ``total`` example indices of the seeded stream (pass after pass of permutations)."""
+    """The first ``total`` example indices of the seeded stream (pass after pass of permutations).
+
+    Args:
+        num_examples: examples in the split (its canonical order).
+        seed: ``training.seed``; pass ``p`` is ``numpy.random.default_rng([seed, p]).permutation``.
+        total: indices wanted (``steps * epochs * batch_size``).
+
+    Returns:
+        int64 (total,) indices into the split.
+
+    Raises:
+        ValueError: the split has no examples.
+    """
     if num_examples < 1:
         raise ValueError("the training split has no examples")
     passes = math.ceil(total / num_examples)
@@ -143,26 +247,40 @@ class OrderRecorder:
 
     Every new pass of the dataset restarts the record: Keras may open the
     dataset once to peek at a batch (distributed builds) before training reads it.
+
+    Attributes:
+        examples: examples recorded since the last restart.
     """
 
     def __init__(self):
         self.restart()
 
     def restart(self):
+        """Forgets what was recorded."""
         self._digest = hashlib.sha256()
         self.examples = 0
 
     def update(self, keys: Sequence[str]):
+        """Records ``keys`` in order (each as UTF-8 followed by a newline)."""
         for key in keys:
             self._digest.update(key.encode("utf-8") + b"\n")
         self.examples += len(keys)
 
     def hexdigest(self):
+        """The SHA-256 (hex) of what was recorded (``data_order_sha256`` in the summary)."""
         return self._digest.hexdigest()
 
 
 def order_sha256(keys: Sequence[str], indices: Sequence[int]) -> str:
-    """What :class:`OrderRecorder` records for ``indices`` consumed in order (for checks)."""
+    """What :class:`OrderRecorder` records for ``indices`` consumed in order (for checks).
+
+    Args:
+        keys: the split's keys in canonical order.
+        indices: the examples consumed, in order.
+
+    Returns:
+        The SHA-256 (hex).
+    """
     recorder = OrderRecorder()
     recorder.update([keys[i] for i in indices])
     return recorder.hexdigest()
@@ -206,7 +324,22 @@ def training_dataset(split: DecodedSplit, batch_size: int, seed: int, steps: int
                      shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """Exactly ``steps * epochs`` full batches from the seeded stream, recorded as they are consumed.
 
-    ``shard=(i, n)``: worker i of n gets the i-th ``batch_size / n`` examples of every global batch.
+    Args:
+        split: the decoded training split.
+        batch_size: examples per global batch.
+        seed: the seed of the order (:func:`example_order`).
+        steps: batches per epoch.
+        epochs: epochs.
+        num_classes: classes (the labels' one-hot width).
+        recorder: records the keys of every global batch as it is consumed (None: not recorded).
+        shard: ``(i, n)``: worker i of n gets the i-th ``batch_size / n`` examples of every global batch.
+
+    Returns:
+        A ``tf.data.Dataset`` of (float32 images (b, H, W, 3) in [0, 255], float32 one-hot labels
+        (b, num_classes)), b = ``batch_size / n``, of known length ``steps * epochs``.
+
+    Raises:
+        ValueError: ``batch_size`` does not divide by the number of workers.
     """
     if batch_size % shard[1]:
         raise ValueError(f"batch_size: {batch_size} does not split evenly over {shard[1]} workers")
@@ -221,6 +354,15 @@ def evaluation_dataset(split: DecodedSplit, batch_size: int, num_classes: int,
 
     With ``shard=(i, n)`` every worker must get a batch at every step, so the
     last ``len(split) % n`` examples are left out and each batch splits evenly.
+
+    Args:
+        split: a decoded split.
+        batch_size: examples per global batch (rounded down to a multiple of the workers, at least one each).
+        num_classes: classes (the labels' one-hot width).
+        shard: ``(i, n)``: this worker's index and the number of workers.
+
+    Returns:
+        A ``tf.data.Dataset`` of (float32 images (b, H, W, 3) in [0, 255], float32 one-hot labels).
     """
     index, count = shard
     usable = len(split) - len(split) % count
@@ -228,3 +370,39 @@ def evaluation_dataset(split: DecodedSplit, batch_size: int, num_classes: int,
     indices = np.arange(usable)
     return _dataset(lambda: _batches(split, indices, per_worker * count, None, shard), split, num_classes,
                     math.ceil(usable / (per_worker * count)))
+
+
+def fit_datasets(placement: "Placement", train_split: DecodedSplit, validation_split: DecodedSplit,
+                 config: TrainingConfig, steps: int, recorder: OrderRecorder | None):
+    """The datasets ``fit`` reads; with several workers each worker takes its share of every global batch.
+
+    Args:
+        placement: where the Trainer runs (:func:`trainer.distribution.select_placement`).
+        train_split: the decoded training split.
+        validation_split: the decoded validation split.
+        config: the arm's configuration (``batch_size``, ``seed``, ``epochs``, ``num_classes``).
+        steps: batches per epoch.
+        recorder: records the order of the training examples (None: not recorded).
+
+    Returns:
+        (training, validation or None): :func:`training_dataset` and :func:`evaluation_dataset`, distributed
+        over the workers by ``placement.strategy`` when there are several. Validation is None when the split
+        is empty, or has fewer examples than there are workers.
+    """
+    def training(shard=(0, 1)):
+        return training_dataset(train_split, config.batch_size, config.seed, steps, config.epochs,
+                                config.num_classes, recorder, shard)
+
+    def validation(shard=(0, 1)):
+        return evaluation_dataset(validation_split, config.batch_size, config.num_classes, shard)
+
+    if not placement.multi_worker:
+        return training(), validation() if len(validation_split) else None
+
+    def sharded(make):
+        def per_worker(context):
+            return make((context.input_pipeline_id, context.num_input_pipelines))
+        return placement.strategy.distribute_datasets_from_function(per_worker)
+
+    usable_validation = len(validation_split) >= placement.num_workers
+    return sharded(training), sharded(validation) if usable_validation else None

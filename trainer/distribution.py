@@ -14,6 +14,8 @@ temporary locations, which are removed.
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 
 import keras
@@ -27,6 +29,16 @@ TF_CONFIG = "TF_CONFIG"
 
 @dataclasses.dataclass(frozen=True)
 class Placement:
+    """Where this Trainer process runs and in what precision (:func:`select_placement` makes it).
+
+    Attributes:
+        strategy: the ``tf.distribute`` strategy the model is built and trained under.
+        precision: Keras' dtype policy name: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
+        num_workers: the processes training together (1 without ``TF_CONFIG``).
+        worker_index: this process among them (0 for the chief).
+        is_chief: whether this process writes the model and the summary.
+    """
+
     strategy: tf.distribute.Strategy
     precision: str
     num_workers: int = 1
@@ -35,11 +47,22 @@ class Placement:
 
     @property
     def multi_worker(self) -> bool:
+        """Whether several processes train together."""
         return self.num_workers > 1
 
 
 def cluster_spec(environ: Mapping[str, str] | None = None) -> dict | None:
-    """The parsed ``TF_CONFIG`` when it describes a cluster of more than one task, else None."""
+    """The parsed ``TF_CONFIG`` when it describes a cluster of more than one task, else None.
+
+    Args:
+        environ: where ``TF_CONFIG`` is read (default: the process environment).
+
+    Returns:
+        ``{"cluster": {...}, "task": {"type", "index"}}``, or None (unset, empty, or a single task).
+
+    Raises:
+        ValueError: ``TF_CONFIG`` is no JSON, or names no chief or worker task of this process.
+    """
     text = (os.environ if environ is None else environ).get(TF_CONFIG, "")
     if not text.strip():
         return None
@@ -61,6 +84,7 @@ def task_count(cluster: dict) -> int:
 
 
 def is_chief_task(tf_config: dict) -> bool:
+    """Whether ``tf_config``'s task writes the results: the ``chief`` task, or worker 0 when there is none."""
     task, cluster = tf_config["task"], tf_config["cluster"]
     return task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and not cluster.get("chief"))
 
@@ -123,9 +147,56 @@ def select_placement(precision: str, environ: Mapping[str, str] | None = None) -
 
 
 def synchronize_batchnorm(model) -> int:
-    """Makes every BatchNorm layer compute its batch statistics over the global batch; returns how many."""
+    """Makes every BatchNorm layer compute its batch statistics over the global batch (all replicas).
+
+    Args:
+        model: a Keras model; its BatchNormalization layers are changed in place (``synchronized = True``).
+
+    Returns:
+        How many layers were changed.
+    """
     count = 0
     for layer in batchnorm_layers(model):
         layer.synchronized = True
         count += 1
     return count
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputDirs:
+    """Where this process writes its model and its run's files.
+
+    Attributes:
+        serving_model_dir: the serving SavedModel's directory (TFX's ``Format-Serving`` on the chief).
+        model_run_dir: the ModelRun directory (TensorBoard logs, ``training_summary.json``).
+        scratch: a temporary directory holding both on a worker that is not the chief, else None.
+    """
+
+    serving_model_dir: str
+    model_run_dir: str
+    scratch: str | None = None
+
+    def remove_scratch(self) -> None:
+        """Removes :attr:`scratch` and everything in it (nothing on the chief)."""
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def output_dirs(placement: Placement, serving_model_dir: str, model_run_dir: str) -> OutputDirs:
+    """TFX's output directories on the chief; a temporary copy of them on every other worker.
+
+    Every worker saves (saving reads variables collectively); only the chief's copy is kept.
+
+    Args:
+        placement: where this process runs.
+        serving_model_dir: TFX's ``serving_model_dir``.
+        model_run_dir: TFX's ``model_run_dir``.
+
+    Returns:
+        The :class:`OutputDirs`; on a non-chief worker under a new ``worker<i>_*`` temporary directory.
+    """
+    if placement.is_chief:
+        return OutputDirs(serving_model_dir, model_run_dir)
+    scratch = tempfile.mkdtemp(prefix=f"worker{placement.worker_index}_")
+    return OutputDirs(os.path.join(scratch, "model", os.path.basename(serving_model_dir)),
+                      os.path.join(scratch, "model_run"), scratch)

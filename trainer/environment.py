@@ -68,7 +68,14 @@ class _DropRoutineLines(logging.Filter):
 
 
 def apply_keras_policy(environ=None):
-    """Sets the Keras policy variables in ``environ`` (``os.environ``)."""
+    """Sets the Keras policy variables in ``environ`` (``os.environ``).
+
+    Args:
+        environ: the environment to change (default: the process's).
+
+    Returns:
+        ``environ``, with :data:`KERAS_POLICY_ENV` set and ``TF_CPP_MIN_LOG_LEVEL`` 2 unless already set.
+    """
     environ = os.environ if environ is None else environ
     for key, value in KERAS_POLICY_ENV.items():
         environ[key] = value
@@ -81,7 +88,12 @@ def apply_keras_policy(environ=None):
 def quiet_startup(verbose=False, environ=None):
     """A command's process settings, before TensorFlow is imported: the Keras policy and a quiet first screen.
 
-    ``verbose``: every TensorFlow C++ log line and every warning.
+    Args:
+        verbose: keep every TensorFlow C++ log line and every warning.
+        environ: the environment to change (default: the process's).
+
+    Returns:
+        ``environ``.
     """
     environ = apply_keras_policy(environ)
     if verbose:
@@ -103,6 +115,12 @@ def import_tensorflow(verbose=False):
 
     They come from C++ straight to file descriptor 2, so that descriptor is
     captured while TensorFlow loads; every other line is written back, in order.
+
+    Args:
+        verbose: keep those lines.
+
+    Returns:
+        The ``tensorflow`` module.
     """
     if verbose or "tensorflow" in sys.modules:
         import tensorflow

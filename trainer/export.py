@@ -21,7 +21,14 @@ from trainer.contract import IMAGE_KEY, TRANSFORMED_IMAGE_KEY
 
 
 class ServingModule(tf.Module):
-    """Holds the Keras model and the TFT layer so ``tf.saved_model.save`` can export both."""
+    """Holds the Keras model and the TFT layer so ``tf.saved_model.save`` can export both.
+
+    Args:
+        model: the trained classifier (float32 images (B, H, W, 3) in [0, 255] in, probabilities
+            (B, num_classes) out; :func:`trainer.models.build_classifier`).
+        tf_transform_output: the ``tft.TFTransformOutput`` the model was trained behind.
+        class_names: the class names in label order (``class_name`` output).
+    """
 
     def __init__(self, model, tf_transform_output, class_names):
         super().__init__(name="resizer_serving")
@@ -75,6 +82,7 @@ class ServingModule(tf.Module):
         return {TRANSFORMED_IMAGE_KEY: self._transform(image_bytes)}
 
     def signatures(self):
+        """The three signatures by name (``serving_default``, ``serving_tf_example``, ``transform_images``)."""
         return {
             contract.SERVING_DEFAULT_SIGNATURE: self.serve_image_bytes.get_concrete_function(),
             contract.SERVING_TF_EXAMPLE_SIGNATURE: self.serve_tf_examples.get_concrete_function(),
@@ -83,6 +91,21 @@ class ServingModule(tf.Module):
 
 
 def export_serving_model(model, tf_transform_output, class_names, export_dir):
+    """Exports ``model`` behind the Transform graph as a SavedModel with the module's three signatures.
+
+    Args:
+        model: the trained classifier (:func:`trainer.models.build_classifier`).
+        tf_transform_output: the ``tft.TFTransformOutput`` of the pipeline's Transform.
+        class_names: the class names in label order (string (num_classes,), the ``class_name`` output).
+        export_dir: where the SavedModel goes (TFX's ``serving_model_dir``; any ``tf.io.gfile`` path).
+
+    Returns:
+        ``export_dir``.
+
+    Files written:
+        The SavedModel in ``export_dir`` (``saved_model.pb``, ``variables/``, the Transform graph's
+        ``assets/``), servable by TF Serving under the tag ``serve``.
+    """
     module = ServingModule(model, tf_transform_output, class_names)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     return export_dir

@@ -27,6 +27,18 @@ def decode_and_resize(image_bytes, image_size, resize_mode="stretch"):
 
     ``stretch`` is the seed example's plain bilinear resize; ``pad`` keeps the
     aspect ratio and pads with black.  Each image may have its own size.
+
+    Args:
+        image_bytes: string (B,) (any shape, flattened) of JPEG, PNG, GIF or BMP bytes; decoded to RGB.
+        image_size: (height, width) in pixels.
+        resize_mode: ``stretch`` or ``pad``.
+
+    Returns:
+        float32 (B, height, width, 3) in [0, 255].
+
+    Raises:
+        ValueError: an unknown ``resize_mode``.
+        tf.errors.InvalidArgumentError: (when run) empty bytes, or bytes that are no image in those formats.
     """
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"resize_mode: {resize_mode!r} is not one of {', '.join(RESIZE_MODES)}")

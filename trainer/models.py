@@ -21,6 +21,10 @@ HEAD_LAYER = "logits"  # the classification head's dense layer
 def build_classifier(config: ArmConfig, backbone: keras.Model):
     """``Rescaling(1/255) -> resizing stage -> backbone -> head`` for ``config.arm``.
 
+    The seed's classifier (Talebi & Milanfar 2021's Keras example): the resizing stage of the arm
+    (:func:`trainer.resizers.build_resizer`), the backbone's input scaling when it needs one, the backbone,
+    global average pooling and a dense head of ``num_classes`` logits, seeded so every arm's head starts alike.
+
     Args:
         config: the arm's configuration (``TrainingConfig.for_arm``).
         backbone: :func:`trainer.backbones.build_backbone` of the same config.
@@ -54,6 +58,14 @@ def compile_classifier(model, config: TrainingConfig):
     """Compiles ``model`` with the configured optimizer and the seed's loss (label-smoothed cross-entropy).
 
     Pure Keras, so every backend (and the GPU benchmark) trains exactly what the Trainer trains.
+
+    Args:
+        model: a classifier of :func:`build_classifier`.
+        config: the training configuration (``optimizer``, ``learning_rate``, ``momentum``,
+            ``label_smoothing``, ``jit_compile``).
+
+    Returns:
+        ``model``, compiled with the metric ``accuracy``; it takes one-hot labels (B, num_classes).
     """
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
@@ -69,7 +81,11 @@ def compile_classifier(model, config: TrainingConfig):
 
 
 def get_resizer(model):
-    """The resizing stage of a classifier built by :func:`build_classifier` (the layer :data:`RESIZER_LAYER`)."""
+    """The resizing stage of a classifier built by :func:`build_classifier` (the layer :data:`RESIZER_LAYER`).
+
+    Raises:
+        ValueError: ``model`` has no such layer (naming the model).
+    """
     try:
         return model.get_layer(RESIZER_LAYER)
     except ValueError:

@@ -1,5 +1,6 @@
-"""MULLER, the multilayer Laplacian resizer (Tu, Milanfar & Talebi, "MULLER: Multilayer Laplacian Resizer for
-Vision", ICCV 2023, arXiv:2304.02859), as a Keras 3 layer.
+"""MULLER, the multilayer Laplacian resizer, as a Keras 3 layer.
+
+Tu, Milanfar & Talebi, "MULLER: Multilayer Laplacian Resizer for Vision", ICCV 2023 (arXiv:2304.02859).
 
 The base resize of the input is boosted by a few band-pass (Laplacian) residuals, each scaled by one learned
 weight and shifted by one learned bias through a tanh::
@@ -8,10 +9,10 @@ weight and shifted by one learned bias through a tanh::
     for k in 1..L:  x_k = blur(x_{k-1});  out += tanh(w_k * resize(x_k - x_{k-1}) + b_k)
 
 ``blur`` is a separable Gaussian (``kernel_size`` taps, standard deviation ``sigma`` pixels, zero padding at
-the borders, as in the authors' reference code, computed as sums of shifted copies); ``resize`` is the base resize (bilinear without antialiasing
-by default, the seed's baseline).  Every ``w_k`` and ``b_k`` starts at 0, so the untrained layer *is* the base
-resize, bit for bit (tanh(0) = 0).  2 trainable parameters per layer; its extra work is the blur at the input
-resolution and one resize per layer.
+the borders, as in the authors' reference code, computed as sums of shifted copies); ``resize`` is the base
+resize (bilinear without antialiasing by default, the seed's baseline).  Every ``w_k`` and ``b_k`` starts
+at 0, so the untrained layer *is* the base resize, bit for bit (tanh(0) = 0).  2 trainable parameters per
+layer; its extra work is the blur at the input resolution and one resize per layer.
 
 MULLER is the subject of a published patent application (US 2024/0331091); check it before deploying MULLER
 commercially.
@@ -22,21 +23,34 @@ import numpy as np
 from keras import layers
 
 from trainer.config import ConfigError
-
-_PACKAGE = "resizer_tfx"
+from trainer.contract import KERAS_PACKAGE
 
 
 def gaussian_taps(kernel_size: int, sigma: float) -> np.ndarray:
-    """The normalised 1-D Gaussian: float32 (kernel_size,), centred, summing to 1."""
+    """The normalised 1-D Gaussian: float32 (kernel_size,), centred, summing to 1.
+
+    Args:
+        kernel_size: taps (odd).
+        sigma: standard deviation, in pixels.
+
+    Returns:
+        float32 (kernel_size,): ``exp(-x**2 / (2 sigma**2))`` for x = -kernel_size//2 .. kernel_size//2,
+        divided by its sum.
+    """
     radius = kernel_size // 2
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     taps = np.exp(-(x ** 2) / (2.0 * sigma ** 2))
     return (taps / taps.sum()).astype(np.float32)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class MullerResizer(layers.Layer):
     """Resizes float images (B, H, W, C) to (B, *target_size, C): base resize + learned Laplacian residuals.
+
+    Tu, Milanfar & Talebi, "MULLER: Multilayer Laplacian Resizer for Vision", ICCV 2023 (arXiv:2304.02859):
+    ``out = resize(x_0) + sum_k tanh(w_k * resize(x_k - x_{k-1}) + b_k)`` with ``x_k`` the k-th
+    Gaussian blur of the input.  Every ``w_k`` and ``b_k`` starts at 0, so the untrained layer is the base
+    resize, bit for bit.
 
     Args:
         target_size: (height, width) of the output, in pixels.
@@ -45,6 +59,7 @@ class MullerResizer(layers.Layer):
         sigma: the blur's standard deviation, in input pixels.
         interpolation: the base resize (``keras.ops.image.resize``'s names: bilinear, bicubic, area, lanczos3...).
         antialias: whether the base resize antialiases when it downscales.
+        **kwargs: ``keras.layers.Layer``'s (``name``, ``dtype``...).
 
     Raises:
         ConfigError: a setting out of range, naming it.

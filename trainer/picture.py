@@ -1,12 +1,15 @@
 """The resizer picture: evaluation images beside what the arm's resizing stage makes of them, and bilinear."""
 
 import io
+import itertools
+import os
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from trainer import models, resizers
+from trainer.contract import RESIZER_PICTURE_FILE
 
 
 def _to_uint8(image, stretch):
@@ -27,6 +30,15 @@ def resizer_picture(model, images, class_names=(), labels=None):
     per image.  Resized images are shown at twice their size, nearest-neighbour,
     so their pixels stay visible.  Each row's label sits on its own line above
     the row.
+
+    Args:
+        model: a classifier of :func:`trainer.models.build_classifier`.
+        images: float (N, H, W, 3) in [0, 255].
+        class_names: the class names in label order.
+        labels: int (N,) labels of the images, or None for no label lines.
+
+    Returns:
+        The PNG's bytes.
     """
     images = tf.convert_to_tensor(images, tf.float32)
     scaled = images / 255.0
@@ -64,3 +76,42 @@ def resizer_picture(model, images, class_names=(), labels=None):
     out = io.BytesIO()
     canvas.save(out, format="PNG")
     return out.getvalue()
+
+
+def picture_images(split, num_classes: int, count: int):
+    """The first ``count`` images of ``split``, taking the classes in turn (class 0, 1, ..., 0, 1, ...).
+
+    Args:
+        split: a decoded split (:class:`trainer.data.DecodedSplit`), in its canonical order.
+        num_classes: the number of classes.
+        count: how many images; fewer when the split has fewer.
+
+    Returns:
+        (images float32 (n, H, W, 3) in [0, 255], labels int64 (n,)).
+    """
+    by_class = [np.flatnonzero(split.labels == c).tolist() for c in range(num_classes)]
+    order = [i for group in itertools.zip_longest(*by_class) for i in group if i is not None]
+    chosen = order[:count]
+    return split.images[chosen].astype(np.float32), split.labels[chosen]
+
+
+def write_resizer_picture(model, split, class_names, num_classes: int, count: int, model_dir: str) -> str:
+    """Draws :func:`resizer_picture` of ``count`` images of ``split`` and writes it beside the SavedModel.
+
+    Args:
+        model: the trained classifier.
+        split: the decoded validation split (:func:`picture_images` chooses from it).
+        class_names: the class names in label order.
+        num_classes: the number of classes.
+        count: images drawn (``training.picture_images``).
+        model_dir: the Model artifact directory (above ``Format-Serving``; any ``tf.io.gfile`` path).
+
+    Returns:
+        The path written, ``<model_dir>/resizer_picture.png``.
+    """
+    images, labels = picture_images(split, num_classes, count)
+    picture = resizer_picture(model, images, class_names, labels)
+    path = os.path.join(model_dir, RESIZER_PICTURE_FILE)
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(picture)
+    return path

@@ -40,8 +40,14 @@ RESIZER_LAYER = "resizer"  # every arm's resizing stage has this layer name
 
 @dataclasses.dataclass(frozen=True)
 class ResizerSpec:
-    """One arm's resizing stage: ``kind`` is learnable, laplacian (MULLER) or fixed; ``interpolation`` and ``antialias``
-    name the fixed resize (MULLER's base resize).
+    """One arm's resizing stage.
+
+    Attributes:
+        arm: the arm's name (``contract.*_ARM``).
+        kind: ``learnable`` (the learnable resizer), ``laplacian`` (MULLER) or ``fixed``.
+        interpolation: the fixed resize (MULLER's base resize), ``tf.image.resize``'s method name.
+        antialias: whether that resize antialiases when it downscales.
+        description: one line for the report.
     """
 
     arm: str
@@ -52,6 +58,7 @@ class ResizerSpec:
 
     @property
     def learned(self) -> bool:
+        """Whether the stage has trainable weights."""
         return self.kind != "fixed"
 
 
@@ -69,7 +76,17 @@ RESIZERS: dict[str, ResizerSpec] = {spec.arm: spec for spec in (
 
 
 def resizer_spec(arm: str) -> ResizerSpec:
-    """The spec of ``arm``; an unknown arm raises :class:`ConfigError` naming the known ones."""
+    """The spec of ``arm``.
+
+    Args:
+        arm: an arm name.
+
+    Returns:
+        Its :class:`ResizerSpec`.
+
+    Raises:
+        ConfigError: an unknown arm, naming the known ones.
+    """
     if arm not in RESIZERS:
         raise ConfigError("arm", f"{arm!r} is not one of {', '.join(RESIZERS)}")
     return RESIZERS[arm]
@@ -78,7 +95,16 @@ def resizer_spec(arm: str) -> ResizerSpec:
 def build_resizer(config: ArmConfig) -> layers.Layer:
     """The resizing stage of ``config.arm``: float images (B, H, W, 3) in [0, 1] -> (B, *target_size, 3).
 
-    The layer is named :data:`RESIZER_LAYER`.  Raises :class:`ConfigError` for an unknown arm.
+    Args:
+        config: the arm's configuration (``arm``, ``target_size``; the learnable resizer's ``filters``,
+            ``num_res_blocks``, ``interpolation``, ``batchnorm_momentum``; MULLER's ``muller``).
+
+    Returns:
+        A Keras layer named :data:`RESIZER_LAYER`: :class:`~trainer.learnable_resizer.LearnableResizer`,
+        :class:`~trainer.muller.MullerResizer` or ``keras.layers.Resizing``.
+
+    Raises:
+        ConfigError: an unknown arm.
     """
     spec = resizer_spec(config.arm)
     height, width = config.target_size

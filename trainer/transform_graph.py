@@ -12,7 +12,17 @@ from trainer import contract
 
 
 def write_transform_graph(out_dir, training_config, temp_dir):
-    """Runs ``preprocessing_fn`` through tf.Transform's Beam API and writes the transform graph to ``out_dir``."""
+    """Runs ``preprocessing_fn`` through tf.Transform's Beam API and writes the transform graph to ``out_dir``.
+
+    Args:
+        out_dir: where the graph goes (what ``tft.TFTransformOutput`` reads).
+        training_config: the :class:`~trainer.config.TrainingConfig` (``image_size``, ``resize_mode``).
+        temp_dir: tf.Transform's scratch directory.
+
+    Returns:
+        ``out_dir``, holding ``transform_fn/``, ``transformed_metadata/`` and the raw schema
+        (``metadata/``): image ``image/encoded`` string [], label int64 [].
+    """
     import apache_beam as beam
     import tensorflow as tf
     import tensorflow_transform as tft

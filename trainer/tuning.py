@@ -12,7 +12,9 @@ Every hyperparameter name is the :class:`~trainer.config.TrainingConfig`
 field it sets (``contract.HP_*``).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from absl import logging
 
 from trainer import contract
 from trainer.config import ArmConfig, ConfigError, TuningConfig
@@ -69,6 +71,55 @@ def apply_hyperparameters(config: ArmConfig, values: Mapping[str, object]) -> Ar
     return config.replace(**dict(values))
 
 
+def trainer_config(custom_config: Mapping | None, hyperparameters: Mapping | None):
+    """The Trainer's configuration: the arm's, with its Tuner's best values in place when there are any.
+
+    Args:
+        custom_config: the Trainer's ``custom_config`` (``{"training": {...}, "tuning": {...}}``).
+        hyperparameters: TFX's ``best_hyperparameters`` of the arm's Tuner (``{"space": [...],
+            "values": {...}}``), or None/empty without a Tuner.
+
+    Returns:
+        (ArmConfig, the :func:`tuning_record` for the summary or None without hyperparameters).
+
+    Raises:
+        ConfigError: an invalid configuration, or tuned values the arm does not take (naming the field).
+    """
+    config = ArmConfig.from_custom_config(custom_config)
+    if not hyperparameters:
+        return config, None
+    record = tuning_record(config, hyperparameters, TuningConfig.from_custom_config(custom_config))
+    config = apply_hyperparameters(config, hyperparameters.get("values", {}))
+    logging.info("%s trains with the tuned %s", config.arm, describe_choice(record))
+    return config, record
+
+
+def random_search(hypermodel: Callable, config: ArmConfig, tuning: TuningConfig, working_dir: str):
+    """KerasTuner's random search over :func:`search_space`, ranked by the lowest ``val_loss``.
+
+    Args:
+        hypermodel: ``build(hp) -> compiled keras.Model`` (:func:`trainer.training.hypermodel`).
+        config: the arm's configuration (its ``seed`` seeds the search; its ``arm`` names the project).
+        tuning: the search's settings (``trials``).
+        working_dir: where KerasTuner writes its trials (``<working_dir>/<arm>/``), replaced when present.
+
+    Returns:
+        ``keras_tuner.RandomSearch``.
+    """
+    import keras_tuner
+
+    return keras_tuner.RandomSearch(
+        hypermodel=hypermodel,
+        hyperparameters=search_space(config, tuning),
+        objective=keras_tuner.Objective(contract.TUNER_OBJECTIVE, direction="min"),
+        max_trials=tuning.trials,
+        seed=config.seed,
+        directory=working_dir,
+        project_name=config.arm,
+        overwrite=True,
+    )
+
+
 def _describe_entry(entry: Mapping) -> tuple[str, str]:
     """(name, range) of one KerasTuner ``space`` entry (``{"class_name": "Choice", "config": {...}}``)."""
     kind, settings = entry.get("class_name"), entry.get("config", {})
@@ -105,11 +156,20 @@ def tuning_record(config: ArmConfig, hyperparameters: Mapping, tuning: TuningCon
 
 
 def _value(value) -> str:
+    """A float to 3 significant digits, anything else as ``str``."""
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def describe_search(record: Mapping | None) -> str:
-    """``"2 trials x 2 epochs, lowest val_loss; filters {8, 16, 32}, learning_rate [0.0001, 0.01] (log)"``."""
+    """What was searched, in words.
+
+    Args:
+        record: a :func:`tuning_record`, or None.
+
+    Returns:
+        ``"2 trials x 2 epoch(s), lowest val_loss on validation; filters {8, 16, 32}, learning_rate [0.0001,
+        0.01] (log)"``; empty without a record.
+    """
     if not record:
         return ""
     searched = "; ".join(f"{name} {span}" for name, span in record.get("searched", {}).items())
@@ -118,7 +178,14 @@ def describe_search(record: Mapping | None) -> str:
 
 
 def describe_choice(record: Mapping | None) -> str:
-    """``"filters 16 (configured 16), learning_rate 0.00123 (configured 0.001)"``."""
+    """What was chosen, with the configured value beside it, in words.
+
+    Args:
+        record: a :func:`tuning_record`, or None.
+
+    Returns:
+        ``"filters 16 (configured 16), learning_rate 0.00123 (configured 0.001)"``; empty without a record.
+    """
     if not record:
         return ""
     configured = record.get("configured", {})

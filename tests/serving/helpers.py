@@ -5,7 +5,7 @@ import os
 from components import synthetic_examples
 
 # The serving contract does not depend on the backbone (the seed's DenseNet-121 serves in
-# tests/trainer/test_run_fn.py); small_convnet builds and exports in seconds.
+# tests/trainer/test_run.py); small_convnet builds and exports in seconds.
 SMALL = dict(backbone="small_convnet", image_size=(64, 64), target_size=(32, 32),
              class_names=synthetic_examples.CLASS_NAMES)
 

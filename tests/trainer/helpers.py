@@ -37,9 +37,10 @@ def small_config(root, training_overrides=None, overrides=None):
 
 
 def run_until_trainers(root, training_overrides=None, arms=None, count=24, overrides=None):
-    """Runs ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataGate -> Transform ->
-    [Tuner(s)] -> Trainer(s) locally.
+    """Runs the pipeline locally up to the Trainers.
 
+    ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataGate -> Transform -> [Tuner(s)] ->
+    Trainer(s).
     ``arms``: whose Tuners (with ``tuning.trials`` in ``overrides``) and Trainers run (default: the
     configuration's, the baseline and the default candidates). Returns {component id: output dir}.
     """

@@ -1,5 +1,6 @@
-"""Another backbone through TFX: the learnable resizer's and the baseline's Trainers train MobileNet-v2 arms and
-export models that serve.
+"""Another backbone through TFX: MobileNet-v2 arms that train and serve.
+
+The learnable resizer's and the baseline's Trainers train MobileNet-v2 arms and export models that serve.
 """
 
 import os

@@ -1,5 +1,6 @@
-"""trainer.backbones: every backbone behind the learned resizing stages and the baseline, at its minimum input size;
-weights files; input scaling.
+"""trainer.backbones: every backbone at its minimum input size; weights files; input scaling.
+
+Each backbone sits behind the learned resizing stages and the baseline.
 """
 
 import keras
@@ -44,8 +45,9 @@ def build(config):
 
 @pytest.fixture(scope="module")
 def both_arms(request):
-    """(backbone, {arm: built classifier}) at the backbone's minimum size for the learnable resizer, MULLER and
-    the baseline; parametrized with the backbone's name.
+    """(backbone, {arm: built classifier}) at the backbone's minimum size.
+
+    For the learnable resizer, MULLER and the baseline; parametrized with the backbone's name.
     """
     return request.param, {arm: build(smallest_config(request.param, arm)) for arm in ARMS}
 

@@ -84,3 +84,22 @@ def test_names_are_distinct_where_they_must_be():
              contract.MODEL_CARD_HTML_FILE, contract.MODEL_CARD_JSON_FILE]
     assert len(set(files)) == len(files)
     assert contract.trainer_id(contract.MULLER_ARM) == f"Trainer_{contract.MULLER_ARM}"
+
+
+def test_every_custom_layer_is_registered_under_the_one_keras_package():
+    import keras
+
+    from trainer.backbones import InputScaling
+    from trainer.learnable_resizer import LearnableResizer, ResidualBlock
+    from trainer.muller import MullerResizer
+
+    for layer in (InputScaling, LearnableResizer, ResidualBlock, MullerResizer):
+        assert keras.saving.get_registered_name(layer) == f"{contract.KERAS_PACKAGE}>{layer.__name__}"
+    # No module names the package itself: each passes the contract's name.
+    written_out = []
+    for name in sorted(os.listdir(os.path.join(ROOT, "trainer"))):
+        if name.endswith(".py"):
+            for node in ast.walk(ast.parse(open(os.path.join(ROOT, "trainer", name)).read())):
+                if isinstance(node, ast.keyword) and node.arg == "package" and isinstance(node.value, ast.Constant):
+                    written_out.append(f"trainer/{name}:{node.value.lineno}")
+    assert not written_out, written_out

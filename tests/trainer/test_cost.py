@@ -43,3 +43,16 @@ def test_model_cost_of_each_kind_of_arm():
     # The same backbone and head behind every stage: the rest of the model costs the same.
     rest = {arm: c["model_flops"] - c["resizer_flops"] for arm, c in costs.items()}
     assert len(set(rest.values())) == 1
+
+
+def test_the_cost_file_names_the_arm_beside_the_counts(tmp_path):
+    import json
+
+    from trainer.contract import MODEL_COST_FILE
+
+    config = ArmConfig(arm=MULLER_ARM, backbone="small_convnet", image_size=(16, 16), target_size=(8, 8))
+    model = models.build_classifier(config, backbones.build_backbone(config))
+    counted = cost.write_model_cost(model, MULLER_ARM, config.image_size, str(tmp_path))
+    assert counted == cost.model_cost(model, config.image_size)
+    with open(tmp_path / MODEL_COST_FILE) as f:
+        assert json.load(f) == {"arm": MULLER_ARM, **counted}

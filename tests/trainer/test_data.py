@@ -79,3 +79,22 @@ def test_datasets_run_without_an_autotuning_thread():
                     data.evaluation_dataset(s, batch_size=4, num_classes=2)):
         assert dataset.options().autotune.enabled is False
         assert len(list(dataset)) == 2
+
+
+def test_fit_datasets_on_one_process_are_the_seeded_stream_and_the_split_once():
+    from trainer import distribution
+    from trainer.config import ArmConfig
+    from trainer.contract import BILINEAR_BASELINE_ARM
+
+    config = ArmConfig(arm=BILINEAR_BASELINE_ARM, backbone="small_convnet", image_size=(8, 8), target_size=(8, 8),
+                       batch_size=2, epochs=2, seed=4)
+    one_process = distribution.Placement(tf.distribute.get_strategy(), "float32")
+    train, validation = split(5), split(3)
+    recorder = data.OrderRecorder()
+    train_ds, validation_ds = data.fit_datasets(one_process, train, validation, config, 3, recorder)
+    consumed = [int(v) for images, _ in train_ds for v in images[:, 0, 0, 0].numpy()]
+    assert consumed == data.example_order(5, 4, 12).tolist()
+    assert recorder.examples == 12
+    assert [int(v) for images, _ in validation_ds for v in images[:, 0, 0, 0].numpy()] == [0, 1, 2]
+    _, none = data.fit_datasets(one_process, train, split(0), config, 3, None)
+    assert none is None

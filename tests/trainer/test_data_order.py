@@ -1,5 +1,6 @@
-"""Every arm consumes the identical sequence of training examples, in one process or in several,
-and a deterministic rerun predicts bit for bit the same.
+"""Every arm consumes the identical sequence of training examples, in one process or in several.
+
+And a deterministic rerun predicts bit for bit the same.
 """
 
 import json

@@ -1,5 +1,6 @@
-"""Two worker processes on localhost train one arm together, as on a cluster described by TF_CONFIG,
-and end where one process with the same global batch ends.
+"""Two worker processes on localhost train one arm together, as on a cluster described by TF_CONFIG.
+
+They end where one process with the same global batch ends.
 """
 
 import json

@@ -1,13 +1,17 @@
-"""The resizer picture (trainer/picture.py): input | the arm's resizing stage | bilinear, one row per image."""
+"""The resizer picture (trainer/picture.py): input | the arm's resizing stage | bilinear, one row per image;
+which validation images it shows, and the file it writes."""
 
 import io
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from tests.serving.helpers import SMALL
-from trainer import contract
+from trainer import backbones, contract, data, models, picture
+from trainer.config import ArmConfig
+from trainer.contract import LEARNABLE_RESIZER_ARM, RESIZER_PICTURE_FILE
 
 HEIGHT, WIDTH = SMALL["image_size"]
 TARGET_H, TARGET_W = SMALL["target_size"]
@@ -22,7 +26,6 @@ def images():
 
 
 def classifier(arm):
-    from trainer import backbones, models
     from trainer.config import TrainingConfig
 
     config = TrainingConfig(**SMALL).for_arm(arm)
@@ -69,3 +72,28 @@ def test_a_learned_stage_is_stretched_to_the_full_range_and_no_labels_leave_the_
         own = cell(picture, 1, row, 2 * TARGET_H, 2 * TARGET_W)
         assert own.min() == 0 and own.max() == 255  # stretched per image
         assert (label_line(picture, row) == 255).all()
+
+
+def labelled_split(labels):
+    images = np.stack([np.full((16, 16, 3), i, np.uint8) for i in range(len(labels))])
+    return data.DecodedSplit(images=images, labels=np.asarray(labels, np.int64),
+                             keys=[f"{i}.png" for i in range(len(labels))])
+
+
+def test_the_classes_take_turns():
+    images, labels = picture.picture_images(labelled_split([0, 0, 0, 1, 1, 0]), num_classes=2, count=5)
+    assert labels.tolist() == [0, 1, 0, 1, 0]
+    assert images.dtype == np.float32 and images[:, 0, 0, 0].tolist() == [0, 3, 1, 4, 2]
+    _, few = picture.picture_images(labelled_split([1, 1]), num_classes=2, count=5)
+    assert few.tolist() == [1, 1]
+
+
+def test_the_picture_is_written_beside_the_model(tmp_path):
+    config = ArmConfig(arm=LEARNABLE_RESIZER_ARM, backbone="small_convnet", image_size=(16, 16),
+                       target_size=(8, 8), filters=4)
+    model = models.build_classifier(config, backbones.build_backbone(config))
+    path = picture.write_resizer_picture(model, labelled_split([0, 1, 0]), ["a", "b"], 2, 2, str(tmp_path))
+    assert path == str(tmp_path / RESIZER_PICTURE_FILE)
+    png = tf.io.decode_png(open(path, "rb").read())
+    # A title line, then two rows (16 px input cells, 8 px outputs shown at 16) each under its label line.
+    assert png.shape[0] == 16 + 2 * (16 + 16 + 6) + 6

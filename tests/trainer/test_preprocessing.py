@@ -30,3 +30,12 @@ def test_preprocessing_fn_reads_its_configuration():
     assert out[contract.TRANSFORMED_IMAGE_KEY].shape == (1, 48, 40, 3)
     # pad: the wide image keeps its aspect ratio, black bands above and below.
     assert float(tf.reduce_max(out[contract.TRANSFORMED_IMAGE_KEY][0, 0])) == 0.0
+
+
+def test_dense_1d_flattens_dense_and_sparse_features():
+    from trainer.preprocessing import dense_1d
+
+    assert dense_1d(tf.constant([[3], [4]], tf.int64)).numpy().tolist() == [3, 4]
+    sparse = tf.SparseTensor(indices=[[0, 0], [1, 0]], values=[b"a", b"b"], dense_shape=[2, 1])
+    flat = dense_1d(sparse)
+    assert flat.shape == (2,) and flat.numpy().tolist() == [b"a", b"b"]

@@ -60,8 +60,9 @@ def test_area_is_the_baseline_at_an_exact_2x_factor_and_differs_at_300_to_224():
     (contract.BILINEAR_ANTIALIAS_ARM, [1, 3, 3, 1]),  # the tent widened to 4 taps
 ])
 def test_fixed_resizes_have_the_documented_taps_at_2x(arm, taps):
-    """Output row i weighs input rows 2i+1-k/2 .. 2i+k/2 with the taps; a bright input row (20) therefore
-    reaches output rows 9 and 10 (or 10 alone for 2 taps) with every other tap.
+    """Output row i weighs input rows 2i+1-k/2 .. 2i+k/2 with the taps.
+
+    A bright input row (20) therefore reaches output rows 9 and 10 (or 10 alone for 2 taps) with every other tap.
     """
     taps = np.array(taps, np.float64) / sum(taps)
     response = column_impulse_response(arm)

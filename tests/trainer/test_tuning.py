@@ -193,3 +193,32 @@ def test_the_report_and_the_closing_table_say_what_was_searched_and_chosen():
     untuned = dict(summary, training={arm: {} for arm in training}, tuning={})
     assert "Hyperparameter search" not in render(untuned, "report.md.j2")
     assert tuning_lines(untuned) == []
+
+
+def test_a_trainer_without_hyperparameters_trains_the_configured_values():
+    custom_config = TrainingConfig(learning_rate=0.05).for_arm(MULLER_ARM).to_custom_config()
+    for hyperparameters in (None, {}):
+        config, record = tuning.trainer_config(custom_config, hyperparameters)
+        assert (config.arm, config.learning_rate, record) == (MULLER_ARM, 0.05, None)
+
+
+def test_a_tuned_trainer_trains_the_best_values_and_records_the_search():
+    custom_config = {**TrainingConfig(filters=16).for_arm(LEARNABLE_RESIZER_ARM).to_custom_config(),
+                     contract.TUNING_CONFIG_KEY: TuningConfig(trials=3, epochs=1).to_dict()}
+    best = {"space": [{"class_name": "Choice", "config": {"name": "filters", "values": [8, 16]}}],
+            "values": {"filters": 8, "learning_rate": 0.005}}
+    config, record = tuning.trainer_config(custom_config, best)
+    assert (config.filters, config.learning_rate) == (8, 0.005)
+    assert record == {"trials": 3, "epochs": 1, "objective": contract.TUNER_OBJECTIVE,
+                      "searched": {"filters": "{8, 16}"}, "chosen": {"filters": 8, "learning_rate": 0.005},
+                      "configured": {"filters": 16, "learning_rate": 0.01}}
+
+
+def test_the_random_search_is_seeded_ranked_by_validation_loss_and_named_after_the_arm(tmp_path):
+    config = TrainingConfig(seed=7).for_arm(MULLER_ARM)
+    settings = TuningConfig(trials=2)
+    search = tuning.random_search(lambda hp: None, config, settings, str(tmp_path))
+    assert search.oracle.max_trials == 2 and search.oracle.seed == 7
+    assert (search.oracle.objective.name, search.oracle.objective.direction) == (contract.TUNER_OBJECTIVE, "min")
+    assert search.project_dir == str(tmp_path / MULLER_ARM)
+    assert [hp.name for hp in search.oracle.hyperparameters.space] == [contract.HP_LEARNING_RATE]

@@ -29,18 +29,18 @@ def main():
     parser.add_argument("--synchronized-batchnorm", action="store_true")
     args = parser.parse_args()
 
-    from trainer import contract, distribution, run
+    from trainer import contract, distribution, training
     from trainer.run import run_fn
 
     if args.synchronized_batchnorm:
-        build_and_compile = run.build_and_compile
+        build_and_compile = training.build_and_compile
 
         def build_with_synchronized_batchnorm(config, placement):
             model, backbone = build_and_compile(config, placement)
             distribution.synchronize_batchnorm(model)
             return model, backbone
 
-        run.build_and_compile = build_with_synchronized_batchnorm
+        training.build_and_compile = build_with_synchronized_batchnorm
 
     fn_args = types.SimpleNamespace(
         custom_config=json.loads(args.config),

@@ -11,7 +11,7 @@ import tensorflow_transform as tft
 
 from components import synthetic_examples
 from tests.trainer.helpers import latest, read_summary, run_until_trainers, small_config
-from trainer import contract, export
+from trainer import contract, data, distribution, export, training
 from trainer.contract import (
     BILINEAR_BASELINE_ARM,
     LEARNABLE_RESIZER_ARM,
@@ -20,7 +20,6 @@ from trainer.contract import (
     SERVING_TF_EXAMPLE_SIGNATURE,
     TRANSFORM_IMAGES_SIGNATURE,
 )
-from trainer.run import train
 
 pytestmark = pytest.mark.slow
 
@@ -94,15 +93,20 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
 
 @pytest.fixture(scope="module", params=[LEARNABLE_RESIZER_ARM, MULLER_ARM])
 def exported(request, trained_pipeline, tmp_path_factory):
-    """An in-memory model of each learned arm, trained in-process on the pipeline's Transform output, and its
-    export.
-    """
+    """An in-memory model of each learned arm, trained in-process on the pipeline's Transform output; its export."""
     transform_dir = latest(os.path.join(trained_pipeline[contract.TRANSFORM_ID], "transform_graph", "*"))
     examples = latest(os.path.join(trained_pipeline["ImportExampleGen"], "examples", "*"))
     tf_transform_output = tft.TFTransformOutput(transform_dir)
     config = small_config(str(tmp_path_factory.mktemp("unused"))).training.for_arm(request.param)
-    model, _, _ = train(config, [os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
-                        [os.path.join(examples, f"Split-{contract.VALIDATION_SPLIT}", "*")], tf_transform_output)
+    placement = distribution.select_placement(config.precision)
+    training.prepare(config, placement)
+    train_split, validation_split = data.decode_splits(
+        [os.path.join(examples, f"Split-{contract.TRAIN_SPLIT}", "*")],
+        [os.path.join(examples, f"Split-{contract.VALIDATION_SPLIT}", "*")], tf_transform_output, config)
+    steps = data.steps_per_epoch(len(train_split), config.batch_size, config.steps_per_epoch)
+    model = training.build(config, placement).model
+    training.fit(model, *data.fit_datasets(placement, train_split, validation_split, config, steps, None),
+                 config.epochs, steps)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     export.export_serving_model(model, tf_transform_output, config.class_names, export_dir)
     return model, tf.saved_model.load(export_dir)
