@@ -59,7 +59,7 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import proto_utils
 
 from components import _ingest, image_records, splits
-from trainer.contract import IMAGE_FOLDER_EXAMPLE_GEN_ID
+from trainer.contract import IMAGE_FOLDER_EXAMPLE_GEN_ID, is_remote
 
 MAX_PIXELS_KEY = _ingest.MAX_PIXELS_KEY
 MAX_BAD_FRACTION_KEY = _ingest.MAX_BAD_FRACTION_KEY
@@ -441,7 +441,7 @@ def scan_image_folder(input_base: str) -> FolderScan:
     """
     if not tf.io.gfile.isdir(input_base):
         raise FileNotFoundError(f"input_base {input_base!r} is not a directory")
-    if "://" in input_base:
+    if is_remote(input_base):
         return _scan_gfile(input_base)
     return _scan_local(input_base)
 
@@ -545,7 +545,7 @@ def file_content_sha256(path: str) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    if "://" in path:
+    if is_remote(path):
         with tf.io.gfile.GFile(path, "rb") as f:
             while True:
                 chunk = f.read(FINGERPRINT_CHUNK_BYTES)
@@ -792,7 +792,7 @@ def from_config(config) -> ImageFolderExampleGen:
     """
     data = config.data
     return ImageFolderExampleGen(
-        input_base=os.path.abspath(config.image_dir) if "://" not in config.image_dir else config.image_dir,
+        input_base=config.image_dir if is_remote(config.image_dir) else os.path.abspath(config.image_dir),
         split_buckets=dict(data.split_buckets),
         max_pixels=data.max_pixels,
         max_bad_fraction=data.max_bad_fraction,

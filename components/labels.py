@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from trainer.contract import LABEL_NAMES_FILE
+from trainer.contract import LABEL_NAMES_FILE, is_remote
 
 
 def read_label_names(examples_uri: str) -> list[str]:
@@ -14,7 +14,7 @@ def read_label_names(examples_uri: str) -> list[str]:
     (``gs://...``).  Raises ``FileNotFoundError`` when the file is missing.
     """
     path = os.path.join(examples_uri, LABEL_NAMES_FILE)
-    if "://" in examples_uri:
+    if is_remote(examples_uri):
         import tensorflow as tf
 
         if not tf.io.gfile.exists(path):

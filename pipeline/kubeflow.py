@@ -214,7 +214,7 @@ def local_paths(config: config_lib.PipelineConfig, pipeline_root: str) -> Sequen
         named["data.schema_file"] = config.data.schema_file
     if config.training.backbone_weights:
         named["training.backbone_weights"] = config.training.backbone_weights
-    return [f"{name}={value}" for name, value in named.items() if "://" not in value]
+    return [f"{name}={value}" for name, value in named.items() if not contract.is_remote(value)]
 
 
 def kubeflow_pipeline_name(name: str) -> str:

@@ -29,12 +29,7 @@ import tempfile
 from collections.abc import Sequence
 
 from pipeline.config import ConfigError, PipelineConfig
-from trainer.contract import SCHEMA_FILE
-
-
-def is_remote(path: str) -> bool:
-    """True for a path on a filesystem with a scheme (``gs://...``), which ``tf.io.gfile`` writes and reads."""
-    return "://" in path
+from trainer.contract import SCHEMA_FILE, is_remote
 
 
 def curated_schema_path(config: PipelineConfig) -> str:

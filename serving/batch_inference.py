@@ -127,7 +127,7 @@ def resolve_inputs(images: str) -> tuple[str | None, str]:
     A directory (local, or a ``gs://`` path without glob characters) gives
     ``(None, directory + "/")``: it is walked by :func:`list_directory`.
     """
-    if "://" not in images:
+    if not contract.is_remote(images):
         images = os.path.abspath(images)
         if os.path.isdir(images):
             return None, os.path.join(images, "")
@@ -238,7 +238,7 @@ class ReadImageDoFn(beam.DoFn):
                 data = f.read()
         except Exception as error:  # noqa: BLE001 - permission denied, dangling link, vanished file, ...
             detail = f"{type(error).__name__}: {error}".replace(path, name)
-            if "://" not in path and os.path.islink(path) and not os.path.exists(path):
+            if not contract.is_remote(path) and os.path.islink(path) and not os.path.exists(path):
                 detail = f"dangling link: {name} -> {os.readlink(path)}"
             yield beam.pvalue.TaggedOutput(self.REPORT, report_row(
                 image_records.SKIPPED, image_records.UNREADABLE, name, detail))

@@ -57,7 +57,7 @@ class ModelInfo:
 
 def absolute(path: str) -> str:
     """Local paths made absolute (Beam workers may run elsewhere); ``scheme://`` paths as they are."""
-    return path if "://" in path else os.path.abspath(path)
+    return path if contract.is_remote(path) else os.path.abspath(path)
 
 
 def resolve_model_dir(model_dir: str) -> str:
@@ -85,7 +85,7 @@ def resolve_model_dir(model_dir: str) -> str:
         if name.isdigit():
             versions[int(name)] = version_dir
     if not versions:
-        missing = "" if "://" in model_dir or os.path.isdir(model_dir) else " (no such directory)"
+        missing = "" if contract.is_remote(model_dir) or os.path.isdir(model_dir) else " (no such directory)"
         raise ModelDirError(
             f"no SavedModel in {model_dir}{missing}: expected {contract.SAVED_MODEL_FILE} in it, or in a numeric "
             f"version directory under it (the Pusher's <serving_dir>/<model_name>/<version>/)")

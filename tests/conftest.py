@@ -1,4 +1,4 @@
-"""Test entry point: the project's Keras policy before anything imports TensorFlow; shared model fixtures."""
+"""Test entry point: the project's Keras policy before anything imports TensorFlow; the shared fixtures."""
 
 import os
 import sys
@@ -12,6 +12,10 @@ from trainer.environment import apply_keras_policy
 apply_keras_policy()
 
 import pytest
+
+# Session fixtures several folders share (a run is made once per session, whichever folder asks first):
+# ingestion's demo folder and executor runs, the compiled Kubeflow specs, the pipeline run up to the Trainers.
+pytest_plugins = ["tests.components.fixtures", "tests.pipeline.fixtures", "tests.trainer.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from keras import layers
 
 from trainer.backbone_registry import BACKBONES
 from trainer.config import ConfigError, TrainingConfig
-from trainer.contract import KERAS_PACKAGE, TRAINING_CONFIG_KEY
+from trainer.contract import KERAS_PACKAGE, TRAINING_CONFIG_KEY, is_remote
 
 WEIGHTS_FIELD = f"{TRAINING_CONFIG_KEY}.backbone_weights"
 
@@ -145,7 +145,7 @@ def load_backbone_weights(backbone, path, title):
     Raises:
         ConfigError: on ``training.backbone_weights``: the file is missing or does not fit the backbone.
     """
-    remote = "://" in path
+    remote = is_remote(path)
     if not remote and not os.path.isfile(path):
         raise ConfigError(WEIGHTS_FIELD, f"{path} does not exist")
     try:

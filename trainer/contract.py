@@ -62,6 +62,17 @@ VALIDATION_SPLIT = "validation"  # Keras validation, and anything used to tune
 TEST_SPLIT = "test"  # read only by the Evaluator and the gate
 REQUIRED_SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)
 
+# --- locations -------------------------------------------------------------------------------------
+
+
+def is_remote(path: str) -> bool:
+    """True for a location with a scheme (``gs://...``, ``s3://...``).
+
+    Such a location is read and written with ``tf.io.gfile``, never made absolute or checked with ``os.path``.
+    """
+    return "://" in path
+
+
 # --- files inside artifacts ----------------------------------------------------------------
 
 LABEL_NAMES_FILE = "label_names.txt"  # Examples artifact: class names, one per line, in label order

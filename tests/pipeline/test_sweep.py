@@ -1,7 +1,7 @@
 """The seeds sweep (pipeline/sweep.py): parsing --seeds, the summary and its Markdown, and run_sweep's files.
 
 ``run_sweep`` runs here with a stand-in for TFX's runner that writes each seed's report summary; a real sweep
-runs in tests/pipeline/test_pipeline_e2e.py.
+runs in tests/integration/test_pipeline_e2e.py.
 """
 
 import json

@@ -4,7 +4,7 @@ The fast tests need no model: where the model and the images are found
 (ingestion's folder walker and its rules), and how each file is classified
 before the model sees it.
 The slow ones run the Beam job on the small exported model
-(tests/serving/conftest.py) and compare every probability with a direct call
+(tests/conftest.py) and compare every probability with a direct call
 of its ``serving_default`` signature.
 """
 

@@ -30,7 +30,7 @@ DISTINCTIVE = [
 NOT_THE_CONTRACT = {
     # TFDS's own feature name in cats_vs_dogs (what the TFDS ExampleGen reads, not what it writes).
     ("components/tfds_example_gen.py", contract.FILENAME_KEY),
-    ("tests/components/conftest.py", contract.FILENAME_KEY),
+    ("tests/components/fixtures.py", contract.FILENAME_KEY),
     ("tests/components/test_tfds_example_gen.py", contract.FILENAME_KEY),
     # TrainingConfig's field of MULLER's settings (trainer/config.py), named like the arm it configures.
     ("components/model_card.py", contract.MULLER_ARM),

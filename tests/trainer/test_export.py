@@ -2,7 +2,7 @@
 
 Uses the session's ``serving_model`` fixture (tests/conftest.py): ``export_serving_model`` of an untrained small
 classifier behind the real Transform graph.  The seed's DenseNet-121 export is tested in
-tests/trainer/test_run_fn.py.
+tests/trainer/test_run.py.
 """
 
 import os

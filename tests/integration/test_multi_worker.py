@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.integration.test_data_order import ROOT, artifacts
 from tests.trainer.helpers import small_config
-from tests.trainer.test_data_order import ROOT, artifacts
 from trainer import contract
 from trainer.contract import LEARNABLE_RESIZER_ARM
 from trainer.distribution import TF_CONFIG, cluster_spec, is_chief_task

@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests (helpers: tests/pipeline/helpers.py)."""
+"""Session fixtures of the pipeline: each profile compiled for Kubeflow (helpers: tests/pipeline/helpers.py)."""
 
 import json
 import os

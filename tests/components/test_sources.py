@@ -169,3 +169,30 @@ def test_the_shared_executor_ingests_a_new_source_with_records_and_reports(manif
         ("broken.jpg", image_records.SKIPPED, image_records.NOT_AN_IMAGE),
         ("missing.jpg", image_records.SKIPPED, image_records.UNREADABLE)}
     assert json.loads(examples.get_string_custom_property(contract.LABEL_NAMES_PROPERTY)) == ["cat", "dog"]
+
+
+def test_compiles_for_kubeflow_v2(tmp_path):
+    """Parameters serialize: both ExampleGens compile into a Kubeflow (Vertex) pipeline spec."""
+    from tfx import v1 as tfx
+
+    from components.image_folder_example_gen import ImageFolderExampleGen
+    from components.tfds_example_gen import TfdsExampleGen
+
+    folder_gen = ImageFolderExampleGen(input_base="gs://bucket/images",
+                                       split_buckets={"train": 9, "eval": 1})
+    tfds_gen = TfdsExampleGen(data_dir="gs://bucket/tfds",
+                              splits={"train": "train[:90%]", "eval": "train[90%:95%]",
+                                      "test": "train[95%:]"})
+    statistics = tfx.components.StatisticsGen(examples=tfds_gen.outputs["examples"])
+    pipeline = tfx.dsl.Pipeline(pipeline_name="ingest-compile", pipeline_root="gs://bucket/root",
+                                components=[folder_gen, tfds_gen, statistics])
+    out = tmp_path / "pipeline.json"
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image="gcr.io/project/resizer-tfx:latest"),
+        output_dir=str(tmp_path), output_filename=out.name)
+    runner.run(pipeline, write_out=True)
+    spec = out.read_text()
+    assert "components.image_folder_example_gen.Executor" in spec
+    assert "components.tfds_example_gen.Executor" in spec
+    assert "train[95%:]" in spec and "max_bad_fraction" in spec

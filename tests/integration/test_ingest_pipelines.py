@@ -147,30 +147,3 @@ def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path)
         with open(os.path.join(uri, contract.BAD_IMAGES_FILE)) as a, \
                 open(os.path.join(reference, contract.BAD_IMAGES_FILE)) as b:
             assert a.read() == b.read()
-
-
-def test_compiles_for_kubeflow_v2(tmp_path):
-    """Parameters serialize: both ExampleGens compile into a Kubeflow (Vertex) pipeline spec."""
-    from tfx import v1 as tfx
-
-    from components.image_folder_example_gen import ImageFolderExampleGen
-    from components.tfds_example_gen import TfdsExampleGen
-
-    folder_gen = ImageFolderExampleGen(input_base="gs://bucket/images",
-                                       split_buckets={"train": 9, "eval": 1})
-    tfds_gen = TfdsExampleGen(data_dir="gs://bucket/tfds",
-                              splits={"train": "train[:90%]", "eval": "train[90%:95%]",
-                                      "test": "train[95%:]"})
-    statistics = tfx.components.StatisticsGen(examples=tfds_gen.outputs["examples"])
-    pipeline = tfx.dsl.Pipeline(pipeline_name="ingest-compile", pipeline_root="gs://bucket/root",
-                                components=[folder_gen, tfds_gen, statistics])
-    out = tmp_path / "pipeline.json"
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image="gcr.io/project/resizer-tfx:latest"),
-        output_dir=str(tmp_path), output_filename=out.name)
-    runner.run(pipeline, write_out=True)
-    spec = out.read_text()
-    assert "components.image_folder_example_gen.Executor" in spec
-    assert "components.tfds_example_gen.Executor" in spec
-    assert "train[95%:]" in spec and "max_bad_fraction" in spec

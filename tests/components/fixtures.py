@@ -1,4 +1,4 @@
-"""Fixtures of the ingestion component tests (helpers: tests/components/helpers.py)."""
+"""Session fixtures of ingestion: the demo folder, its executor run, a TFDS data dir (tests/components/helpers.py)."""
 
 from __future__ import annotations
 

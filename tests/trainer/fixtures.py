@@ -1,4 +1,4 @@
-"""Fixtures of the trainer tests (helpers: tests/trainer/helpers.py)."""
+"""Session fixtures of the Trainers: one real TFX run up to them (helpers: tests/trainer/helpers.py)."""
 
 import pytest
 
