@@ -53,8 +53,8 @@ def count(value: int | None) -> str:
 def template_environment(**filters) -> jinja2.Environment:
     """The Jinja environment every report and card template is rendered with.
 
-    Templates load from ``components/templates``; HTML templates are autoescaped; an undefined name is an error
-    (``jinja2.StrictUndefined``), so a template never prints an empty cell for a field that is not there.
+    Templates load from ``components/templates``; HTML templates (``*.html.j2``) are autoescaped; an undefined name
+    is an error (``jinja2.StrictUndefined``), so a template never prints an empty cell for a field that is not there.
 
     Args:
         **filters: extra Jinja filters by name (e.g. ``cell=...``), added to Jinja's own.
@@ -64,7 +64,7 @@ def template_environment(**filters) -> jinja2.Environment:
     """
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

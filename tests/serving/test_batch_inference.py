@@ -215,29 +215,6 @@ def test_a_jpeg_libjpeg_warns_about_is_classified_and_reported_by_name(tmp_path,
     assert len(got["damaged.jpg"][2]) < os.path.getsize(folder / "damaged.jpg")
 
 
-def test_report_rows_are_one_line_each(tmp_path):
-    rows = [batch_inference.report_row(image_records.SKIPPED, image_records.CORRUPT, "b\tc.jpg", "line 1\nline 2"),
-            batch_inference.report_row(image_records.CONVERTED, image_records.ALPHA, "a.png", "")]
-    path = str(tmp_path / "bad.tsv")
-    bad_images.write_bad_images(rows, path)
-    with open(path) as f:
-        assert f.read().splitlines() == ["split\toutcome\treason\tpath\tdetail", "\tconverted\talpha\ta.png\t",
-                                         "\tskipped\tcorrupt\tb c.jpg\tline 1 line 2"]
-    assert bad_images.read_bad_images(path) == [
-        bad_images.BadImageRow("", image_records.CONVERTED, image_records.ALPHA, "a.png", ""),
-        bad_images.BadImageRow("", image_records.SKIPPED, image_records.CORRUPT, "b c.jpg", "line 1 line 2")]
-
-
-def test_a_file_that_is_not_a_bad_images_report_is_refused_by_name(tmp_path):
-    path = tmp_path / "old.tsv"
-    path.write_text("outcome\treason\tfilename\tdetail\nskipped\tcorrupt\ta.jpg\t\n")
-    with pytest.raises(ValueError, match=f"{path}: not a bad-images report"):
-        bad_images.read_bad_images(str(path))
-    path.write_text(bad_images.BAD_IMAGES_HEADER + "\nskipped\tcorrupt\ta.jpg\n")
-    with pytest.raises(ValueError, match="line 2: 3 fields, expected 5"):
-        bad_images.read_bad_images(str(path))
-
-
 # --- slow: the Beam job on the exported model ------------------------------------------------------------
 
 def direct_outputs(loaded, images):
