@@ -234,6 +234,27 @@ def _scan_local(input_base: str) -> FolderScan:
     def inside_input(real: str) -> bool:
         return _within(real, root_real) or bool(real_class(real))
 
+    def inner_link(child_rel: str, path: str, target: str, cls: str, folder: bool) -> tuple[str, str] | None:
+        """``(reason, detail)`` for a link at ``path`` in class ``cls`` to ``target`` inside the input.
+
+        None for a link to a file of the same class: that file is read where it is.
+        """
+        arrow = f"{child_rel} -> {os.readlink(path)}"
+        skipped = "not followed" if folder else "not read through this link"
+        target_cls = real_class(target)
+        ignored_reason = ignored_in(target)
+        if ignored_reason:
+            what = "points into an ignored folder" if folder else "points to an ignored file or into an ignored folder"
+            return LINK_INTO_IGNORED, f"{arrow} {what} ({ignored_reason}); {'not followed' if folder else 'not read'}"
+        if not target_cls:
+            return LINK_OUTSIDE_CLASS, f"{arrow} is inside the input folder but in no class folder; {skipped}"
+        if target_cls != cls:
+            then = f"its files are read (once) as {target_cls!r} where they are" if folder else skipped
+            return LINK_INTO_OTHER_CLASS, f"{arrow} lies in class folder {target_cls!r}, not {cls!r}; {then}"
+        if folder:
+            return LINK_WITHIN_FOLDER, f"{arrow} is already read at its real place in {cls!r}"
+        return None
+
     def walk(path: str, rel: str, cls: str, real_dir: str, ancestors: tuple[str, ...],
              via_link: bool, visited: set) -> None:
         try:
@@ -263,25 +284,7 @@ def _scan_local(input_base: str) -> FolderScan:
                                       f"above it; not followed"))
                         continue
                     if inside_input(target):
-                        target_cls = real_class(target)
-                        ignored_reason = ignored_in(target)
-                        if ignored_reason:
-                            links.append((child_rel, LINK_INTO_IGNORED,
-                                          f"{child_rel} -> {os.readlink(entry.path)} points into an "
-                                          f"ignored folder ({ignored_reason}); not followed"))
-                        elif target_cls and target_cls != cls:
-                            links.append((child_rel, LINK_INTO_OTHER_CLASS,
-                                          f"{child_rel} -> {os.readlink(entry.path)} lies in class folder "
-                                          f"{target_cls!r}, not {cls!r}; its files are read (once) as "
-                                          f"{target_cls!r} where they are"))
-                        elif target_cls:
-                            links.append((child_rel, LINK_WITHIN_FOLDER,
-                                          f"{child_rel} -> {os.readlink(entry.path)} is already read at "
-                                          f"its real place in {cls!r}"))
-                        else:
-                            links.append((child_rel, LINK_OUTSIDE_CLASS,
-                                          f"{child_rel} -> {os.readlink(entry.path)} is inside the input "
-                                          f"folder but in no class folder; not followed"))
+                        links.append((child_rel, *inner_link(child_rel, entry.path, target, cls, folder=True)))
                         continue
                     if (cls, target) in visited:
                         links.append((child_rel, LINK_SAME_FILE,
@@ -293,22 +296,9 @@ def _scan_local(input_base: str) -> FolderScan:
                 continue
             real = os.path.realpath(entry.path)
             if is_link and os.path.exists(entry.path) and inside_input(real):
-                target_cls = real_class(real)
-                ignored_reason = ignored_in(real)
-                if ignored_reason:
-                    links.append((child_rel, LINK_INTO_IGNORED,
-                                  f"{child_rel} -> {os.readlink(entry.path)} points to an ignored file "
-                                  f"or into an ignored folder ({ignored_reason}); not read"))
-                    continue
-                if not target_cls:
-                    links.append((child_rel, LINK_OUTSIDE_CLASS,
-                                  f"{child_rel} -> {os.readlink(entry.path)} is inside the input "
-                                  f"folder but in no class folder; not read through this link"))
-                    continue
-                if target_cls != cls:
-                    links.append((child_rel, LINK_INTO_OTHER_CLASS,
-                                  f"{child_rel} -> {os.readlink(entry.path)} lies in class folder "
-                                  f"{target_cls!r}, not {cls!r}; not read through this link"))
+                found = inner_link(child_rel, entry.path, real, cls, folder=False)
+                if found:
+                    links.append((child_rel, *found))
                     continue
             candidates[real].append((child_rel, cls, via_link or is_link))
 
