@@ -56,6 +56,10 @@ ROUTINE_LOG_LINES = {
     # Beam: a pure-Python CRC without the optional python-snappy (only slower).
     "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
 }
+# Every line the screen filter of a quiet run drops (trainer/quiet_screen.py), whichever process printed it:
+# TensorFlow's import lines and the routine log lines above, as Beam's worker processes print them too.
+SCREEN_NOISE = re.compile("|".join(
+    [TENSORFLOW_IMPORT_NOISE.pattern, *(pattern.pattern for pattern in ROUTINE_LOG_LINES.values())]))
 
 
 class _DropRoutineLines(logging.Filter):

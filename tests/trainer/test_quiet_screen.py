@@ -1,0 +1,166 @@
+"""The standard-error filter of a quiet run: noise dropped, everything else kept in order, nothing lost."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from trainer.environment import SCREEN_NOISE
+from trainer.quiet_screen import drain
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# As TensorFlow's CUDA build prints them at import, in the main process and in every Beam worker.
+CUDA_LINES = [
+    "E0000 00:00:1764532329.113 1234 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to register "
+    "factory for plugin cuDNN when one has already been registered",
+    "E0000 00:00:1764532329.114 1234 cuda_fft.cc:485] Unable to register cuFFT factory: Attempting to register "
+    "factory for plugin cuFFT when one has already been registered",
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+]
+KEPT_LINES = [
+    "WARNING: skipped 3 bad image file(s): see bad_images.tsv",
+    "Traceback (most recent call last):",
+    '  File "x.py", line 1, in <module>',
+    "ValueError: too few examples in split 'eval': 2 (at least 4)",
+]
+
+
+def filtered(data, noise=SCREEN_NOISE, writes=None, pause=0.0):
+    """``data`` (bytes, or a list of chunks written ``pause`` seconds apart) through :func:`drain`."""
+    chunks = writes or [data]
+    read_end, write_end = os.pipe()
+    out_read, out_write = os.pipe()
+    result = {}
+
+    def run():
+        result["dropped"] = drain(read_end, out_write, noise, partial_seconds=0.1)
+        os.close(out_write)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    for chunk in chunks:
+        os.write(write_end, chunk)
+        time.sleep(pause)
+    os.close(write_end)
+    with os.fdopen(out_read, "rb") as f:
+        output = f.read()
+    thread.join(timeout=10)
+    os.close(read_end)
+    return output, result["dropped"]
+
+
+def test_noise_lines_are_dropped_and_the_others_kept_in_order():
+    lines = [CUDA_LINES[0], KEPT_LINES[0], CUDA_LINES[1], CUDA_LINES[2], *KEPT_LINES[1:]]
+    output, dropped = filtered(("\n".join(lines) + "\n").encode())
+    assert output.decode().splitlines() == KEPT_LINES
+    assert dropped == len(CUDA_LINES)
+
+
+def test_lines_split_across_writes_are_matched_whole():
+    data = ("\n".join([KEPT_LINES[0], CUDA_LINES[0], KEPT_LINES[1]]) + "\n").encode()
+    pieces = [data[i:i + 7] for i in range(0, len(data), 7)]
+    output, _ = filtered(None, writes=pieces)
+    assert output.decode().splitlines() == KEPT_LINES[:2]
+
+
+def test_an_unfinished_last_line_is_kept():
+    output, _ = filtered(f"{KEPT_LINES[0]}\n{CUDA_LINES[0]}\nprompt without newline".encode())
+    assert output == f"{KEPT_LINES[0]}\nprompt without newline".encode()
+
+
+def test_an_unfinished_line_is_shown_after_a_pause_and_its_rest_follows():
+    # A progress bar redrawn with \r: shown while it is drawn, not only when its line ends.
+    chunks = [b"\r 10%|#", b"\r 50%|#####", b"\r100%|##########| Unable to register cuDNN factory\n",
+              (CUDA_LINES[0] + "\n").encode()]
+    output, dropped = filtered(None, writes=chunks, pause=0.3)
+    assert output == b"".join(chunks[:3]) and dropped == 1
+
+
+def test_invalid_utf8_passes_byte_for_byte():
+    data = b"caf\xe9 \xff\xfe kept\n" + (CUDA_LINES[0] + "\n").encode()
+    output, _ = filtered(data)
+    assert output == b"caf\xe9 \xff\xfe kept\n"
+
+
+def test_the_table_matches_what_workers_print_and_not_what_matters():
+    for line in CUDA_LINES:
+        assert SCREEN_NOISE.search(line), line
+    for line in KEPT_LINES:
+        assert not SCREEN_NOISE.search(line), line
+
+
+def run_python(code, timeout=60):
+    """``code`` in a fresh interpreter; its standard error as the terminal would see it."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+CHILD = (
+    "import os, sys\n"
+    + "".join(f"os.write(2, {line + chr(10)!r}.encode())\n" for line in (CUDA_LINES[0], KEPT_LINES[0], CUDA_LINES[1],
+                                                                         KEPT_LINES[1]))
+)
+
+
+def test_output_of_child_processes_is_filtered():
+    done = run_python(f"""
+        import subprocess, sys
+        from trainer.quiet_screen import filtered_stderr
+        with filtered_stderr():
+            print("parent before", file=sys.stderr, flush=True)
+            subprocess.run([sys.executable, "-c", {CHILD!r}], check=True)
+            print("parent after", file=sys.stderr, flush=True)
+        print("parent outside", file=sys.stderr, flush=True)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["parent before", KEPT_LINES[0], KEPT_LINES[1], "parent after",
+                                        "parent outside"]
+
+
+def test_verbose_keeps_everything():
+    done = run_python(f"""
+        import subprocess, sys
+        from trainer.quiet_screen import filtered_stderr
+        with filtered_stderr(verbose=True) as process:
+            assert process is None
+            subprocess.run([sys.executable, "-c", {CHILD!r}], check=True)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [CUDA_LINES[0], KEPT_LINES[0], CUDA_LINES[1], KEPT_LINES[1]]
+
+
+def test_nothing_is_lost_when_the_command_is_killed():
+    """SIGKILL while a child is still writing: the filter drains the pipe to its end."""
+    done = run_python(f"""
+        import os, signal, subprocess, sys, time
+        from trainer.quiet_screen import filtered_stderr
+        slow_child = "import os, time\\ntime.sleep(1)\\n" + {CHILD!r} + "os.write(2, b'child done, no newline')"
+        with filtered_stderr():
+            sys.stderr.write("".join(f"line {{i}}\\n" for i in range(2000)))
+            sys.stderr.write("{CUDA_LINES[0]}\\n")
+            sys.stderr.flush()
+            subprocess.Popen([sys.executable, "-c", slow_child])
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert done.returncode == -9
+    lines = done.stderr.splitlines()
+    assert lines == [f"line {i}" for i in range(2000)] + [KEPT_LINES[0], KEPT_LINES[1], "child done, no newline"]
+
+
+def test_an_uncaught_exception_reaches_the_screen_after_the_filtered_lines():
+    done = run_python(f"""
+        import sys
+        from trainer.quiet_screen import filtered_stderr
+        with filtered_stderr():
+            print("{CUDA_LINES[0]}", file=sys.stderr)
+            print("{KEPT_LINES[0]}", file=sys.stderr)
+            raise ValueError("too few examples")
+    """)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == KEPT_LINES[0]
+    assert re.search(r"Traceback \(most recent call last\):\n(.*\n)+ValueError: too few examples\n$", done.stderr)
