@@ -56,10 +56,13 @@ ROUTINE_LOG_LINES = {
     # Beam: a pure-Python CRC without the optional python-snappy (only slower).
     "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
 }
+# The same warnings as other processes print them (Beam's workers import the same libraries), matched on the
+# warning's first line, "<file>:<line>: <category>: <message>".
+PRINTED_WARNING_NOISE = re.compile(r"/google/[\w/]+\.py:\d+: FutureWarning: ")
 # Every line the screen filter of a quiet run drops (trainer/quiet_screen.py), whichever process printed it:
-# TensorFlow's import lines and the routine log lines above, as Beam's worker processes print them too.
-SCREEN_NOISE = re.compile("|".join(
-    [TENSORFLOW_IMPORT_NOISE.pattern, *(pattern.pattern for pattern in ROUTINE_LOG_LINES.values())]))
+# TensorFlow's import lines, the warnings and the routine log lines above, as Beam's worker processes print them.
+SCREEN_NOISE = re.compile("|".join([TENSORFLOW_IMPORT_NOISE.pattern, PRINTED_WARNING_NOISE.pattern,
+                                    *(pattern.pattern for pattern in ROUTINE_LOG_LINES.values())]))
 
 
 class _DropRoutineLines(logging.Filter):

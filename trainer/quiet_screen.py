@@ -25,10 +25,9 @@ while the worker imports TensorFlow.
 What passes: every line that does not match, unchanged and in order; a line
 still unfinished after :data:`PARTIAL_LINE_SECONDS` (a prompt, a progress bar
 redrawn after a carriage return) is written as it stands, and the rest of that line follows
-unfiltered; an unfinished last line is written at the end.  Python's own
-warnings in the workers are not left to this line filter (a warning is two
-lines): :func:`trainer.environment.quiet_startup` filters them by message and
-module through ``PYTHONWARNINGS``, which the workers inherit.
+unfiltered; an unfinished last line is written at the end.  A Python
+warning is two lines (``<file>:<line>: <category>: <message>``, then the
+indented source line): when the first is noise, the second goes with it.
 
 With ``--verbose`` nothing is filtered: :func:`filtered_stderr` does nothing.
 """
@@ -48,6 +47,8 @@ PARTIAL_LINE_SECONDS = 0.2
 # How long the command waits, at its end, for the filter to write out what is still in the pipe (seconds).
 DRAIN_SECONDS = 30.0
 _READ_BYTES = 65536
+# The first line of a Python warning as ``warnings`` prints it: "<file>:<line>: <category>: <message>".
+_PYTHON_WARNING = re.compile(rb":\d+: \w*Warning: ")
 # The filter process: this module's main(), found from this file's place whatever the working directory.
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FILTER_COMMAND = "import sys; sys.path.insert(0, sys.argv[1]); from trainer.quiet_screen import main; sys.exit(main())"
@@ -72,8 +73,9 @@ def drain(source, sink, noise=SCREEN_NOISE, partial_seconds=PARTIAL_LINE_SECONDS
         source: a readable file descriptor (a pipe's read end).
         sink: a writable file descriptor (the real standard error).
         noise: a compiled regular expression (``str`` or ``bytes``); a complete line it matches anywhere is
-            dropped, newline included.  Lines are decoded as UTF-8 (errors replaced) only to be matched; what is
-            written is the bytes read.
+            dropped, newline included, and when that line is a Python warning's first line
+            (``<file>:<line>: <category>: <message>``), the indented source line under it too.  Lines are
+            decoded as UTF-8 (errors replaced) only to be matched; what is written is the bytes read.
         partial_seconds: how long an unfinished line waits for the rest before it is written as it stands (its
             rest is then written unfiltered).
 
@@ -84,6 +86,7 @@ def drain(source, sink, noise=SCREEN_NOISE, partial_seconds=PARTIAL_LINE_SECONDS
                else (lambda line: noise.search(line.decode("utf-8", "replace"))))
     pending = b""  # the start of a line whose end has not come yet
     shown = False  # the pending line's start is already on the screen: its rest is passed through
+    source_line = False  # the last line was a dropped Python warning: the indented source line under it goes too
     dropped, writable = 0, True
     while True:
         if pending:
@@ -98,10 +101,18 @@ def drain(source, sink, noise=SCREEN_NOISE, partial_seconds=PARTIAL_LINE_SECONDS
         *lines, pending = (pending + chunk).split(b"\n")
         kept = []
         for line in lines:
-            if shown or not matches(line):
+            if shown:
                 kept.append(line + b"\n")
-            else:
+                source_line = False
+            elif source_line and line.startswith(b"  "):
                 dropped += 1
+                source_line = False
+            elif matches(line):
+                dropped += 1
+                source_line = bool(_PYTHON_WARNING.search(line))
+            else:
+                kept.append(line + b"\n")
+                source_line = False
             shown = False
         if kept and writable:
             writable = _write_all(sink, b"".join(kept))

@@ -164,3 +164,19 @@ def test_an_uncaught_exception_reaches_the_screen_after_the_filtered_lines():
     assert done.returncode == 1
     assert done.stderr.splitlines()[0] == KEPT_LINES[0]
     assert re.search(r"Traceback \(most recent call last\):\n(.*\n)+ValueError: too few examples\n$", done.stderr)
+
+
+FUTURE_WARNING = [
+    "/venv/lib/python3.10/site-packages/google/api_core/_python_version_support.py:246: FutureWarning: You are "
+    "using a non-supported Python version (3.10.13).",
+    "  warnings.warn(message, FutureWarning)",
+]
+
+
+def test_a_noisy_python_warning_goes_with_its_source_line_and_others_stay_whole():
+    ours = ["/app/components/data_gate.py:88: UserWarning: only 3 examples in split 'eval'",
+            "  warnings.warn(text)"]
+    lines = [*FUTURE_WARNING, *ours, *FUTURE_WARNING[:1], KEPT_LINES[1], "  indented, not a source line"]
+    output, dropped = filtered(("\n".join(lines) + "\n").encode())
+    assert output.decode().splitlines() == [*ours, KEPT_LINES[1], "  indented, not a source line"]
+    assert dropped == 3
