@@ -32,6 +32,7 @@ from pipeline.prepare import resolve_config
 from pipeline.progress import closing_table, quiet_logs
 from trainer import contract
 from trainer.config import ConfigError
+from trainer.quiet_screen import filtered_stderr
 
 # Fields with an option of their own.
 OWN_OPTIONS = {"output_dir": "--output-dir"}
@@ -311,14 +312,16 @@ def main(argv=None):
         import_tensorflow(verbose)
         from serving.infer_command import infer_command
 
-        return infer_command(args, beam_args)
+        with filtered_stderr(verbose):  # Beam's worker processes print to this process's standard error
+            return infer_command(args, beam_args)
     try:
         # The same decisions for run and compile: both build the pipeline from this.
         config = resolve_config(config_from_args(args))
     except ConfigError as error:
         parser.exit(2, f"pipeline_runner.py: invalid configuration: {error}\n")
     if args.command == "run":
-        return run(config, beam_args, verbose=verbose)
+        with filtered_stderr(verbose):
+            return run(config, beam_args, verbose=verbose)
     if args.command == "sweep":
         from pipeline.sweep import parse_seeds
 
@@ -326,7 +329,8 @@ def main(argv=None):
             seeds = parse_seeds(args.seeds)
         except ValueError as error:
             parser.exit(2, f"pipeline_runner.py: {error}\n")
-        return sweep(config, seeds, beam_args, verbose=verbose)
+        with filtered_stderr(verbose):
+            return sweep(config, seeds, beam_args, verbose=verbose)
     if args.command == "compile":
         import_tensorflow(verbose)
         from pipeline import kubeflow

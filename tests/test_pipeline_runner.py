@@ -20,6 +20,9 @@ NOISE = re.compile(
     r"|^[IW]\d{4} \d\d:\d\d:\d\d"  # the same through absl's C++ logging
     r"|oneDNN custom operations|TensorRT|cuda drivers|absl::InitializeLog"
     r"|ArtifactQuery\.property_predicate|python-snappy|in-place Transform"
+    # Beam's worker processes (multi_processing), as the runner repeats their log lines; TFMA's 0/0 in one-class slices
+    r"|semi_persistent_directory|Discarding unparseable args: \[\\'--(direct_runner|pipeline_type)"
+    r"|RuntimeWarning: invalid value encountered in divide|^  (recall|fp_rate) = "
 )
 
 

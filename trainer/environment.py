@@ -55,10 +55,27 @@ ROUTINE_LOG_LINES = {
                        r"|Not using the in-place Transform because"),
     # Beam: a pure-Python CRC without the optional python-snappy (only slower).
     "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
+    # Beam's worker processes (--direct_running_mode=multi_processing), their log lines as the runner repeats
+    # them: python-snappy again; no session to load from __main__ (our functions live in modules); the runner's
+    # own two options the workers do not know (an unknown option of the user's still shows).
+    "apache_beam.runners.portability.local_job_service": re.compile(
+        r"Worker: .*message: \"(Couldn\\'t find python-snappy|No semi_persistent_directory found"
+        r"|Discarding unparseable args: \[(\\'--(direct_runner_use_stacked_bundle|pipeline_type_check)\\'(, )?)+\]\")"),
 }
+# Python warnings that are no news: (category, message, module), all regular expressions as in
+# warnings.filterwarnings.  TFMA's AUC divides by a slice's positives and negatives: a slice of one class
+# (by label) gives 0/0, NaN, shown as "n/a (one class in slice)" in the report.
+QUIET_WARNINGS = (
+    (FutureWarning, "", QUIET_FUTURE_WARNINGS_FROM),
+    (RuntimeWarning, "invalid value encountered in divide",
+     r"tensorflow_model_analysis\.metrics\.confusion_matrix_metrics$"),
+)
 # The same warnings as other processes print them (Beam's workers import the same libraries), matched on the
 # warning's first line, "<file>:<line>: <category>: <message>".
-PRINTED_WARNING_NOISE = re.compile(r"/google/[\w/]+\.py:\d+: FutureWarning: ")
+PRINTED_WARNING_NOISE = re.compile(
+    r"/google/[\w/]+\.py:\d+: FutureWarning: "
+    r"|/tensorflow_model_analysis/metrics/confusion_matrix_metrics\.py:\d+: "
+    r"RuntimeWarning: invalid value encountered in divide$")
 # Every line the screen filter of a quiet run drops (trainer/quiet_screen.py), whichever process printed it:
 # TensorFlow's import lines, the warnings and the routine log lines above, as Beam's worker processes print them.
 SCREEN_NOISE = re.compile("|".join([TENSORFLOW_IMPORT_NOISE.pattern, PRINTED_WARNING_NOISE.pattern,
@@ -106,7 +123,8 @@ def quiet_startup(verbose=False, environ=None):
     if verbose:
         environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         return environ
-    warnings.filterwarnings("ignore", category=FutureWarning, module=QUIET_FUTURE_WARNINGS_FROM)
+    for category, message, module in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
     # absl must create its own logger class for "absl" before we look that logger up.
     import absl.logging  # noqa: F401
 

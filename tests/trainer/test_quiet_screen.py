@@ -21,6 +21,21 @@ CUDA_LINES = [
     "factory for plugin cuFFT when one has already been registered",
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
 ]
+# As the runner repeats its multi_processing workers' log lines, and TFMA's AUC on a slice of one class.
+WORKER_LINES = [
+    "WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN timestamp {   seconds: 1796069167"
+    "   nanos: 160605192 } message: \"No semi_persistent_directory found: Functions defined in __main__ (interactive "
+    "session) may fail.\" log_location: \"/venv/apache_beam/runners/worker/sdk_worker_main.py:361\" thread: "
+    "\"MainThread\" ",
+    "WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN timestamp {   seconds: 1796069167"
+    "   nanos: 191586017 } message: \"Discarding unparseable args: [\\'--pipeline_type_check\\', "
+    "\\'--direct_runner_use_stacked_bundle\\']\" log_location: \"/venv/apache_beam/options/pipeline_options.py:394\"",
+    "WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN timestamp {   seconds: 1796069193"
+    "   nanos: 358710050 } message: \"Couldn\\'t find python-snappy so the implementation of "
+    "_TFRecordUtil._masked_crc32c is not as fast as it could be.\" instruction_id: \"bundle_11\"",
+    "/venv/lib/python3.10/site-packages/tensorflow_model_analysis/metrics/confusion_matrix_metrics.py:553: "
+    "RuntimeWarning: invalid value encountered in divide",
+]
 KEPT_LINES = [
     "WARNING: skipped 3 bad image file(s): see bad_images.tsv",
     "Traceback (most recent call last):",
@@ -87,9 +102,13 @@ def test_invalid_utf8_passes_byte_for_byte():
 
 
 def test_the_table_matches_what_workers_print_and_not_what_matters():
-    for line in CUDA_LINES:
+    for line in CUDA_LINES + WORKER_LINES:
         assert SCREEN_NOISE.search(line), line
-    for line in KEPT_LINES:
+    # A worker's line that matters, an option of the user's that Beam does not know, another TFMA warning.
+    unknown_option = WORKER_LINES[1].replace("--pipeline_type_check", "--direct_num_wrokers=2")
+    other_warning = WORKER_LINES[3].replace("invalid value encountered in divide", "divide by zero encountered")
+    for line in KEPT_LINES + [WORKER_LINES[0].replace("No semi_persistent_directory found", "Worker failed"),
+                              unknown_option, other_warning]:
         assert not SCREEN_NOISE.search(line), line
 
 
@@ -180,3 +199,20 @@ def test_a_noisy_python_warning_goes_with_its_source_line_and_others_stay_whole(
     output, dropped = filtered(("\n".join(lines) + "\n").encode())
     assert output.decode().splitlines() == [*ours, KEPT_LINES[1], "  indented, not a source line"]
     assert dropped == 3
+
+
+def test_the_main_process_ignores_the_same_warnings_by_message_and_module():
+    done = run_python("""
+        import warnings
+        from trainer.environment import quiet_startup
+        quiet_startup()
+        for message, module in (("invalid value encountered in divide", "tensorflow_model_analysis.metrics."
+                                 "confusion_matrix_metrics"), ("invalid value encountered in divide", "components.x"),
+                                ("divide by zero encountered", "tensorflow_model_analysis.metrics."
+                                 "confusion_matrix_metrics")):
+            warnings.warn_explicit(message, RuntimeWarning, "x.py", 1, module=module)
+    """)
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stderr.splitlines() if "RuntimeWarning" in line]
+    assert shown == ["x.py:1: RuntimeWarning: invalid value encountered in divide",
+                     "x.py:1: RuntimeWarning: divide by zero encountered"], done.stderr
