@@ -123,15 +123,28 @@ def test_pipeline_with_statistics_schema_and_validation(demo_dir, tfds_data_dir,
 
 
 @pytest.mark.slow
-def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path):
-    """Both ExampleGens with 2 DirectRunner worker processes: same records, same report."""
+def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path, capfd):
+    """Both ExampleGens with 2 DirectRunner worker processes: same records, same report.
+
+    Standard error through the quiet screen's filter, as ``pipeline_runner.py run`` has it: none of the lines the
+    workers print at start-up (TensorFlow's CUDA factories, the libraries' FutureWarnings, Beam's routine worker
+    lines) shows.
+    """
     from components.image_folder_example_gen import ImageFolderExampleGen
     from components.tfds_example_gen import TfdsExampleGen
+    from tests.test_pipeline_runner import NOISE
+    from trainer.quiet_screen import filtered_stderr
 
     root, _ = demo_dir
-    _run(tmp_path, [ImageFolderExampleGen(input_base=root, max_bad_fraction=0.5),
-                    TfdsExampleGen(data_dir=tfds_data_dir)],
-         beam_pipeline_args=MULTIPROCESS_ARGS)
+    capfd.readouterr()
+    with filtered_stderr() as screen:
+        _run(tmp_path, [ImageFolderExampleGen(input_base=root, max_bad_fraction=0.5),
+                        TfdsExampleGen(data_dir=tfds_data_dir)],
+             beam_pipeline_args=MULTIPROCESS_ARGS)
+    assert screen.returncode == 0
+    screen_lines = capfd.readouterr().err.splitlines()
+    noisy = [line for line in screen_lines if NOISE.search(line)]
+    assert not noisy, noisy[:20]
     artifacts = _examples_artifacts(tmp_path)
     tfds_reference = run_executor(TfdsExampleGen(data_dir=tfds_data_dir),
                                   str(tmp_path / "tfds_in_process"))
