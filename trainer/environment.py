@@ -24,8 +24,17 @@ TensorFlow's CUDA build prints at import on every machine (two copies of each
 CUDA plugin register themselves) filtered out of stderr; the Google client
 libraries' FutureWarnings (Python version and dependency deprecations) and a
 few library log lines that repeat on every run (:data:`ROUTINE_LOG_LINES`)
-dropped.  None of these is anything the user can act on; warnings that are
-(bad images, a too-small data set) stay.  ``--verbose`` keeps all of it.
+dropped; TFMA's "invalid value encountered in divide" warning from its AUC
+on a slice of one class (0/0, shown as "n/a (one class in slice)" in the
+report) ignored by message and module.  None of these is anything the user
+can act on; warnings that are (bad images, a too-small data set) stay.
+``--verbose`` keeps all of it.
+
+Beam's worker processes (``--direct_running_mode=multi_processing``) print
+the same lines, and Beam's runner repeats their routine log lines; while a
+command runs Beam, its standard error goes through the filter of
+:mod:`trainer.quiet_screen`, which drops the lines of :data:`SCREEN_NOISE`,
+built from the tables here.
 """
 
 import logging
