@@ -147,6 +147,8 @@ def rates(training, arms, steps, ceiling_gflops) -> dict:
             "achieved_gflops_forward_x3": achieved_x3,
             "fraction_of_ceiling_forward_x3": achieved_x3 / ceiling_gflops,
         }
+        print(f"{arm}: {images_per_second:.2f} img/s, {achieved:.1f} GFLOP/s, "
+              f"{achieved / ceiling_gflops:.1%} of the ceiling", flush=True)
     return results
 
 
