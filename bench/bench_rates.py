@@ -2,7 +2,7 @@
 """Training rates as a fraction of this machine's FP32 compute ceiling; writes bench/results/rates.json.
 
     python bench/bench_rates.py [--steps 24] [--arms bilinear_baseline,muller] [--sizes 1024,2048,3072,4096]
-    python bench/bench_rates.py --tiny     # small_convnet, 64x64 -> 32x32, batch 4, 2 steps: about a minute
+    python bench/bench_rates.py --tiny     # small_convnet, 64x64 -> 32x32, batch 4, 2 steps: about 80 s on 2 cores
 
 1. The ceiling: TensorFlow's float32 matmul of square matrices of each ``--sizes`` on every core (inside a
    ``tf.function``, one untimed run, then ``--runs`` timed ones; 2 n^3 FLOPs each).  The best size's best run is
