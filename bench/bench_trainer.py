@@ -36,6 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.isolated_training import isolated_rate
 from bench.results_file import write_result
 from trainer import contract
 
@@ -84,43 +85,6 @@ def in_pipeline_figures(summary, component_seconds):
         "phase_seconds": summary.get("phase_seconds", {}),
         "run_fn_seconds": summary.get("run_fn_seconds"),
     }
-
-
-ISOLATED = r"""
-import json, sys, time
-from trainer.environment import apply_keras_policy
-apply_keras_policy()
-import keras, numpy as np, tensorflow as tf
-from trainer import backbones, models
-from trainer.config import ArmConfig
-config = ArmConfig.from_dict(json.loads(sys.argv[1]))
-steps, warmup = int(sys.argv[2]), 2
-keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
-if config.deterministic:
-    tf.config.experimental.enable_op_determinism()
-model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
-rng = np.random.default_rng(0)
-images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
-labels = np.eye(config.num_classes, dtype="float32")[rng.integers(0, config.num_classes, len(images))]
-dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(config.batch_size).prefetch(2)
-class Times(keras.callbacks.Callback):
-    def __init__(self): super().__init__(); self.t = []
-    def on_train_batch_end(self, batch, logs=None): self.t.append(time.perf_counter())
-times = Times()
-model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[times], verbose=0)
-t = times.t[warmup:]
-print("RATE", config.batch_size * (len(t) - 1) / (t[-1] - t[0]))
-"""
-
-
-def isolated_rate(training, arm, steps):
-    config = dict(training, arm=arm, picture_images=0)
-    done = subprocess.run([sys.executable, "-c", ISOLATED, json.dumps(config), str(steps)], cwd=ROOT,
-                          capture_output=True, text=True)
-    match = re.search(r"^RATE ([\d.]+)", done.stdout, re.M)
-    if not match:
-        raise SystemExit(f"isolated run of {arm} failed:\n{done.stderr[-3000:]}")
-    return float(match.group(1))
 
 
 def determinism_cost(args):

@@ -1,0 +1,74 @@
+"""One arm trained alone in a fresh process: the Trainer's model and compile, fixed work, its steady rate.
+
+Shared by the benchmarks that need a model's own training speed (``bench_trainer.py``, ``bench_rates.py``).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Run as ``python -c ISOLATED CONFIG_JSON STEPS``: the same model and compile as the Trainer
+# (``trainer.models``), the same batch size and precision, ``model.fit`` on random uint8 images held in memory
+# as float32, 2 untimed steps, then STEPS timed ones.  Prints ``RATE`` (images/s over the timed steps) and
+# ``STEPS`` (each timed step's seconds, JSON).
+ISOLATED = r"""
+import json, sys, time
+from trainer.environment import apply_keras_policy
+apply_keras_policy()
+import keras, numpy as np, tensorflow as tf
+from trainer import backbones, models
+from trainer.config import ArmConfig
+config = ArmConfig.from_dict(json.loads(sys.argv[1]))
+steps, warmup = int(sys.argv[2]), 2
+keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
+if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
+labels = np.eye(config.num_classes, dtype="float32")[rng.integers(0, config.num_classes, len(images))]
+dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(config.batch_size).prefetch(2)
+class Times(keras.callbacks.Callback):
+    def __init__(self): super().__init__(); self.t = []
+    def on_train_batch_end(self, batch, logs=None): self.t.append(time.perf_counter())
+times = Times()
+model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[times], verbose=0)
+t = times.t[warmup - 1:]  # from the end of the last untimed step: the timed steps' own times
+print("RATE", config.batch_size * (len(t) - 1) / (t[-1] - t[0]))
+print("STEPS", json.dumps([b - a for a, b in zip(t, t[1:])]))
+"""
+
+
+def isolated_training(training: dict, arm: str, steps: int) -> dict:
+    """Trains ``arm`` alone in a fresh Python process and measures its steady training rate.
+
+    Args:
+        training: the ``training`` configuration as a dict (``TrainingConfig.to_dict()``, or a Trainer's
+            ``training_summary.json`` ``config``).
+        arm: the arm to train.
+        steps: timed steps (>= 1), after 2 untimed ones (tracing, the first step's allocations).
+
+    Returns:
+        ``{"images_per_second": float, "step_seconds": [float] * steps}``: batch size x timed steps over their
+        wall time, and each timed step's wall seconds.
+
+    Raises:
+        SystemExit: the process failed (its last output in the message).
+    """
+    config = dict(training, arm=arm, picture_images=0)
+    done = subprocess.run([sys.executable, "-c", ISOLATED, json.dumps(config), str(steps)], cwd=ROOT,
+                          capture_output=True, text=True)
+    rate = re.search(r"^RATE ([\d.]+)", done.stdout, re.M)
+    step_seconds = re.search(r"^STEPS (\[.*\])$", done.stdout, re.M)
+    if done.returncode or not rate or not step_seconds:
+        raise SystemExit(f"isolated run of {arm} failed:\n{done.stdout[-1000:]}\n{done.stderr[-3000:]}")
+    return {"images_per_second": float(rate.group(1)), "step_seconds": json.loads(step_seconds.group(1))}
+
+
+def isolated_rate(training: dict, arm: str, steps: int) -> float:
+    """:func:`isolated_training`'s images per second."""
+    return isolated_training(training, arm, steps)["images_per_second"]
