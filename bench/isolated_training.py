@@ -28,6 +28,7 @@ keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" 
 if config.deterministic:
     tf.config.experimental.enable_op_determinism()
 model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
+models.create_training_variables(model, config)
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
 labels = np.eye(config.num_classes, dtype="float32")[rng.integers(0, config.num_classes, len(images))]

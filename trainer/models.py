@@ -9,6 +9,7 @@ outputs.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from trainer.backbones import input_scaling
@@ -77,6 +78,32 @@ def compile_classifier(model, config: TrainingConfig):
         metrics=["accuracy"],
         jit_compile=config.jit_compile,
     )
+    return model
+
+
+def create_training_variables(model, config: TrainingConfig):
+    """Creates the variables of ``model``'s loss, metrics and optimizer now, eagerly, from one blank image.
+
+    Without a ``tf.distribute`` strategy, Keras 3 defers them to the first trace of the training step; a
+    ``tf.function`` that creates variables while tracing is traced twice, and the training step of
+    DenseNet-121 (forward, gradients, the optimizer's update of 364 weights) takes about a minute to trace on a
+    2-core CPU.  Creating them first leaves one trace; the weights, the optimizer's state (zeros) and the
+    training are unchanged.  Under a strategy Keras builds them itself before tracing: do not call this there.
+
+    Args:
+        model: a classifier of :func:`build_classifier`, compiled by :func:`compile_classifier`.
+        config: the training configuration (``image_size``, ``num_classes``).
+
+    Returns:
+        ``model``, with its metrics reset.
+    """
+    images = np.zeros((1, *config.image_size, 3), "float32")
+    labels = np.eye(config.num_classes, dtype="float32")[:1]
+    predictions = model(images, training=False)
+    model.compute_loss(images, labels, predictions, training=False)
+    model.compute_metrics(images, labels, predictions, sample_weight=None)
+    model.reset_metrics()
+    model.optimizer.build(model.trainable_variables)
     return model
 
 

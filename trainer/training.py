@@ -86,6 +86,9 @@ def build_and_compile(config: ArmConfig, placement: distribution.Placement):
             # Batch statistics over the global batch, as on one machine.
             distribution.synchronize_batchnorm(model)
         model = models.compile_classifier(model, config)
+        if not tf.distribute.has_strategy():
+            # One trace of the training step instead of two (Keras builds these itself under a strategy).
+            models.create_training_variables(model, config)
     return model, backbone
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import contract, distribution, models, summary, training, warm_start
+from trainer import backbones, contract, distribution, models, summary, training, warm_start
 from trainer.config import ArmConfig, ConfigError
 
 
@@ -57,6 +57,40 @@ def test_fit_runs_the_epochs_and_times_them(placement, tmp_path):
     assert len(epoch_timer.seconds) == 2 and all(s > 0 for s in epoch_timer.seconds)
     assert epoch_timer.validation_seconds == [0.0, 0.0]
     assert tf.io.gfile.glob(str(tmp_path / "train" / "events.out.tfevents.*")), "no TensorBoard scalars"
+
+
+def _fit_counting_traces(model):
+    """Fits ``model`` 2 epochs of 2 steps; (training step traces, final loss, final weights)."""
+    traces = []
+    step = model.train_step
+
+    def counted(data):
+        traces.append(1)
+        return step(data)
+
+    model.train_step = counted
+    images = tf.random.stateless_uniform((4, 16, 16, 3), (3, 4), maxval=255.0)
+    labels = tf.one_hot([0, 1, 1, 0], 2)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2).repeat()
+    history = model.fit(dataset, epochs=2, steps_per_epoch=2, verbose=0)
+    return len(traces), history.history, [w.numpy() for w in model.weights]
+
+
+@pytest.mark.parametrize("arm", [contract.LEARNABLE_RESIZER_ARM, contract.BILINEAR_BASELINE_ARM])
+def test_the_training_step_is_traced_once_and_trains_as_before(placement, arm):
+    built = training.build(tiny(arm), placement)
+    assert built.model.optimizer.built, "the optimizer's variables are created before fit"
+    traces, history, weights = _fit_counting_traces(built.model)
+    assert traces == 1
+    # Keras' own way (its variables created while tracing, then a second trace): the same training.
+    deferred = models.compile_classifier(models.build_classifier(tiny(arm), backbones.build_backbone(tiny(arm))),
+                                         tiny(arm))
+    deferred_traces, deferred_history, deferred_weights = _fit_counting_traces(deferred)
+    assert deferred_traces == 2
+    assert history == deferred_history
+    assert len(weights) == len(deferred_weights)
+    for ours, keras_own in zip(weights, deferred_weights):
+        np.testing.assert_array_equal(ours, keras_own)
 
 
 def test_each_trial_builds_the_arm_with_its_values(placement):
