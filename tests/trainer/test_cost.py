@@ -84,9 +84,10 @@ def test_each_convolution_backprop_costs_the_forward_convolution():
     assert counted["backward"] == counted["step"] - counted["forward"] > 0
     assert counted["added"] == 0
     # The profiler's total of the whole graph also counts the first convolution's unused backprop to the images
-    # (and a few elementwise ops of the loss's unused gradient with respect to the (batch, 2) labels).
+    # (and a few elementwise ops of the loss's unused gradient with respect to the (batch, 2) labels: 40 FLOPs here,
+    # 42 once TensorFlow's op determinism is on in the process, as earlier tests of the suite leave it).
     unused = counted["step_whole_graph"] - counted["step"]
-    assert first <= unused <= first + 10 * batch * 2
+    assert first <= unused <= first + 16 * batch * 2
 
 
 def test_the_op_types_add_up_to_the_profiler_total():
