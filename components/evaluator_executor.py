@@ -20,18 +20,27 @@ values are then dropped (``RemovePrivateMetrics``) before anything is written,
 so those standard errors are never used; neither are the samples' plots, which
 are not numeric and only ever get their full-sample value.
 
+TFMA also builds a new list of 10,000 AUC thresholds for every AUC
+computation (each arm, class and macro average), and Beam pickles every copy
+into every stage that holds one (dill's pure-Python pickler, then bz2).
+
 :class:`Executor` leaves each delete-d sample with only the values that get an
-interval: no private metric, nothing non-numeric.  The full sample (the point
+interval: no private metric, nothing non-numeric; and gives every AUC
+computation the same thresholds list, so a pickle holds it once.  The full sample (the point
 estimates) is untouched, so the Evaluator writes the same metrics, the same
 intervals and the same plots.  On the demo (93 test examples, 2 CPU cores) the
 executor's ``Do`` took 42.0 and 42.9 s with TFX's executor and 30.1 and 30.5 s
-with this one, the outputs identical.  This holds while no ``CIDerivedMetricComputation``
+with this one, the outputs identical.  The shared thresholds list then took
+the executor from 91.9 to 72.8 s on the tiny smoke run (small_convnet, 10 test
+examples, three arms; AMD EPYC, 2 cores, AVX2 only, machine otherwise idle),
+every metric value and plot identical.  This holds while no ``CIDerivedMetricComputation``
 reads a private metric's interval; TFMA 0.47.1 has none, and the executor
 checks the eval config's computations before applying it.  On any other TFMA
 version TFMA runs unchanged.
 """
 
 import contextlib
+import functools
 import json
 import numbers
 import warnings
@@ -42,13 +51,14 @@ import tensorflow_model_analysis as tfma
 from absl import logging
 from tensorflow_model_analysis.api import types as tfma_types
 from tensorflow_model_analysis.evaluators import jackknife
-from tensorflow_model_analysis.metrics import metric_specs, metric_types
+from tensorflow_model_analysis.metrics import binary_confusion_matrices, metric_specs, metric_types
 from tfx.components.util import tfxio_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils, proto_utils
 from tfx_bsl.tfxio import tensor_adapter
 
+from components.evaluator_probabilities import probabilities_evaluator, probabilities_writer
 from trainer.contract import model_input
 
 # The TFMA release whose jackknife internals (``_add_sample_id``, ``_FULL_SAMPLE_ID``) this was written and checked for.
@@ -85,9 +95,23 @@ def applies_to(eval_config: tfma.EvalConfig) -> bool:
     return not any(isinstance(c, metric_types.CIDerivedMetricComputation) for c in computations)
 
 
+_interpolated_thresholds = binary_confusion_matrices._interpolated_thresholds  # TFMA private
+
+
+@functools.cache
+def shared_interpolated_thresholds(num_thresholds: int) -> list[float]:
+    """``binary_confusion_matrices._interpolated_thresholds``, one list object per ``num_thresholds``.
+
+    Every AUC computation (per arm, class and aggregate) gets its own list of 10,000 thresholds, and Beam
+    pickles each DoFn's copies one by one; one shared list is pickled once per DoFn.  TFMA only reads it.
+    """
+    return _interpolated_thresholds(num_thresholds)
+
+
 # The TFMA functions this executor replaces while it runs: (module, name, replacement).
 _REPLACEMENTS = (
     (jackknife, "_add_sample_id", add_sample_id_keeping_interval_inputs),
+    (binary_confusion_matrices, "_interpolated_thresholds", shared_interpolated_thresholds),
 )
 
 
@@ -176,8 +200,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if schema is not None:
                 adapter = tensor_adapter.TensorAdapterConfig(arrow_schema=tfxio.ArrowSchema(),
                                                              tensor_representations=tfxio.TensorRepresentations())
+            shared = models[0] if len(models) == 1 else models
+            # TFMA's own evaluators and writers (what it would choose), and the per-example probabilities.
+            evaluators = [*tfma.default_evaluators(eval_shared_model=shared, eval_config=eval_config),
+                          probabilities_evaluator([spec.name for spec in eval_config.model_specs])]
+            writers = [*tfma.default_writers(output_path=output_uri, eval_shared_model=shared,
+                                             eval_config=eval_config),
+                       probabilities_writer(output_uri, splits)]
             _ = (data | "FlattenExamples" >> beam.Flatten()
                  | "ExtractEvaluateAndWriteResults" >> tfma.ExtractEvaluateAndWriteResults(
-                     eval_shared_model=models[0] if len(models) == 1 else models, eval_config=eval_config,
-                     output_path=output_uri, tensor_adapter_config=adapter))
+                     eval_shared_model=shared, eval_config=eval_config, output_path=output_uri,
+                     tensor_adapter_config=adapter, evaluators=evaluators, writers=writers))
         logging.info("Evaluator: %d model(s) on %s, results in %s", len(models), ", ".join(splits), output_uri)

@@ -6,8 +6,11 @@ arms predict the same examples, so "is this candidate better than the
 baseline?" is a question about the examples where the two disagree, and with
 several candidates the answer must control for multiplicity.  This component:
 
-1. runs every arm's SavedModel (``serving_tf_example`` signature) on every
-   example of ``split`` (the test split, which nothing was tuned on) and
+1. takes every arm's class probabilities on every example of ``split`` (the
+   test split, which nothing was tuned on) from the Evaluator, which ran each
+   arm's ``serving_tf_example`` signature on them
+   (``components/evaluator_probabilities.py``), or runs the arms' SavedModels
+   itself when the evaluation has no such file for every example and arm; and
    writes the per-example predictions (``predictions.csv``: file name, label,
    each arm's class and class probabilities);
 2. checks each arm's accuracy against TFMA's for the same model and split;
@@ -45,6 +48,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
 from components import comparison_stats
+from components.evaluator_probabilities import read_probabilities
 from components.labels import read_label_names
 from components.verdict import ArmResult, Cost, Gate, Latency, LatencySetup, Verdict, arm_result, decide
 from serving.latency import cpu_description, interleaved_times, latency_figures
@@ -166,7 +170,7 @@ def measure_latency(loaded: dict[str, object], image: bytes, calls: int, warmup:
 
 def compare_arms(examples_uri: str, model_uris: dict[str, str], baseline: str, candidates: Sequence[str],
                  split: str, gate: Gate, tfma_values: dict[str, float], batch_size: int = 32,
-                 latency_calls: int = 0, latency_warmup: int = 2):
+                 latency_calls: int = 0, latency_warmup: int = 2, evaluation_uri: str | None = None):
     """The verdict over ``candidates`` vs ``baseline`` and every arm's per-example probabilities.
 
     Args:
@@ -180,17 +184,26 @@ def compare_arms(examples_uri: str, model_uris: dict[str, str], baseline: str, c
         batch_size: examples per prediction call.
         latency_calls: timed ``serving_default`` calls per arm at batch 1 (0: no latency measured).
         latency_warmup: untimed calls per arm before the timed ones.
+        evaluation_uri: the Evaluator's artifact; its per-example probabilities of ``split``
+            (``components/evaluator_probabilities.py``) are used when they cover every example and arm, and
+            every arm predicts the split here otherwise.
 
     Returns:
-        (Verdict, {arm: (N, K) float32 probabilities}, labels (N,) int64, file names (N,) str).
+        (Verdict, {arm: (N, K) float32 probabilities}, labels (N,) int64, file names (N,) str, where the
+        probabilities come from: ``"evaluator"`` or ``"predicted"``).
 
     Raises:
         RuntimeError: an arm's accuracy disagrees with TFMA's.
     """
     serialized, labels, filenames, images = read_split(examples_uri, split)
     arms = [baseline, *candidates]
-    loaded = {arm: tf.saved_model.load(path_utils.serving_model_path(model_uris[arm])) for arm in arms}
-    probabilities = {arm: predict(loaded[arm], serialized, batch_size) for arm in arms}
+    probabilities = read_probabilities(evaluation_uri, split, serialized, arms) if evaluation_uri else None
+    source = "evaluator" if probabilities is not None else "predicted"
+    loaded = {}
+    if probabilities is None or (latency_calls and images):
+        loaded = {arm: tf.saved_model.load(path_utils.serving_model_path(model_uris[arm])) for arm in arms}
+    if probabilities is None:
+        probabilities = {arm: predict(loaded[arm], serialized, batch_size) for arm in arms}
     right = {arm: probabilities[arm].argmax(axis=-1) == labels for arm in arms}
     latency, setup = {}, None
     if latency_calls and images:
@@ -211,7 +224,7 @@ def compare_arms(examples_uri: str, model_uris: dict[str, str], baseline: str, c
                 f"{theirs:.6f} from TFMA; the Evaluator must evaluate the same split ({split!r})")
     tables = {arm: comparison_stats.PairedTable.from_outcomes(right[arm], right[baseline]) for arm in candidates}
     verdict = decide(split, results[baseline], [results[arm] for arm in candidates], tables, gate, setup)
-    return verdict, probabilities, labels, filenames
+    return verdict, probabilities, labels, filenames, source
 
 
 def _checked_gate(exec_properties) -> Gate:
@@ -275,11 +288,11 @@ class Executor(base_executor.BaseExecutor):
             models[arm] = artifact_utils.get_single_instance(input_dict[model_input(arm)])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
-        verdict, probabilities, labels, filenames = compare_arms(
+        verdict, probabilities, labels, filenames, source = compare_arms(
             examples.uri, {arm: m.uri for arm, m in models.items()}, baseline, candidates, split, gate,
             tfma_accuracy(evaluation.uri), batch_size=int(exec_properties[BATCH_SIZE_KEY]),
             latency_calls=int(exec_properties[LATENCY_CALLS_KEY]),
-            latency_warmup=int(exec_properties[LATENCY_WARMUP_KEY]))
+            latency_warmup=int(exec_properties[LATENCY_WARMUP_KEY]), evaluation_uri=evaluation.uri)
         try:
             class_names = read_label_names(examples.uri)
         except FileNotFoundError:
@@ -295,7 +308,8 @@ class Executor(base_executor.BaseExecutor):
         io_utils.write_string_file(os.path.join(comparison.uri, COMPARISON_FILE),
                                    json.dumps(verdict.to_dict(), indent=2))
         write_blessing(blessing, verdict, models, chosen_model)
-        logging.info("Paired comparison on %s (n=%d): %s", split, verdict.n, verdict.rule)
+        logging.info("Paired comparison on %s (n=%d, probabilities %s): %s", split, verdict.n,
+                     "from the Evaluator" if source == "evaluator" else "predicted here", verdict.rule)
 
 
 def write_blessing(blessing, verdict: Verdict, models: dict[str, types.Artifact], chosen_model) -> None:

@@ -156,6 +156,8 @@ def test_run_writes_everything_under_the_output_dir(killed_then_completed):
     with open(os.path.join(reports, contract.PREDICTIONS_FILE)) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == c["n"] and {"filename", "label", *(f"{arm}_class" for arm in ARMS)} <= set(rows[0])
+    # Those predictions are the Evaluator's, kept per example: PairedComparison ran no model on the split again.
+    assert f"Paired comparison on {contract.TEST_SPLIT} (n={c['n']}, probabilities from the Evaluator)" in stdout
     # Every slice states its n; cells that mean nothing say so.
     assert summary["metrics"]["overall"]["n"] == c["n"]
     assert f"blessed {summary['chosen']}: accuracy" in stdout and f"{contract.TEST_SPLIT} split, n = {c['n']}" in stdout
