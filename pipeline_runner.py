@@ -28,6 +28,7 @@ from trainer.environment import apply_keras_policy, import_tensorflow, quiet_sta
 apply_keras_policy()  # before TensorFlow is imported anywhere
 
 from pipeline import config as config_lib
+from pipeline import local_runners
 from pipeline.prepare import resolve_config
 from pipeline.progress import closing_table, quiet_logs
 from trainer import contract
@@ -192,13 +193,7 @@ def config_from_args(args):
 
 def make_runner(config):
     """TFX's orchestrator for ``config.runner``: BeamDagRunner for ``beam``, else LocalDagRunner."""
-    from tfx import v1 as tfx
-
-    if config.runner == "beam":
-        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
-        return BeamDagRunner()
-    return tfx.orchestration.LocalDagRunner()
+    return local_runners.make_runner(config.runner)
 
 
 def run(config, beam_args=(), verbose=False):
@@ -263,11 +258,12 @@ def sweep(config, seeds, beam_args=(), verbose=False):
     write_inputs(config)
     reporter = quiet_logs(verbose)
     config = config.replace(beam_pipeline_args=tuple(config.beam_pipeline_args) + tuple(beam_args))
-    runner = make_runner(config)
     print(f"Sweeping seeds {', '.join(map(str, seeds))} ({config.profile} profile) into {config.output_dir}",
           flush=True)
     start = time.perf_counter()
-    summary = run_sweep(config, seeds, runner.run, reporter)
+    # Each seed in a process of its own: its memory is given back before the next seed starts.
+    summary = run_sweep(config, seeds, lambda pipeline: local_runners.run_in_fresh_process(
+        config.runner, pipeline, verbose, reporter.prefix), reporter)
     print(f"\nSweep of {len(seeds)} seeds in {(time.perf_counter() - start) / 60:.1f} min, every candidate "
           f"against {summary['baseline']} (mean ± std over seeds):")
     candidates = [AcrossSeeds.from_dict(values) for values in summary["candidates"].values()]

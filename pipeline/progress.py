@@ -57,18 +57,19 @@ class ProgressReporter(std_logging.Handler):
             self._current = node
             self.cached.discard(node)  # a sweep runs the same nodes again: cached is per run of a node
             self.started[node] = time.perf_counter()
-            self._print(f"▶ {node} ...")
+            self.print_line(f"▶ {node} ...")
         elif record.msg in self.FINISHED:
             node = record.args[0]
             self.seconds[node] = time.perf_counter() - self.started.get(node, time.perf_counter())
             note = " (from cache)" if node in self.cached else ""
-            self._print(f"✓ {node} {self.seconds[node]:.1f} s{note}")
+            self.print_line(f"✓ {node} {self.seconds[node]:.1f} s{note}")
         elif record.msg.startswith("A cached execution") and self._current:
             self.cached.add(self._current)
         elif record.levelno < std_logging.WARNING and _shown_info(record.pathname or ""):
-            self._print("  " + record.getMessage())
+            self.print_line("  " + record.getMessage())
 
-    def _print(self, text):
+    def print_line(self, text):
+        """Prints ``[HH:MM:SS] <prefix><text>`` to the stream."""
         print(f"[{time.strftime('%H:%M:%S')}] {self.prefix}{text}", file=self.stream, flush=True)
 
 

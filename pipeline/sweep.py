@@ -4,7 +4,10 @@ Each seed runs the same pipeline without its Pusher, with ``training.seed``
 set to that seed (the initial weights of every arm and their shared data
 order).  Ingestion, statistics, schema and Transform do not depend on the
 seed, so after the first seed they come from TFX's cache; each seed retrains
-every arm and evaluates them on the same test split.  Across seeds, each
+every arm and evaluates them on the same test split.  ``pipeline_runner.py
+sweep`` runs each seed's pipeline in a process of its own
+(:func:`pipeline.local_runners.run_in_fresh_process`), so memory does not
+grow from seed to seed.  Across seeds, each
 candidate's per-seed differences from the baseline get a paired t-test, and
 the candidates' p-values a Holm correction.  Every seed's report
 lands in ``reports/sweep/seed_<seed>/``; the sweep's own ``sweep.md``,
