@@ -18,6 +18,26 @@ import pytest
 pytest_plugins = ["tests.components.fixtures", "tests.pipeline.fixtures", "tests.trainer.fixtures"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_under_pytests_folder(tmp_path_factory):
+    """Temporary files of the code under test (and of the commands it starts) go under pytest's own folder.
+
+    Pytest keeps its last three sessions' folders and removes older ones; what the code leaves on purpose (the
+    copy of a failed ingestion's report) would otherwise pile up in /tmp run after run.
+    """
+    import tempfile
+
+    folder = str(tmp_path_factory.mktemp("tempfile"))
+    previous = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = folder, folder
+    yield folder
+    tempfile.tempdir = previous[0]
+    if previous[1] is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous[1]
+
+
 @pytest.fixture(scope="session")
 def transform_graph(tmp_path_factory):
     """``(transform graph directory, TrainingConfig)``: the project's Transform graph for the small model.
