@@ -106,7 +106,8 @@ TRAINING_STEPS = [(backbone, arm) for backbone in BACKBONES for arm in (CANDIDAT
 def test_one_training_step_then_a_keras_round_trip(both_arms, arm, tmp_path):
     backbone, arms = both_arms
     config = smallest_config(backbone, arm)
-    model = models.compile_classifier(arms[arm]["model"], config)
+    # As the Trainer compiles it (trainer/training.py): one trace of the training step, with every backbone.
+    model = models.create_training_variables(models.compile_classifier(arms[arm]["model"], config), config)
     images = np.random.default_rng(0).uniform(0, 255, (2, *config.image_size, 3)).astype("float32")
     loss = model.train_on_batch(images, np.eye(2, dtype="float32"))
     assert np.isfinite(loss[0] if isinstance(loss, list) else loss)
