@@ -10,7 +10,7 @@ import tensorflow as tf
 from components import evaluator_probabilities as ep
 from components import paired_comparison as pc
 from components import synthetic_examples
-from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, PROBABILITIES_OUTPUT, TEST_SPLIT
+from trainer.contract import BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM, MULLER_ARM, PROBABILITIES_OUTPUT, TEST_SPLIT
 
 ARMS = (BILINEAR_BASELINE_ARM, LEARNABLE_RESIZER_ARM)
 
@@ -58,7 +58,7 @@ def test_the_reader_follows_the_splits_order_and_refuses_an_incomplete_file(tmp_
     assert ep.read_probabilities(uri, "validation", serialized, ARMS) is None  # another split
     assert ep.read_probabilities(uri, TEST_SPLIT, [*serialized, b"d"], ARMS) is None  # an example it lacks
     assert ep.read_probabilities(uri, TEST_SPLIT, serialized[:2], ARMS) is None  # rows of other examples
-    assert ep.read_probabilities(uri, TEST_SPLIT, serialized, [*ARMS, "muller"]) is None  # an arm it lacks
+    assert ep.read_probabilities(uri, TEST_SPLIT, serialized, [*ARMS, MULLER_ARM]) is None  # an arm it lacks
 
 
 @pytest.fixture(scope="module")
