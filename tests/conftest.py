@@ -28,14 +28,10 @@ def temporary_files_under_pytests_folder(tmp_path_factory):
     import tempfile
 
     folder = str(tmp_path_factory.mktemp("tempfile"))
-    previous = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir, os.environ["TMPDIR"] = folder, folder
-    yield folder
-    tempfile.tempdir = previous[0]
-    if previous[1] is None:
-        os.environ.pop("TMPDIR", None)
-    else:
-        os.environ["TMPDIR"] = previous[1]
+    with pytest.MonkeyPatch.context() as patch:  # restores both at the session's end
+        patch.setattr(tempfile, "tempdir", folder)
+        patch.setenv("TMPDIR", folder)
+        yield folder
 
 
 @pytest.fixture(scope="session")
