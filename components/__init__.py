@@ -20,6 +20,7 @@ ARTIFACT_TYPE_MODULES = {
     "PairedComparisonArtifact": "components.paired_comparison",
     "ComparisonReportArtifact": "components.comparison_report",
     "DataGateArtifact": "components.data_gate",
+    "DecodedImages": "components.decode_images",
     "ModelCardArtifact": "components.model_card",
 }
 

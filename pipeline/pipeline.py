@@ -4,9 +4,10 @@ ExampleGen (train / validation / test) -> StatisticsGen -> SchemaGen ->
 ExampleValidator -> DataGate (stops the run when ``training.class_names``
 disagrees with the data's label names, or on anomalies in a label or image
 feature unless ``data.continue_on_anomalies``) -> Transform (runs after the
-DataGate) -> one Trainer per arm (the baseline and each
-of ``training.candidates``; ids ``Trainer_<arm>``), all fitting on train and
-validating on validation -> Evaluator (TFMA, every arm on test, the baseline
+DataGate) -> DecodeImages (the train and validation images through the
+Transform graph once, as uint8) -> one Trainer per arm (the baseline and each
+of ``training.candidates``; ids ``Trainer_<arm>``), all reading those decoded
+images, fitting on train and validating on validation -> Evaluator (TFMA, every arm on test, the baseline
 marked) -> PairedComparison (every arm on every test example: intervals,
 McNemar with Holm across candidates, cost, the gate, the chosen candidate)
 -> ServabilityCheck (the chosen candidate served in a fresh process with the
@@ -29,10 +30,12 @@ from tfx import v1 as tfx
 from components import sources
 from components.comparison_report import ComparisonReport
 from components.data_gate import DataGate
+from components.decode_images import DecodeImages
 from components.evaluator import Evaluator
 from components.model_card import ModelCard
 from components.paired_comparison import PairedComparison
 from components.servability_check import ServabilityCheck
+from components.training_components import Trainer, Tuner
 from pipeline.config import PipelineConfig
 from trainer import contract
 from trainer.config import code_fingerprint
@@ -149,8 +152,9 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
 def create_components(config: PipelineConfig, example_gen=None, push=True, report_dir=None) -> dict[str, object]:
     """The pipeline's components by id, in topological order (the module docstring draws the graph).
 
-    Every Trainer and Tuner reads the same examples, schema and Transform graph; the Transform waits for the
-    DataGate; the ids come from ``trainer/contract.py`` (``Trainer_<arm>``, ``Tuner_<arm>``, ``Evaluator``...).
+    Every Trainer and Tuner reads the same examples, schema, Transform graph and decoded images; the Transform
+    waits for the DataGate; the ids come from ``trainer/contract.py`` (``Trainer_<arm>``, ``Tuner_<arm>``,
+    ``Evaluator``...).
 
     Args:
         config: the validated configuration.
@@ -192,8 +196,16 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     # Nothing is transformed or trained on data the gate stopped.
     transform.add_upstream_node(data_gate)
 
+    # The training splits decoded once; every Trainer and Tuner reads them instead of decoding again.
+    decode_images = DecodeImages(
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        image_size=config.training.image_size,
+    ).with_id(contract.DECODE_IMAGES_ID)
+    decoded_images = decode_images.outputs[contract.DECODED_IMAGES_INPUT]
+
     def trainer(component_id, custom_config, base_model=None, hyperparameters=None):
-        return tfx.components.Trainer(
+        return Trainer(
             run_fn=contract.RUN_FN,
             examples=examples,
             transform_graph=transform.outputs["transform_graph"],
@@ -203,6 +215,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
             train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN_SPLIT]),
             eval_args=tfx.proto.EvalArgs(splits=[contract.VALIDATION_SPLIT]),
             custom_config=custom_config,
+            decoded_images=decoded_images,
         ).with_id(component_id)
 
     # The paper's control experiment: every arm continues from one baseline trained first (TFX's base_model).
@@ -214,7 +227,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
     tuners = {}
     if config.tuning.trials:
         tuners = {
-            arm: tfx.components.Tuner(
+            arm: Tuner(
                 tuner_fn=contract.TUNER_FN,
                 examples=examples,
                 transform_graph=transform.outputs["transform_graph"],
@@ -223,6 +236,7 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
                 train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN_SPLIT]),
                 eval_args=tfx.proto.EvalArgs(splits=[contract.VALIDATION_SPLIT]),
                 custom_config=config.arm_custom_config(arm, fingerprint),
+                decoded_images=decoded_images,
             ).with_id(contract.tuner_id(arm))
             for arm in config.training.arms
         }
@@ -298,7 +312,8 @@ def create_components(config: PipelineConfig, example_gen=None, push=True, repor
         ).with_id(contract.MODEL_CARD_ID)
     return {
         c.id: c
-        for c in (example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, warm_start,
+        for c in (example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, decode_images,
+                  warm_start,
                   *tuners.values(), *trainers.values(), evaluator, paired, check, pusher, report, model_card)
         if c is not None
     }

@@ -178,6 +178,7 @@ IMPORT_SCHEMA_GEN_ID = "ImportSchemaGen"
 EXAMPLE_VALIDATOR_ID = "ExampleValidator"
 DATA_GATE_ID = "DataGate"  # after ExampleValidator, before Transform: label names and anomalies
 TRANSFORM_ID = "Transform"
+DECODE_IMAGES_ID = "DecodeImages"  # after Transform: the training splits decoded once for every Trainer and Tuner
 EVALUATOR_ID = "Evaluator"
 PAIRED_COMPARISON_ID = "PairedComparison"
 SERVABILITY_CHECK_ID = "ServabilityCheck"  # TFX's InfraValidator contract: an InfraBlessing the Pusher reads
@@ -208,6 +209,14 @@ def model_run_input(arm: str) -> str:
     """The input key of ``arm``'s ModelRun artifact: ``learnable_resizer_model_run``."""
     return f"{arm}_model_run"
 
+
+# The DecodedImages artifact (components/decode_images.py): per split ``Split-<name>/`` these files
+# (trainer/data.py writes and reads them); Trainers and Tuners get its URI in their custom_config.
+DECODED_IMAGES_FILE = "images.npy"  # uint8 (N, H, W, 3), the Transform output rounded, canonical order
+DECODED_LABELS_FILE = "labels.npy"  # int64 (N,)
+DECODED_KEYS_FILE = "keys.json"  # N example keys (file name, or sha256:<hex> of the encoded image)
+DECODED_IMAGES_CONFIG_KEY = "decoded_images_uri"
+DECODED_IMAGES_INPUT = "decoded_images"  # the Trainer's and Tuner's input of that artifact
 
 # The control experiment (training.warm_start_epochs): the baseline trained first, every arm continues from it.
 WARM_START_TRAINER_ID = "Trainer_warm_start"

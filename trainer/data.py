@@ -1,10 +1,14 @@
 """The Trainer's input pipeline: every image decoded once, then one seeded order shared by every arm.
 
 Each split goes through the Transform graph (decode + resize to
-``image_size``) exactly once.  The results are kept as uint8 images (the
-Transform output rounded to whole grey levels), in memory or, with
-``image_cache='disk'``, in a memory-mapped file for data sets that don't fit;
-epochs after the first never decode again.
+``image_size``) exactly once per pipeline: the DecodeImages component
+(``components/decode_images.py``) writes the training and validation splits
+as uint8 images (the Transform output rounded to whole grey levels) with
+:func:`write_decoded_split`, and every Trainer and Tuner reads them with
+:func:`read_decoded_split`, into memory or, with ``image_cache='disk'``,
+memory-mapped where they lie.  A ``run_fn`` given no such artifact decodes
+the splits itself (:func:`decode_split`), to the identical arrays; epochs
+after the first never decode again.
 
 The order of training examples depends on nothing but the examples and the
 seed: examples are first put in a canonical order (by file name, then by the
@@ -19,8 +23,11 @@ SHA-256 over the file names in the order they were consumed is recorded as
 
 import dataclasses
 import hashlib
+import io
+import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -29,7 +36,18 @@ import numpy as np
 import tensorflow as tf
 
 from trainer.config import IMAGE_CACHES, ConfigError, TrainingConfig, check_class_names
-from trainer.contract import FILENAME_KEY, IMAGE_KEY, LABEL_KEY, LABEL_NAMES_FILE, TRANSFORMED_IMAGE_KEY
+from trainer.contract import (
+    DECODED_IMAGES_FILE,
+    DECODED_KEYS_FILE,
+    DECODED_LABELS_FILE,
+    FILENAME_KEY,
+    IMAGE_KEY,
+    LABEL_KEY,
+    LABEL_NAMES_FILE,
+    TRAIN_SPLIT,
+    TRANSFORMED_IMAGE_KEY,
+    VALIDATION_SPLIT,
+)
 from trainer.preprocessing import dense_1d
 
 if TYPE_CHECKING:  # trainer.distribution imports Keras and the backbones; the data pipeline needs neither
@@ -59,7 +77,8 @@ class DecodedSplit:
             memory-mapped one with ``image_cache='disk'``; None after :meth:`close`.
         labels: int64 (N,).
         keys: one key per example: its file name, or ``sha256:<hex>`` of its bytes when it has none.
-        cache_path: the memory-mapped file of ``image_cache='disk'``, or None.
+        cache_path: a temporary memory-mapped file this split owns (``image_cache='disk'``), removed by
+            :meth:`close`; None when the images are in memory or mapped from the DecodedImages artifact.
     """
 
     images: np.ndarray
@@ -133,6 +152,29 @@ def read_class_names(config: TrainingConfig, train_files) -> list[str]:
     return names
 
 
+def _transform_into(images: np.ndarray, encoded: list[bytes], tf_transform_output) -> None:
+    """Writes the Transform graph's output of every encoded image, rounded to uint8, into ``images`` in order."""
+    image_spec = tf_transform_output.raw_feature_spec()[IMAGE_KEY]
+    tft_layer = tf_transform_output.transform_features_layer()
+    image_shape = [-1] + list(image_spec.shape)
+
+    def transform(batch):
+        features = tft_layer({IMAGE_KEY: tf.reshape(batch, image_shape)})
+        # Whole grey levels: what uint8 can hold (at most 0.5 from the float Transform output).
+        return tf.cast(tf.clip_by_value(tf.round(features[TRANSFORMED_IMAGE_KEY]), 0, 255), tf.uint8)
+
+    encoded = tf.constant(encoded, tf.string) if encoded else tf.zeros([0], tf.string)
+    dataset = (tf.data.Dataset.from_tensor_slices(encoded)
+               .batch(_DECODE_BATCH)
+               .map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .prefetch(tf.data.AUTOTUNE))
+    position = 0
+    for batch in dataset:
+        batch = batch.numpy()
+        images[position:position + len(batch)] = batch
+        position += len(batch)
+
+
 def decode_split(file_patterns, tf_transform_output, image_size, image_cache="memory") -> DecodedSplit:
     """Reads a split and applies the Transform graph to every image once.
 
@@ -165,40 +207,120 @@ def decode_split(file_patterns, tf_transform_output, image_size, image_cache="me
         images = np.lib.format.open_memmap(cache_path, mode="w+", dtype=np.uint8, shape=shape)
     else:
         images = np.empty(shape, np.uint8)
-    image_spec = tf_transform_output.raw_feature_spec()[IMAGE_KEY]
-    tft_layer = tf_transform_output.transform_features_layer()
-    image_shape = [-1] + list(image_spec.shape)
-
-    def transform(batch):
-        features = tft_layer({IMAGE_KEY: tf.reshape(batch, image_shape)})
-        # Whole grey levels: what uint8 can hold (at most 0.5 from the float Transform output).
-        return tf.cast(tf.clip_by_value(tf.round(features[TRANSFORMED_IMAGE_KEY]), 0, 255), tf.uint8)
-
-    encoded = tf.constant(encoded, tf.string) if encoded else tf.zeros([0], tf.string)
-    dataset = (tf.data.Dataset.from_tensor_slices(encoded)
-               .batch(_DECODE_BATCH)
-               .map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-               .prefetch(tf.data.AUTOTUNE))
-    position = 0
-    for batch in dataset:
-        batch = batch.numpy()
-        images[position:position + len(batch)] = batch
-        position += len(batch)
+    _transform_into(images, encoded, tf_transform_output)
     return DecodedSplit(images=images, labels=labels, keys=keys, cache_path=cache_path)
 
 
-def decode_splits(train_files, eval_files, tf_transform_output, config: TrainingConfig):
-    """The training and validation splits, each decoded once with :func:`decode_split`.
+def write_decoded_split(file_patterns, tf_transform_output, image_size, split_dir: str) -> int:
+    """Decodes a split once, as :func:`decode_split` does, into files every Trainer and Tuner can read.
+
+    Writes into ``split_dir`` (made if missing; local or any ``tf.io.gfile`` file system)
+    ``contract.DECODED_IMAGES_FILE`` (NumPy ``.npy``, uint8 (N, height, width, 3)),
+    ``contract.DECODED_LABELS_FILE`` (int64 (N,)) and ``contract.DECODED_KEYS_FILE`` (the N keys, JSON), in
+    :func:`decode_split`'s canonical order. The images go straight into a memory-mapped file, so the split is
+    never held in memory whole.
+
+    Args:
+        file_patterns: the split's GZIP TFRecord files, as ``tf.io.gfile.glob`` patterns.
+        tf_transform_output: the pipeline's ``tft.TFTransformOutput``.
+        image_size: (height, width) the Transform graph resizes to.
+        split_dir: the artifact's ``Split-<name>`` folder.
+
+    Returns:
+        The number of examples written.
+
+    Raises:
+        FileNotFoundError: no file matches ``file_patterns``.
+    """
+    encoded, labels, keys = _read_raw(file_patterns, tf_transform_output)
+    shape = (len(keys), *image_size, 3)
+    tf.io.gfile.makedirs(split_dir)
+    local = os.path.isdir(split_dir)
+    scratch = None if local else tempfile.mkdtemp(prefix="resizer_decoded_")
+    folder = split_dir if local else scratch
+    images = np.lib.format.open_memmap(os.path.join(folder, DECODED_IMAGES_FILE), mode="w+", dtype=np.uint8,
+                                       shape=shape)
+    _transform_into(images, encoded, tf_transform_output)
+    images.flush()
+    del images
+    np.save(os.path.join(folder, DECODED_LABELS_FILE), labels)
+    with open(os.path.join(folder, DECODED_KEYS_FILE), "w") as f:
+        json.dump(keys, f)
+    if scratch:
+        for name in (DECODED_IMAGES_FILE, DECODED_LABELS_FILE, DECODED_KEYS_FILE):
+            tf.io.gfile.copy(os.path.join(scratch, name), os.path.join(split_dir, name), overwrite=True)
+        shutil.rmtree(scratch)
+    return len(keys)
+
+
+def read_decoded_split(split_dir: str, image_size, image_cache="memory") -> DecodedSplit:
+    """A split written by :func:`write_decoded_split`, as the :class:`DecodedSplit` :func:`decode_split` gives.
+
+    Args:
+        split_dir: the DecodedImages artifact's ``Split-<name>`` folder (local or ``tf.io.gfile``).
+        image_size: (height, width) the reader expects (``training.image_size``).
+        image_cache: ``"memory"``: the images are read into memory; ``"disk"``: a local file is memory-mapped
+            read-only where it lies (a remote one is first copied to a temporary file, removed by
+            :meth:`DecodedSplit.close`).
+
+    Returns:
+        The :class:`DecodedSplit`, identical to :func:`decode_split`'s of the same examples and Transform graph.
+
+    Raises:
+        ValueError: ``image_cache`` is neither ``memory`` nor ``disk``, or the files disagree with each other
+            or with ``image_size`` (the file named).
+        FileNotFoundError: a file is missing (named).
+    """
+    if image_cache not in IMAGE_CACHES:
+        raise ValueError(f"image_cache: {image_cache!r} is not one of {', '.join(IMAGE_CACHES)}")
+    paths = {name: os.path.join(split_dir, name)
+             for name in (DECODED_IMAGES_FILE, DECODED_LABELS_FILE, DECODED_KEYS_FILE)}
+    for path in paths.values():
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"decoded images: {path} does not exist")
+    with tf.io.gfile.GFile(paths[DECODED_KEYS_FILE]) as f:
+        keys = json.load(f)
+    with tf.io.gfile.GFile(paths[DECODED_LABELS_FILE], "rb") as f:
+        labels = np.load(io.BytesIO(f.read())).astype(np.int64)
+    images_path, cache_path = paths[DECODED_IMAGES_FILE], None
+    if not os.path.isfile(images_path):  # another file system: memory-map a local copy
+        handle, cache_path = tempfile.mkstemp(prefix="resizer_images_", suffix=".npy")
+        os.close(handle)
+        tf.io.gfile.copy(images_path, cache_path, overwrite=True)
+        images_path = cache_path
+    images = np.load(images_path, mmap_mode="r")
+    if image_cache == "memory":
+        images = np.array(images)
+        if cache_path:
+            os.remove(cache_path)
+            cache_path = None
+    want = (len(keys), *image_size, 3)
+    if images.shape != want or images.dtype != np.uint8 or len(labels) != len(keys):
+        raise ValueError(f"decoded images: {paths[DECODED_IMAGES_FILE]} holds {images.dtype} {images.shape} with "
+                         f"{len(labels)} labels and {len(keys)} keys; expected uint8 {want} (image_size "
+                         f"{tuple(image_size)})")
+    return DecodedSplit(images=images, labels=labels, keys=keys, cache_path=cache_path)
+
+
+def decode_splits(train_files, eval_files, tf_transform_output, config: TrainingConfig,
+                  decoded_images_uri: str | None = None):
+    """The training and validation splits: read from the DecodedImages artifact, or each decoded once here.
 
     Args:
         train_files: the training split's file patterns.
         eval_files: the validation split's file patterns.
         tf_transform_output: the Transform output.
         config: the arm's configuration (``image_size``, ``image_cache``).
+        decoded_images_uri: the pipeline's DecodedImages artifact (``Split-<train>``, ``Split-<validation>``,
+            :func:`write_decoded_split`); None: decode here with :func:`decode_split`.
 
     Returns:
-        (training, validation) :class:`DecodedSplit`.
+        (training, validation) :class:`DecodedSplit`, the same whichever way they came.
     """
+    if decoded_images_uri:
+        return tuple(read_decoded_split(os.path.join(decoded_images_uri, f"Split-{split}"), config.image_size,
+                                        config.image_cache)
+                     for split in (TRAIN_SPLIT, VALIDATION_SPLIT))
     train_split = decode_split(train_files, tf_transform_output, config.image_size, config.image_cache)
     validation_split = decode_split(eval_files, tf_transform_output, config.image_size, config.image_cache)
     return train_split, validation_split

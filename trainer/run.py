@@ -37,9 +37,19 @@ from absl import logging
 
 from trainer import cost, data, distribution, picture, summary, timing, training, tuning, warm_start
 from trainer.config import ArmConfig, ConfigError, TuningConfig
-from trainer.contract import TUNED_HYPERPARAMETERS
+from trainer.contract import DECODED_IMAGES_CONFIG_KEY, TUNED_HYPERPARAMETERS
 from trainer.data import read_class_names
 from trainer.export import export_serving_model
+
+
+def decoded_images(fn_args) -> str | None:
+    """The pipeline's DecodedImages artifact (``components/decode_images.py``) this Trainer or Tuner reads.
+
+    Returns:
+        Its URI, put into ``custom_config`` by ``components/training_components.py``; None when the
+        component runs without one (the splits are then decoded here).
+    """
+    return dict(fn_args.custom_config or {}).get(DECODED_IMAGES_CONFIG_KEY)
 
 
 def run_fn(fn_args):
@@ -72,15 +82,18 @@ def run_fn(fn_args):
     model_dir = os.path.dirname(out.serving_model_dir)  # the Model artifact, above Format-Serving
     training.prepare(config, placement)
 
+    decoded_images_uri = decoded_images(fn_args)
     with timer.phase("decode"):
         train_split, validation_split = data.decode_splits(fn_args.train_files, fn_args.eval_files,
-                                                           tf_transform_output, config)
+                                                           tf_transform_output, config, decoded_images_uri)
     steps = data.steps_per_epoch(len(train_split), config.batch_size, config.steps_per_epoch)
     logging.info(
         "Training %s: %d replica(s), precision %s, %d examples, batch %d, %d epoch(s) of %d steps; "
-        "decoded %d train + %d validation images in %.1f s",
+        "%s %d train + %d validation images in %.1f s",
         config.arm, placement.strategy.num_replicas_in_sync, placement.precision, len(train_split),
-        config.batch_size, config.epochs, steps, len(train_split), len(validation_split), timer.seconds["decode"],
+        config.batch_size, config.epochs, steps,
+        "read the pipeline's decoded" if decoded_images_uri else "decoded", len(train_split),
+        len(validation_split), timer.seconds["decode"],
     )
     if not len(train_split):
         raise ValueError(f"{config.arm}: the training split has no examples ({list(fn_args.train_files)})")
@@ -149,7 +162,7 @@ def tuner_fn(fn_args):
     placement = distribution.select_placement(config.precision)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_split, validation_split = data.decode_splits(fn_args.train_files, fn_args.eval_files,
-                                                       tf_transform_output, config)
+                                                       tf_transform_output, config, decoded_images(fn_args))
     for name, split, files in (("training", train_split, fn_args.train_files),
                                ("validation", validation_split, fn_args.eval_files)):
         if not len(split):

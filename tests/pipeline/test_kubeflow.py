@@ -43,8 +43,12 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
         assert "--direct_num_workers=3" in container["args"] and "--extra=x" in container["args"]
     # Module code by dotted path: nothing to upload, importable from the image.
     trainer_args = executors[f"{LEARNABLE_TRAINER_ID}_executor"]["container"]["args"]
-    assert "tfx.components.trainer.executor.GenericExecutor" in trainer_args
+    assert "components.training_components.TrainerExecutor" in trainer_args  # TFX's GenericExecutor, subclassed
     assert contract.RUN_FN in json.dumps(tasks[LEARNABLE_TRAINER_ID])
+    # Every Trainer reads the images DecodeImages decoded once.
+    trainer_inputs = tasks[LEARNABLE_TRAINER_ID]["inputs"]["artifacts"]
+    assert trainer_inputs[contract.DECODED_IMAGES_INPUT]["taskOutputArtifact"]["producerTask"] == \
+        contract.DECODE_IMAGES_ID
     assert contract.PREPROCESSING_FN in json.dumps(tasks[contract.TRANSFORM_ID])
     # Transform waits for the DataGate, which reads the ExampleValidator's anomalies and the examples' label names.
     assert contract.DATA_GATE_ID in tasks[contract.TRANSFORM_ID]["dependentTasks"]

@@ -38,7 +38,9 @@ def expected_feeds(arms, tuned: bool) -> dict[str, dict[str, tuple[str, str]]]:
     evaluation = (contract.EVALUATOR_ID, "evaluation")
     models = {contract.model_input(arm): (contract.trainer_id(arm), "model") for arm in arms}
     model_runs = {contract.model_run_input(arm): (contract.trainer_id(arm), "model_run") for arm in arms}
-    trainer_inputs = {"examples": examples, "transform_graph": transform_graph, "schema": schema}
+    decoded_images = (contract.DECODE_IMAGES_ID, contract.DECODED_IMAGES_INPUT)
+    trainer_inputs = {"examples": examples, "transform_graph": transform_graph, "schema": schema,
+                      contract.DECODED_IMAGES_INPUT: decoded_images}
     graph = {
         EXAMPLE_GEN: {},
         contract.STATISTICS_GEN_ID: {"examples": examples},
@@ -46,6 +48,7 @@ def expected_feeds(arms, tuned: bool) -> dict[str, dict[str, tuple[str, str]]]:
         contract.EXAMPLE_VALIDATOR_ID: {"statistics": statistics, "schema": schema},
         contract.DATA_GATE_ID: {"examples": examples, "anomalies": (contract.EXAMPLE_VALIDATOR_ID, "anomalies")},
         contract.TRANSFORM_ID: {"examples": examples, "schema": schema},
+        contract.DECODE_IMAGES_ID: {"examples": examples, "transform_graph": transform_graph},
     }
     if tuned:
         graph.update({contract.tuner_id(arm): dict(trainer_inputs) for arm in arms})
@@ -98,7 +101,7 @@ def test_component_graph(tmp_path, tuned):
     # Every Trainer (and Tuner) reads the one Transform graph and the same examples and schema.
     readers = [by_id[contract.trainer_id(arm)] for arm in arms]
     readers += [by_id[contract.tuner_id(arm)] for arm in arms] if tuned else []
-    for key in ("transform_graph", "examples", "schema"):
+    for key in ("transform_graph", "examples", "schema", contract.DECODED_IMAGES_INPUT):
         assert len({id(c.inputs[key]) for c in readers}) == 1, key
     assert built.pipeline_info.pipeline_name == config.pipeline_name
     assert built.pipeline_info.pipeline_root == config.pipeline_root
@@ -109,7 +112,9 @@ def test_warm_start_trainer_runs_first_and_feeds_every_arm(tmp_path):
     by_id = {c.id: c for c in built.components}
     warm = by_id[contract.WARM_START_TRAINER_ID]
     assert feeds(warm) == {"examples": (EXAMPLE_GEN, "examples"), "schema": (contract.SCHEMA_GEN_ID, "schema"),
-                           "transform_graph": (contract.TRANSFORM_ID, "transform_graph")}
+                           "transform_graph": (contract.TRANSFORM_ID, "transform_graph"),
+                           contract.DECODED_IMAGES_INPUT: (contract.DECODE_IMAGES_ID,
+                                                           contract.DECODED_IMAGES_INPUT)}
     for arm in DEMO_ARMS:
         assert feeds(by_id[contract.trainer_id(arm)])["base_model"] == (contract.WARM_START_TRAINER_ID, "model")
 

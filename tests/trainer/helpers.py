@@ -39,7 +39,8 @@ def small_config(root, training_overrides=None, overrides=None):
 def run_until_trainers(root, training_overrides=None, arms=None, count=24, overrides=None):
     """Runs the pipeline locally up to the Trainers.
 
-    ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataGate -> Transform -> [Tuner(s)] ->
+    ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataGate -> Transform -> DecodeImages ->
+    [Tuner(s)] ->
     Trainer(s).
     ``arms``: whose Tuners (with ``tuning.trials`` in ``overrides``) and Trainers run (default: the
     configuration's, the baseline and the default candidates). Returns {component id: output dir}.
@@ -54,7 +55,7 @@ def run_until_trainers(root, training_overrides=None, arms=None, count=24, overr
     components = create_components(config, example_gen=import_example_gen(data_dir))
     # Transform waits for the DataGate, which reads the ExampleValidator's anomalies.
     wanted = ["ImportExampleGen", contract.STATISTICS_GEN_ID, contract.SCHEMA_GEN_ID, contract.EXAMPLE_VALIDATOR_ID,
-              contract.DATA_GATE_ID, contract.TRANSFORM_ID]
+              contract.DATA_GATE_ID, contract.TRANSFORM_ID, contract.DECODE_IMAGES_ID]
     if contract.WARM_START_TRAINER_ID in components:
         wanted.append(contract.WARM_START_TRAINER_ID)
     arms = config.training.arms if arms is None else arms
