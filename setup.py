@@ -30,6 +30,7 @@ setuptools.setup(
         "scipy",  # paired statistics of the comparison
         "jinja2",  # the report templates
         "matplotlib",  # the report's plots
+        "psutil",  # the memory available, for training.image_cache auto
     ],
     extras_require={"test": ["pytest", "ruff"]},  # ruff: the linter `make test` runs first
     entry_points={"console_scripts": ["resizer-tfx=pipeline_runner:main"]},

@@ -29,7 +29,7 @@ Interpolation = Literal["bilinear", "bicubic", "area", "nearest"]
 ResizeMode = Literal["stretch", "pad"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 Optimizer = Literal["sgd", "adam"]
-ImageCache = Literal["memory", "disk"]
+ImageCache = Literal["auto", "memory", "disk"]
 Backbone = Literal[tuple(backbone_registry.BACKBONES)]
 BackboneInput = Literal["auto", "unit", "imagenet"]
 
@@ -254,7 +254,8 @@ class TrainingConfig(ConfigModel):
     deterministic: bool = Field(
         False, description="TensorFlow op determinism: bit-identical reruns on GPUs too (CPU runs already are)")
     image_cache: ImageCache = Field(
-        "memory", description="where decoded training images live: memory, or disk (a memory-mapped temp file)")
+        "auto", description="where decoded training images live: memory, disk (memory-mapped), or auto: memory "
+                            "when a split takes at most half of the memory available, else disk")
     resize_mode: ResizeMode = Field(
         "stretch", description="stretch: plain resize to image_size; pad: keep the aspect ratio, pad with black")
     picture_images: int = Field(6, ge=0, description="evaluation images drawn in the resizer picture")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from trainer.config import IMAGE_CACHES, ConfigError, TrainingConfig, check_class_names
 from trainer.contract import (
@@ -94,6 +95,41 @@ class DecodedSplit:
         self.images = None
         if self.cache_path and os.path.exists(self.cache_path):
             os.remove(self.cache_path)
+
+
+# ``image_cache='auto'`` keeps a split in memory when it takes at most this share of the memory available:
+# the rest is for the model, TensorFlow and the other split.
+AUTO_MEMORY_SHARE = 0.5
+
+
+def resolve_image_cache(image_cache: str, nbytes: int, available_bytes: int | None = None) -> str:
+    """Where a split's decoded images live: ``image_cache``, with ``"auto"`` decided from the memory available.
+
+    Args:
+        image_cache: ``training.image_cache``: ``"memory"``, ``"disk"`` or ``"auto"``.
+        nbytes: the split's decoded images in bytes (N x height x width x 3).
+        available_bytes: memory available now; None: ``psutil.virtual_memory().available``.
+
+    Returns:
+        ``"memory"`` or ``"disk"``; ``"auto"`` gives ``"memory"`` when ``nbytes`` is at most
+        :data:`AUTO_MEMORY_SHARE` of the memory available, else ``"disk"`` (logged with both figures).
+
+    Raises:
+        ValueError: ``image_cache`` is none of ``auto``, ``memory``, ``disk``.
+    """
+    if image_cache not in IMAGE_CACHES:
+        raise ValueError(f"image_cache: {image_cache!r} is not one of {', '.join(IMAGE_CACHES)}")
+    if image_cache != "auto":
+        return image_cache
+    if available_bytes is None:
+        import psutil
+
+        available_bytes = psutil.virtual_memory().available
+    chosen = "memory" if nbytes <= AUTO_MEMORY_SHARE * available_bytes else "disk"
+    if chosen == "disk":
+        logging.info("image_cache auto: %.2f GB of decoded images, %.2f GB of memory available: memory-mapped "
+                     "from disk", nbytes / 1e9, available_bytes / 1e9)
+    return chosen
 
 
 def _read_raw(file_patterns, tf_transform_output):
@@ -184,8 +220,8 @@ def decode_split(file_patterns, tf_transform_output, image_size, image_cache="me
         tf_transform_output: the ``tft.TFTransformOutput`` of the pipeline's Transform
             (:func:`trainer.preprocessing.preprocessing_fn`).
         image_size: (height, width) in pixels the Transform graph resizes to.
-        image_cache: ``"memory"`` (a NumPy array) or ``"disk"`` (a memory-mapped temporary file, removed by
-            :meth:`DecodedSplit.close`).
+        image_cache: ``"memory"`` (a NumPy array), ``"disk"`` (a memory-mapped temporary file, removed by
+            :meth:`DecodedSplit.close`) or ``"auto"`` (:func:`resolve_image_cache`).
 
     Returns:
         The :class:`DecodedSplit`: uint8 images (N, height, width, 3), the Transform output rounded to whole
@@ -193,13 +229,14 @@ def decode_split(file_patterns, tf_transform_output, image_size, image_cache="me
         by the SHA-256 of the encoded image).
 
     Raises:
-        ValueError: ``image_cache`` is neither ``memory`` nor ``disk``.
+        ValueError: ``image_cache`` is none of ``auto``, ``memory``, ``disk``.
         FileNotFoundError: no file matches ``file_patterns``.
     """
     if image_cache not in IMAGE_CACHES:
         raise ValueError(f"image_cache: {image_cache!r} is not one of {', '.join(IMAGE_CACHES)}")
     encoded, labels, keys = _read_raw(file_patterns, tf_transform_output)
     shape = (len(keys), *image_size, 3)
+    image_cache = resolve_image_cache(image_cache, math.prod(shape))
     cache_path = None
     if image_cache == "disk":
         handle, cache_path = tempfile.mkstemp(prefix="resizer_images_", suffix=".uint8")
@@ -261,13 +298,13 @@ def read_decoded_split(split_dir: str, image_size, image_cache="memory") -> Deco
         image_size: (height, width) the reader expects (``training.image_size``).
         image_cache: ``"memory"``: the images are read into memory; ``"disk"``: a local file is memory-mapped
             read-only where it lies (a remote one is first copied to a temporary file, removed by
-            :meth:`DecodedSplit.close`).
+            :meth:`DecodedSplit.close`); ``"auto"``: one of the two (:func:`resolve_image_cache`).
 
     Returns:
         The :class:`DecodedSplit`, identical to :func:`decode_split`'s of the same examples and Transform graph.
 
     Raises:
-        ValueError: ``image_cache`` is neither ``memory`` nor ``disk``, or the files disagree with each other
+        ValueError: ``image_cache`` is none of ``auto``, ``memory``, ``disk``, or the files disagree with each other
             or with ``image_size`` (the file named).
         FileNotFoundError: a file is missing (named).
     """
@@ -289,7 +326,7 @@ def read_decoded_split(split_dir: str, image_size, image_cache="memory") -> Deco
         tf.io.gfile.copy(images_path, cache_path, overwrite=True)
         images_path = cache_path
     images = np.load(images_path, mmap_mode="r")
-    if image_cache == "memory":
+    if resolve_image_cache(image_cache, images.nbytes) == "memory":
         images = np.array(images)
         if cache_path:
             os.remove(cache_path)

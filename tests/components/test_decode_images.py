@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def split_files(examples_dir, split):
     return [os.path.join(examples_dir, f"Split-{split}", "*")]
 
 
-def test_a_written_split_reads_back_as_decoding_it_gives(examples_dir, transform_graph, tmp_path):
+def test_a_written_split_reads_back_as_decoding_it_gives(examples_dir, transform_graph, tmp_path, monkeypatch):
     graph_dir, training = transform_graph
     output = tft.TFTransformOutput(graph_dir)
     files = split_files(examples_dir, contract.TRAIN_SPLIT)
@@ -43,6 +44,13 @@ def test_a_written_split_reads_back_as_decoding_it_gives(examples_dir, transform
         assert read.keys == decoded.keys  # the canonical order, so the same data_order_sha256
         assert isinstance(read.images, np.memmap) == (cache == "disk")
         read.close()
+    # auto: memory-mapped when the split would take more than half of the memory available.
+    monkeypatch.setattr("psutil.virtual_memory", lambda: SimpleNamespace(available=decoded.images.nbytes))
+    assert isinstance(data.read_decoded_split(str(tmp_path / "Split-train"), training.image_size, "auto").images,
+                      np.memmap)
+    monkeypatch.setattr("psutil.virtual_memory", lambda: SimpleNamespace(available=2 * decoded.images.nbytes))
+    assert not isinstance(data.read_decoded_split(str(tmp_path / "Split-train"), training.image_size,
+                                                  "auto").images, np.memmap)
     # Closing a reader leaves the shared files for the next Trainer.
     assert sorted(os.listdir(tmp_path / "Split-train")) == sorted(
         [contract.DECODED_IMAGES_FILE, contract.DECODED_KEYS_FILE, contract.DECODED_LABELS_FILE])
@@ -121,8 +129,6 @@ def test_the_trainer_and_tuner_get_the_artifacts_uri_in_their_custom_config(tmp_
 
 
 def test_run_fn_reads_the_uri_it_was_given():
-    from types import SimpleNamespace
-
     from trainer.run import decoded_images
 
     assert decoded_images(SimpleNamespace(custom_config={contract.DECODED_IMAGES_CONFIG_KEY: "/a"})) == "/a"

@@ -98,3 +98,15 @@ def test_fit_datasets_on_one_process_are_the_seeded_stream_and_the_split_once():
     assert [int(v) for images, _ in validation_ds for v in images[:, 0, 0, 0].numpy()] == [0, 1, 2]
     _, none = data.fit_datasets(one_process, train, split(0), config, 3, None)
     assert none is None
+
+
+def test_image_cache_auto_keeps_a_split_in_memory_only_when_it_takes_at_most_half_the_available_memory():
+    assert data.resolve_image_cache("auto", nbytes=50, available_bytes=100) == "memory"
+    assert data.resolve_image_cache("auto", nbytes=51, available_bytes=100) == "disk"
+    # What is configured stands, whatever the memory.
+    assert data.resolve_image_cache("memory", nbytes=10**12, available_bytes=1) == "memory"
+    assert data.resolve_image_cache("disk", nbytes=1, available_bytes=10**12) == "disk"
+    # Without a figure it asks psutil: a few bytes always fit.
+    assert data.resolve_image_cache("auto", nbytes=3) == "memory"
+    with pytest.raises(ValueError, match="image_cache: 'ram' is not one of auto, memory, disk"):
+        data.resolve_image_cache("ram", nbytes=1)
