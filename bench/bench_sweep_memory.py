@@ -25,6 +25,7 @@ import psutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.process_tree import tree_rss
 from bench.results_file import cpu, host, write_result
 
 RESULTS = os.path.join(ROOT, "bench", "results", "sweep_memory.json")
@@ -32,17 +33,6 @@ TINY = ["--training.backbone", "small_convnet", "--training.image_size", "64,64"
         "32,32", "--data.demo_images_per_class", "12", "--evaluation.accuracy_margin", "-1",
         "--evaluation.significance", "0", "--data.max_bad_fraction", "0.5"]
 SEED_LINE = re.compile(r"\] seed (\d+) \(\d+/\d+\) ")
-
-
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants (those that vanish mid-count count 0)."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def measure(command: list[str], cwd: str) -> dict:

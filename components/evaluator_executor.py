@@ -39,6 +39,7 @@ checks the eval config's computations before applying it.  On any other TFMA
 version TFMA runs unchanged.
 """
 
+import collections.abc
 import contextlib
 import functools
 import json
@@ -51,7 +52,12 @@ import tensorflow_model_analysis as tfma
 from absl import logging
 from tensorflow_model_analysis.api import types as tfma_types
 from tensorflow_model_analysis.evaluators import jackknife
-from tensorflow_model_analysis.metrics import binary_confusion_matrices, metric_specs, metric_types
+from tensorflow_model_analysis.metrics import (
+    binary_confusion_matrices,
+    calibration_histogram,
+    metric_specs,
+    metric_types,
+)
 from tfx.components.util import tfxio_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_component_specs
@@ -108,10 +114,100 @@ def shared_interpolated_thresholds(num_thresholds: int) -> list[float]:
     return _interpolated_thresholds(num_thresholds)
 
 
+_rebin = calibration_histogram.rebin
+_histogram_to_binary_confusion_matrices = binary_confusion_matrices._histogram_to_binary_confusion_matrices  # private
+
+
+class RebinnedHistogram(collections.abc.Sequence):
+    """A rebinned calibration histogram held as arrays; its items are TFMA's ``Bucket`` s, made when read.
+
+    10,000 ``Bucket`` dataclasses cost more than the rebinning itself; the confusion matrices read the
+    arrays, and anything else (the calibration plot) gets the buckets it iterates over.
+    """
+
+    def __init__(self, labels: np.ndarray, predictions: np.ndarray, examples: np.ndarray):
+        self.labels, self.predictions, self.examples = labels, predictions, examples
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        index = range(len(self))[index]
+        return calibration_histogram.Bucket(index, float(self.labels[index]), float(self.predictions[index]),
+                                            float(self.examples[index]))
+
+    def __eq__(self, other):
+        return isinstance(other, collections.abc.Sequence) and list(self) == list(other)
+
+    __hash__ = None
+
+
+def rebin_with_numpy(thresholds, histogram, num_buckets=calibration_histogram.DEFAULT_NUM_BUCKETS, left=0.0,
+                     right=1.0):
+    """``calibration_histogram.rebin`` with NumPy: the same buckets and the same sums, bit for bit.
+
+    TFMA's is a Python loop over the thresholds (10,000 for AUC), run for every jackknife sample, arm, class
+    and slice.  Here each bucket's new index is found with ``searchsorted`` (the loop's offset only grows,
+    hence the running maximum) and the values are summed with ``bincount``, which adds them one by one in
+    the histogram's order, starting from 0.0, as the loop does.  Degenerate inputs (no bucket, fewer than
+    two thresholds) go to TFMA's own.
+
+    Returns:
+        A :class:`RebinnedHistogram` (a sequence of ``Bucket``), or TFMA's list for degenerate inputs.
+    """
+    count = len(thresholds)
+    if not histogram or count < 2:
+        return _rebin(thresholds, histogram, num_buckets, left, right)
+    ids = np.fromiter((b.bucket_id for b in histogram), np.int64, len(histogram))
+    predictions = (ids - 1) / num_buckets * (right - left) + left
+    predictions[ids == 0] = -np.inf
+    predictions[ids >= num_buckets + 1] = np.inf
+    offsets = np.maximum.accumulate(np.searchsorted(np.asarray(thresholds[1:], np.float64), predictions,
+                                                    side="right"))
+    return RebinnedHistogram(*(
+        np.bincount(offsets, weights=np.fromiter((getattr(b, field) for b in histogram), np.float64,
+                                                 len(histogram)), minlength=count)
+        for field in ("weighted_labels", "weighted_predictions", "weighted_examples")))
+
+
+def histogram_to_matrices_with_numpy(thresholds, histogram):
+    """``binary_confusion_matrices._histogram_to_binary_confusion_matrices`` with NumPy, bit for bit.
+
+    TFMA's loop builds true/false positives as running sums from the top bucket down and true/false
+    negatives from the bottom up; ``cumsum`` adds in the same order from the same start, so every value is
+    the same double.  The trimming to the thresholds and the values above 1 + epsilon follow TFMA's code.
+    """
+    if not histogram:
+        return _histogram_to_binary_confusion_matrices(thresholds, histogram)
+    if isinstance(histogram, RebinnedHistogram):
+        positives, examples = histogram.labels, histogram.examples
+    else:
+        positives = np.fromiter((b.weighted_labels for b in histogram), np.float64, len(histogram))
+        examples = np.fromiter((b.weighted_examples for b in histogram), np.float64, len(histogram))
+    negatives = examples - positives
+    tp = np.cumsum(positives[::-1])[::-1].tolist()
+    fp = np.cumsum(negatives[::-1])[::-1].tolist()
+    tn = np.cumsum(np.concatenate([[0.0], negatives[:-1]])).tolist()
+    fn = np.cumsum(np.concatenate([[0.0], positives[:-1]])).tolist()
+    offset = 1 if (thresholds[0] >= 0 or len(thresholds) == 1) and len(histogram) > 1 else 0
+    tp, fp, tn, fn = (values[offset:offset + len(thresholds)] for values in (tp, fp, tn, fn))
+    for i, threshold in enumerate(thresholds):
+        if threshold >= 1.0 + binary_confusion_matrices._EPSILON:  # TFMA private
+            tp[i] = 0.0
+            fp[i] = 0.0
+            fn[i] = tp[0]  # after the two lines above, as in TFMA (for i = 0 this reads the 0.0)
+            tn[i] = fp[0]
+    return binary_confusion_matrices.Matrices(thresholds, tp, tn, fp, fn)
+
+
 # The TFMA functions this executor replaces while it runs: (module, name, replacement).
 _REPLACEMENTS = (
     (jackknife, "_add_sample_id", add_sample_id_keeping_interval_inputs),
     (binary_confusion_matrices, "_interpolated_thresholds", shared_interpolated_thresholds),
+    (calibration_histogram, "rebin", rebin_with_numpy),
+    (binary_confusion_matrices, "_histogram_to_binary_confusion_matrices", histogram_to_matrices_with_numpy),
 )
 
 

@@ -1,9 +1,11 @@
 """The Evaluator's leaner jackknife: what it keeps, when it applies, and that the pipeline uses it."""
 
+import numpy as np
+import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.api import types as tfma_types
 from tensorflow_model_analysis.evaluators import jackknife
-from tensorflow_model_analysis.metrics import binary_confusion_matrices, metric_types
+from tensorflow_model_analysis.metrics import binary_confusion_matrices, calibration_histogram, metric_types
 
 from components import evaluator_executor
 from pipeline.config import demo_profile
@@ -46,12 +48,17 @@ def test_applies_to_the_pipeline_eval_config_and_restores_tfma():
                                                          rubber_stamp=True)
     assert evaluator_executor.applies_to(config) == (tfma.__version__ == evaluator_executor.PATCHED_TFMA_VERSION)
     original = jackknife._add_sample_id, binary_confusion_matrices._interpolated_thresholds
+    loops = calibration_histogram.rebin, binary_confusion_matrices._histogram_to_binary_confusion_matrices
     with evaluator_executor.leaner_tfma():
+        assert calibration_histogram.rebin is evaluator_executor.rebin_with_numpy
+        assert binary_confusion_matrices._histogram_to_binary_confusion_matrices is \
+            evaluator_executor.histogram_to_matrices_with_numpy
         assert jackknife._add_sample_id is evaluator_executor.add_sample_id_keeping_interval_inputs
         shared = binary_confusion_matrices._interpolated_thresholds
         assert shared(10_000) is shared(10_000) and shared(10_000) == original[1](10_000)
         assert shared(200) == original[1](200) and len(shared(200)) == 200
     assert (jackknife._add_sample_id, binary_confusion_matrices._interpolated_thresholds) == original
+    assert (calibration_histogram.rebin, binary_confusion_matrices._histogram_to_binary_confusion_matrices) == loops
 
 
 def test_auc_computations_pickle_one_thresholds_list():
@@ -67,6 +74,47 @@ def test_auc_computations_pickle_one_thresholds_list():
     separate = pickled_bytes()
     # 10,000 floats take about 90 kB: three computations hold three copies, or one.
     assert separate - shared > 150_000
+
+
+def random_histograms(seed):
+    """Sparse calibration histograms as TFMA's combiner leaves them: sorted ids, -inf/+inf buckets, any weights."""
+    rng = np.random.default_rng(seed)
+    num_buckets = calibration_histogram.DEFAULT_NUM_BUCKETS
+    for size in (1, 2, 7, 60, 400):
+        ids = np.sort(rng.choice(num_buckets + 2, size=size, replace=False))
+        labels = rng.uniform(0, 3, size) * (rng.random(size) < 0.6)
+        examples = labels + rng.uniform(0, 3, size)
+        yield [calibration_histogram.Bucket(int(i), float(lab), float(p), float(e))
+               for i, lab, p, e in zip(ids, labels, rng.uniform(0, 5, size), examples)]
+    yield [calibration_histogram.Bucket(5, 1.0, 0.5, 1.0), calibration_histogram.Bucket(5001, 0.0, 0.1, 1.0)]
+
+
+def matrices_thresholds(thresholds):
+    """What ``binary_confusion_matrices`` hands ``rebin`` for ``thresholds`` (its epsilon fence posts)."""
+    eps = binary_confusion_matrices._EPSILON
+    rebin = [t + eps if t != 0 else t for t in thresholds]
+    rebin = ([-eps] if thresholds[0] >= 0 else []) + rebin
+    return rebin + ([1.0 + eps] if thresholds[-1] < 1.0 else [])
+
+
+@pytest.mark.parametrize("thresholds", [
+    binary_confusion_matrices._interpolated_thresholds(10_000), [0.5], [0.0, 0.25, 0.5, 1.0], [-1.0, 0.3, 2.0],
+], ids=["auc_10000", "one", "with_one", "outside_0_1"])
+def test_numpy_rebin_and_matrices_equal_tfmas_loops_bit_for_bit(thresholds):
+    for seed in range(3):
+        for histogram in random_histograms(seed):
+            rebinned = calibration_histogram.rebin(matrices_thresholds(thresholds), histogram)
+            ours_rebinned = evaluator_executor.rebin_with_numpy(matrices_thresholds(thresholds), histogram)
+            assert list(ours_rebinned) == rebinned and ours_rebinned[-2:] == rebinned[-2:]
+            assert list(evaluator_executor.rebin_with_numpy(thresholds, histogram)) == calibration_histogram.rebin(
+                thresholds, histogram)
+            tfmas = binary_confusion_matrices._histogram_to_binary_confusion_matrices(thresholds, rebinned)
+            # From our arrays and from TFMA's buckets; Matrices compare with a tolerance: these are the same doubles.
+            for ours in (evaluator_executor.histogram_to_matrices_with_numpy(thresholds, ours_rebinned),
+                         evaluator_executor.histogram_to_matrices_with_numpy(thresholds, rebinned)):
+                for field in ("thresholds", "tp", "tn", "fp", "fn"):
+                    assert list(getattr(ours, field)) == list(getattr(tfmas, field)), field
+    assert evaluator_executor.rebin_with_numpy(thresholds, []) == calibration_histogram.rebin(thresholds, [])
 
 
 def test_not_without_intervals():
