@@ -147,13 +147,14 @@ def measure(command: list[str]) -> dict:
     """Runs ``command``; per component (from its progress lines) wall, CPU seconds and the tree's peak memory."""
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     parent = psutil.Process(proc.pid)
-    state = {"running": {}, "peak": 0, "components": {}, "cpu": 0.0}
+    state = {"running": {}, "peak": 0, "last_rss": 0, "components": {}, "cpu": 0.0}
     lock = threading.Lock()
 
     def sample():
         while proc.poll() is None:
             rss, seconds = tree_rss(parent), tree_cpu_seconds(parent)
             with lock:
+                state["last_rss"] = rss
                 state["peak"] = max(state["peak"], rss)
                 state["cpu"] = max(state["cpu"], seconds)
                 for entry in state["running"].values():
@@ -169,7 +170,8 @@ def measure(command: list[str]) -> dict:
         tail = (tail + [line])[-40:]
         with lock:
             if match := STARTED.search(line):
-                state["running"][match.group(1)] = {"peak_rss_bytes": 0, "cpu_at_start": state["cpu"]}
+                # A component shorter than the sampling period gets the last sample before it.
+                state["running"][match.group(1)] = {"peak_rss_bytes": state["last_rss"], "cpu_at_start": state["cpu"]}
             elif (match := FINISHED.search(line)) and match.group(1) in state["running"]:
                 entry = state["running"].pop(match.group(1))
                 state["cpu"] = max(state["cpu"], tree_cpu_seconds(parent))
@@ -225,7 +227,7 @@ def per_component_rates(components: dict, counts: dict) -> None:
 
 def main():
     argv = sys.argv[1:]
-    fields, beam = None, []
+    fields, beam = [], []
     if "--" in argv:
         rest = argv[argv.index("--") + 1:]
         argv = argv[:argv.index("--")]
@@ -260,7 +262,7 @@ def main():
     subprocess.run(["rm", "-rf", args.root], check=True)
     command = [sys.executable, os.path.join(ROOT, "pipeline_runner.py"), "run", "--profile", "full",
                "--output-dir", args.root, "--data.source", "image_folder", "--data.image_dir", args.folder,
-               *(fields if fields is not None else BOUNDED), *(["--", *beam] if beam else [])]
+               *(fields or BOUNDED), *(["--", *beam] if beam else [])]
     figures = measure(command)
     counts = images_handled(os.path.join(args.root, "pipeline_root"))
     phases = trainer_phases(os.path.join(args.root, "pipeline_root"))
