@@ -15,9 +15,10 @@
    (``BOUNDED`` below; options after ``--`` replace them, a second ``--`` passes Beam arguments, e.g.
    ``--direct_running_mode=in_memory`` for DirectRunner in-process) and samples its whole process tree every
    0.25 s (psutil). Per component, from its progress lines: wall seconds, CPU seconds, peak resident memory
-   of the tree, images handled and images/s.
+   of the tree and its private part (less file-backed pages: a memory-mapped image cache the kernel can
+   drop), images handled and images/s; each Trainer's phase seconds from its training summary.
 
-Heavy (20-40 minutes on 2 cores): run it alone. Each run is kept in the results file under ``--label``.
+Heavy (15-30 minutes on 2 cores): run it alone. Each run is kept in the results file under ``--label``.
 """
 
 import argparse
@@ -37,7 +38,7 @@ import psutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.process_tree import tree_cpu_seconds, tree_rss
+from bench.process_tree import tree_cpu_seconds, tree_private_bytes, tree_rss
 from bench.results_file import cpu, host, write_result
 from trainer import contract
 from trainer.contract import INGEST_REPORT_FILE, TRAINING_SUMMARY_FILE
@@ -147,18 +148,21 @@ def measure(command: list[str]) -> dict:
     """Runs ``command``; per component (from its progress lines) wall, CPU seconds and the tree's peak memory."""
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     parent = psutil.Process(proc.pid)
-    state = {"running": {}, "peak": 0, "last_rss": 0, "components": {}, "cpu": 0.0}
+    state = {"running": {}, "peak": 0, "peak_private": 0, "last_rss": 0, "last_private": 0, "components": {},
+             "cpu": 0.0}
     lock = threading.Lock()
 
     def sample():
         while proc.poll() is None:
-            rss, seconds = tree_rss(parent), tree_cpu_seconds(parent)
+            rss, private, seconds = tree_rss(parent), tree_private_bytes(parent), tree_cpu_seconds(parent)
             with lock:
-                state["last_rss"] = rss
+                state["last_rss"], state["last_private"] = rss, private
                 state["peak"] = max(state["peak"], rss)
+                state["peak_private"] = max(state["peak_private"], private)
                 state["cpu"] = max(state["cpu"], seconds)
                 for entry in state["running"].values():
                     entry["peak_rss_bytes"] = max(entry["peak_rss_bytes"], rss)
+                    entry["peak_private_bytes"] = max(entry["peak_private_bytes"], private)
             time.sleep(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -171,19 +175,22 @@ def measure(command: list[str]) -> dict:
         with lock:
             if match := STARTED.search(line):
                 # A component shorter than the sampling period gets the last sample before it.
-                state["running"][match.group(1)] = {"peak_rss_bytes": state["last_rss"], "cpu_at_start": state["cpu"]}
+                state["running"][match.group(1)] = {"peak_rss_bytes": state["last_rss"],
+                                                    "peak_private_bytes": state["last_private"],
+                                                    "cpu_at_start": state["cpu"]}
             elif (match := FINISHED.search(line)) and match.group(1) in state["running"]:
                 entry = state["running"].pop(match.group(1))
                 state["cpu"] = max(state["cpu"], tree_cpu_seconds(parent))
                 state["components"][match.group(1)] = {
                     "wall_seconds": float(match.group(2)), "cpu_seconds": state["cpu"] - entry.pop("cpu_at_start"),
-                    "peak_rss_bytes": entry["peak_rss_bytes"], "from_cache": "(from cache)" in line}
+                    "peak_rss_bytes": entry["peak_rss_bytes"], "peak_private_bytes": entry["peak_private_bytes"],
+                    "from_cache": "(from cache)" in line}
     proc.wait()
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"the pipeline failed (exit status {proc.returncode}):\n{''.join(tail)}")
     return {"seconds": time.perf_counter() - started, "peak_rss_bytes": state["peak"],
-            "components": state["components"]}
+            "peak_private_bytes": state["peak_private"], "components": state["components"]}
 
 
 def images_handled(pipeline_root: str) -> dict[str, int]:
@@ -243,7 +250,7 @@ def main():
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
 
-    marker = os.path.join(args.folder, "folder.json")
+    marker = args.folder.rstrip("/") + ".json"  # beside the folder: a file inside would be ingested
     if os.path.exists(marker):
         with open(marker) as f:
             folder = json.load(f)
@@ -271,13 +278,16 @@ def main():
         if entry.get("images_per_second"):
             entry["fraction_of_decode_limit"] = entry["images_per_second"] / limit["limit_images_per_second"]
 
-    print(f"\n{args.label}: {figures['seconds']:.0f} s, peak {figures['peak_rss_bytes'] / 1e9:.2f} GB (process tree)")
-    print(f"  {'component':<34} {'wall s':>8} {'CPU s':>8} {'peak GB':>8} {'images/s':>9} {'of limit':>8}")
+    print(f"\n{args.label}: {figures['seconds']:.0f} s, peak {figures['peak_rss_bytes'] / 1e9:.2f} GB resident, "
+          f"{figures['peak_private_bytes'] / 1e9:.2f} GB private (process tree)")
+    print(f"  {'component':<34} {'wall s':>8} {'CPU s':>8} {'peak GB':>8} {'private':>8} {'images/s':>9} "
+          f"{'of limit':>8}")
     for name, entry in figures["components"].items():
         rate = entry.get("images_per_second")
         share = entry.get("fraction_of_decode_limit")
         print(f"  {name:<34} {entry['wall_seconds']:>8.1f} {entry['cpu_seconds']:>8.1f} "
-              f"{entry['peak_rss_bytes'] / 1e9:>8.2f} {f'{rate:.1f}' if rate else '':>9} "
+              f"{entry['peak_rss_bytes'] / 1e9:>8.2f} {entry['peak_private_bytes'] / 1e9:>8.2f} "
+              f"{f'{rate:.1f}' if rate else '':>9} "
               f"{f'{share:.0%}' if share else '':>8}")
     for name, seconds in phases.items():
         print(f"  {name}: " + ", ".join(f"{phase} {value:.1f} s" for phase, value in seconds.items()))

@@ -14,6 +14,22 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def tree_private_bytes(process: psutil.Process) -> int:
+    """Resident bytes of the tree less its file-backed and shared pages (Linux ``rss - shared``).
+
+    What the processes hold themselves; memory-mapped files the kernel can drop (a memory-mapped image
+    cache, the libraries) are left out.
+    """
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            info = member.memory_info()
+            total += info.rss - getattr(info, "shared", 0)
+        except psutil.Error:
+            pass
+    return total
+
+
 def tree_cpu_seconds(process: psutil.Process) -> float:
     """CPU seconds (user + system) of ``process``, its living descendants and the children it has waited for.
 

@@ -33,8 +33,22 @@ executor's ``Do`` took 42.0 and 42.9 s with TFX's executor and 30.1 and 30.5 s
 with this one, the outputs identical.  The shared thresholds list then took
 the executor from 91.9 to 72.8 s on the tiny smoke run (small_convnet, 10 test
 examples, three arms; AMD EPYC, 2 cores, AVX2 only, machine otherwise idle),
-every metric value and plot identical.  This holds while no ``CIDerivedMetricComputation``
-reads a private metric's interval; TFMA 0.47.1 has none, and the executor
+every metric value and plot identical.
+
+TFMA's ``calibration_histogram.rebin`` and
+``binary_confusion_matrices._histogram_to_binary_confusion_matrices`` are
+Python loops over those 10,000 thresholds, run for every jackknife sample,
+arm, class and slice; the executor runs NumPy versions that add the same
+values in the same order (:func:`rebin_with_numpy`,
+:func:`histogram_to_matrices_with_numpy`, checked bit for bit against
+TFMA's): the executor took 74.7 s with TFMA's loops and 43.6 s with these,
+one run each on the tiny smoke run's artifacts (same machine, idle), metrics
+and plots identical.  They hold in the executor's own process (Beam's
+DirectRunner in memory, the default); Beam's ``multi_processing`` workers
+import TFMA afresh and run its own loops.
+
+All of this holds while no ``CIDerivedMetricComputation`` reads a private
+metric's interval; TFMA 0.47.1 has none, and the executor
 checks the eval config's computations before applying it.  On any other TFMA
 version TFMA runs unchanged.
 """

@@ -254,8 +254,9 @@ class TrainingConfig(ConfigModel):
     deterministic: bool = Field(
         False, description="TensorFlow op determinism: bit-identical reruns on GPUs too (CPU runs already are)")
     image_cache: ImageCache = Field(
-        "auto", description="where decoded training images live: memory, disk (memory-mapped), or auto: memory "
-                            "when a split takes at most half of the memory available, else disk")
+        "auto", description="where decoded training images live: memory, disk (memory-mapped), or auto: the "
+                            "pipeline's decoded images memory-mapped where they lie; images decoded in the "
+                            "Trainer in memory when a split takes at most half of the memory available")
     resize_mode: ResizeMode = Field(
         "stretch", description="stretch: plain resize to image_size; pad: keep the aspect ratio, pad with black")
     picture_images: int = Field(6, ge=0, description="evaluation images drawn in the resizer picture")

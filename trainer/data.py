@@ -298,7 +298,8 @@ def read_decoded_split(split_dir: str, image_size, image_cache="memory") -> Deco
         image_size: (height, width) the reader expects (``training.image_size``).
         image_cache: ``"memory"``: the images are read into memory; ``"disk"``: a local file is memory-mapped
             read-only where it lies (a remote one is first copied to a temporary file, removed by
-            :meth:`DecodedSplit.close`); ``"auto"``: one of the two (:func:`resolve_image_cache`).
+            :meth:`DecodedSplit.close`); ``"auto"``: a local file is memory-mapped (no copy; the page cache keeps
+            it in memory while memory allows), a remote one goes by :func:`resolve_image_cache`.
 
     Returns:
         The :class:`DecodedSplit`, identical to :func:`decode_split`'s of the same examples and Transform graph.
@@ -320,17 +321,23 @@ def read_decoded_split(split_dir: str, image_size, image_cache="memory") -> Deco
     with tf.io.gfile.GFile(paths[DECODED_LABELS_FILE], "rb") as f:
         labels = np.load(io.BytesIO(f.read())).astype(np.int64)
     images_path, cache_path = paths[DECODED_IMAGES_FILE], None
-    if not os.path.isfile(images_path):  # another file system: memory-map a local copy
+    if image_cache == "auto":
+        # A local file is mapped where it lies: no copy, and the page cache keeps it in memory while memory
+        # allows; a remote one is copied to the local disk first, and the memory available decides.
+        image_cache = ("disk" if os.path.isfile(images_path)
+                       else resolve_image_cache("auto", tf.io.gfile.stat(images_path).length))
+    if not os.path.isfile(images_path):  # another file system: a local copy
         handle, cache_path = tempfile.mkstemp(prefix="resizer_images_", suffix=".npy")
         os.close(handle)
         tf.io.gfile.copy(images_path, cache_path, overwrite=True)
         images_path = cache_path
-    images = np.load(images_path, mmap_mode="r")
-    if resolve_image_cache(image_cache, images.nbytes) == "memory":
-        images = np.array(images)
+    if image_cache == "memory":
+        images = np.load(images_path)  # read, not mapped: one copy, in this process's memory
         if cache_path:
             os.remove(cache_path)
             cache_path = None
+    else:
+        images = np.load(images_path, mmap_mode="r")
     want = (len(keys), *image_size, 3)
     if images.shape != want or images.dtype != np.uint8 or len(labels) != len(keys):
         raise ValueError(f"decoded images: {paths[DECODED_IMAGES_FILE]} holds {images.dtype} {images.shape} with "

@@ -29,7 +29,7 @@ def split_files(examples_dir, split):
     return [os.path.join(examples_dir, f"Split-{split}", "*")]
 
 
-def test_a_written_split_reads_back_as_decoding_it_gives(examples_dir, transform_graph, tmp_path, monkeypatch):
+def test_a_written_split_reads_back_as_decoding_it_gives(examples_dir, transform_graph, tmp_path):
     graph_dir, training = transform_graph
     output = tft.TFTransformOutput(graph_dir)
     files = split_files(examples_dir, contract.TRAIN_SPLIT)
@@ -44,13 +44,9 @@ def test_a_written_split_reads_back_as_decoding_it_gives(examples_dir, transform
         assert read.keys == decoded.keys  # the canonical order, so the same data_order_sha256
         assert isinstance(read.images, np.memmap) == (cache == "disk")
         read.close()
-    # auto: memory-mapped when the split would take more than half of the memory available.
-    monkeypatch.setattr("psutil.virtual_memory", lambda: SimpleNamespace(available=decoded.images.nbytes))
+    # auto: a local file is mapped, never copied.
     assert isinstance(data.read_decoded_split(str(tmp_path / "Split-train"), training.image_size, "auto").images,
                       np.memmap)
-    monkeypatch.setattr("psutil.virtual_memory", lambda: SimpleNamespace(available=2 * decoded.images.nbytes))
-    assert not isinstance(data.read_decoded_split(str(tmp_path / "Split-train"), training.image_size,
-                                                  "auto").images, np.memmap)
     # Closing a reader leaves the shared files for the next Trainer.
     assert sorted(os.listdir(tmp_path / "Split-train")) == sorted(
         [contract.DECODED_IMAGES_FILE, contract.DECODED_KEYS_FILE, contract.DECODED_LABELS_FILE])
@@ -148,7 +144,15 @@ def test_a_remote_split_is_written_and_read_through_local_copies(examples_dir, t
     monkeypatch.setattr(data.os.path, "isfile", lambda p: False if p.startswith(split_dir) else real_isfile(p))
     data.write_decoded_split(files, output, training.image_size, split_dir)
     read = data.read_decoded_split(split_dir, training.image_size, "disk")
-    np.testing.assert_array_equal(read.images, data.decode_split(files, output, training.image_size).images)
+    decoded = data.decode_split(files, output, training.image_size)
+    np.testing.assert_array_equal(read.images, decoded.images)
+    # auto on a remote file: in memory when it takes at most half of the memory available, else a mapped copy.
+    for available, mapped in ((decoded.images.nbytes, True), (4 * decoded.images.nbytes, False)):
+        monkeypatch.setattr("psutil.virtual_memory", lambda available=available: SimpleNamespace(available=available))
+        auto = data.read_decoded_split(split_dir, training.image_size, "auto")
+        assert isinstance(auto.images, np.memmap) == mapped and bool(auto.cache_path) == mapped
+        np.testing.assert_array_equal(auto.images, decoded.images)
+        auto.close()
     assert read.cache_path and not read.cache_path.startswith(split_dir) and os.path.exists(read.cache_path)
     copy = read.cache_path
     read.close()
