@@ -12,7 +12,8 @@ scratch (``weights=None``) right after seeding, so its initial weights depend
 on the seed alone; ``training.backbone_weights`` then loads a weights file
 saved without the top (``include_top=False``; ImageNet weights fetched on a
 machine with network access, for instance).  Every BatchNorm layer gets
-``training.batchnorm_momentum``.
+``training.batchnorm_momentum`` and trains on TensorFlow's fused kernel
+(:mod:`trainer.batch_norm`).
 
 What the backbone is fed (``training.backbone_input``): ``unit`` keeps the
 seed's [0, 1] images; ``imagenet`` applies the backbone's own
@@ -29,6 +30,7 @@ import keras
 from keras import layers
 
 from trainer.backbone_registry import BACKBONES
+from trainer.batch_norm import with_fused_batchnorm
 from trainer.config import ConfigError, TrainingConfig
 from trainer.contract import KERAS_PACKAGE, TRAINING_CONFIG_KEY, is_remote
 
@@ -177,6 +179,7 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
     backbone = spec.application()(include_top=False, weights=None, input_shape=(*config.target_size, 3))
     if config.backbone_weights:
         load_backbone_weights(backbone, config.backbone_weights, spec.title)
+    backbone = with_fused_batchnorm(backbone)
     for layer in batchnorm_layers(backbone):
         layer.momentum = config.batchnorm_momentum
     return backbone

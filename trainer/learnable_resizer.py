@@ -11,6 +11,7 @@ trainable parameters.
 import keras
 from keras import layers
 
+from trainer.batch_norm import FusedBatchNormalization
 from trainer.config import INTERPOLATIONS, ConfigError
 from trainer.contract import KERAS_PACKAGE
 
@@ -39,9 +40,9 @@ class ResidualBlock(layers.Layer):
         self.filters = filters
         self.batchnorm_momentum = batchnorm_momentum
         self.conv1 = layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv1")
-        self.bn1 = layers.BatchNormalization(momentum=batchnorm_momentum, name="bn1")
+        self.bn1 = FusedBatchNormalization(momentum=batchnorm_momentum, name="bn1")
         self.conv2 = layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv2")
-        self.bn2 = layers.BatchNormalization(momentum=batchnorm_momentum, name="bn2")
+        self.bn2 = FusedBatchNormalization(momentum=batchnorm_momentum, name="bn2")
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -81,7 +82,8 @@ class LearnableResizer(layers.Layer):
     + bottleneck -> conv7x7 to 3 channels -> + naive resize.  Inputs of any size and aspect ratio are
     accepted: float (B, H, W, 3) in, float (B, *target_size, 3) out (the model feeds it [0, 1] images; its
     output is not confined to that range).  With 16 filters and one residual block it has 12,163 parameters
-    (12,035 trainable).
+    (12,035 trainable).  Its BatchNorm layers train on TensorFlow's fused kernel
+    (:class:`trainer.batch_norm.FusedBatchNormalization`): the seed's function, rounded otherwise.
 
     Args:
         target_size: (height, width) of the output, in pixels.
@@ -130,7 +132,7 @@ class LearnableResizer(layers.Layer):
         self.naive_resize = layers.Resizing(height, width, interpolation=interpolation, name="naive_resize")
         self.conv_in = layers.Conv2D(filters, 7, padding="same", name="conv_in")
         self.conv_mix = layers.Conv2D(filters, 1, padding="same", name="conv_mix")
-        self.bn_mix = layers.BatchNormalization(momentum=batchnorm_momentum, name="bn_mix")
+        self.bn_mix = FusedBatchNormalization(momentum=batchnorm_momentum, name="bn_mix")
         self.bottleneck_resize = layers.Resizing(
             height, width, interpolation=interpolation, name="bottleneck_resize"
         )
@@ -139,7 +141,7 @@ class LearnableResizer(layers.Layer):
             for i in range(num_res_blocks)
         ]
         self.conv_proj = layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv_proj")
-        self.bn_proj = layers.BatchNormalization(momentum=batchnorm_momentum, name="bn_proj")
+        self.bn_proj = FusedBatchNormalization(momentum=batchnorm_momentum, name="bn_proj")
         self.conv_out = layers.Conv2D(3, 7, padding="same", name="conv_out")
 
     def build(self, input_shape):

@@ -1,0 +1,145 @@
+"""trainer.batch_norm: the fused kernel computes Keras' batch normalization, forward, backward and statistics."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import backbones, batch_norm, config, contract
+from trainer.batch_norm import FusedBatchNormalization, with_fused_batchnorm
+
+SHAPE = (4, 9, 7, 5)
+
+
+def pair(**kwargs):
+    """A Keras layer and a fused one with the same random weights and moving statistics."""
+    rng = np.random.default_rng(3)
+    plain = keras.layers.BatchNormalization(momentum=0.8, **kwargs)
+    fused = FusedBatchNormalization(momentum=0.8, **kwargs)
+    for layer in (plain, fused):
+        layer.build(SHAPE)
+    values = [rng.normal(size=w.shape).astype("float32") for w in plain.weights]
+    values = [np.abs(v) + 0.5 if "variance" in w.path else v for w, v in zip(plain.weights, values)]
+    plain.set_weights(values)
+    fused.set_weights(values)
+    return plain, fused
+
+
+def images(seed=0, shape=SHAPE):
+    return tf.constant(np.random.default_rng(seed).normal(2.0, 3.0, size=shape).astype("float32"))
+
+
+def forward_and_gradients(layer, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        # Not linear in y: a linear loss's gradient for gamma is 0 up to rounding (normalized values sum to 0).
+        loss = tf.reduce_sum(tf.square(y) * tf.range(1.0, 1.0 + y.shape[-1]))
+    return y, tape.gradient(loss, [x, *layer.trainable_variables])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"scale": False}, {"center": False}, {"epsilon": 1.001e-5}])
+def test_training_step_matches_keras_outputs_gradients_and_moving_statistics(kwargs):
+    plain, fused = pair(**kwargs)
+    x = images()
+    y_plain, grads_plain = forward_and_gradients(plain, x)
+    y_fused, grads_fused = forward_and_gradients(fused, x)
+    np.testing.assert_allclose(y_fused, y_plain, rtol=1e-5, atol=1e-5)
+    assert len(grads_fused) == len(grads_plain) == 1 + len(plain.trainable_variables)
+    for g_fused, g_plain in zip(grads_fused, grads_plain):
+        np.testing.assert_allclose(g_fused, g_plain, rtol=1e-4, atol=1e-4)
+    # The biased variance, as Keras averages it (the kernel's own is n / (n - 1) larger: 252 / 251 here).
+    np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(fused.moving_variance, pair(**kwargs)[1].moving_variance)  # it was updated
+
+
+def test_the_fused_kernel_is_what_runs_in_training_and_not_in_inference():
+    _, fused = pair()
+    x = images()
+    training_graph = tf.function(lambda: fused(x, training=True)).get_concrete_function().graph
+    inference_graph = tf.function(lambda: fused(x, training=False)).get_concrete_function().graph
+    assert "FusedBatchNormV3" in {op.type for op in training_graph.get_operations()}
+    assert "FusedBatchNormV3" not in {op.type for op in inference_graph.get_operations()}
+
+
+def test_inference_is_keras_bit_for_bit():
+    plain, fused = pair()
+    x = images(1)
+    np.testing.assert_array_equal(fused(x, training=False), plain(x, training=False))
+
+
+@pytest.mark.parametrize("kwargs", [{"synchronized": True}, {"epsilon": 1e-6}, {"axis": 1}])
+def test_settings_the_kernel_cannot_take_fall_back_to_keras_bit_for_bit(kwargs):
+    plain, fused = pair(**kwargs)
+    x = images(2)
+    np.testing.assert_array_equal(fused(x, training=True), plain(x, training=True))
+    np.testing.assert_array_equal(fused.moving_variance, plain.moving_variance)
+
+
+def test_a_mask_falls_back_to_keras_bit_for_bit():
+    plain, fused = pair()
+    x = images(4)
+    mask = tf.constant(np.random.default_rng(5).random(SHAPE[:-1]) > 0.3)
+    np.testing.assert_array_equal(fused(x, training=True, mask=mask), plain(x, training=True, mask=mask))
+
+
+def test_mixed_precision_keeps_the_compute_dtype_and_float32_statistics():
+    plain, fused = pair(dtype="mixed_float16")
+    x = tf.cast(images(6), "float16")
+    y_plain, y_fused = plain(x, training=True), fused(x, training=True)
+    assert y_fused.dtype == y_plain.dtype == tf.float16
+    np.testing.assert_allclose(np.asarray(y_fused, "float32"), np.asarray(y_plain, "float32"), atol=2e-2)
+    assert fused.moving_variance.dtype == "float32"
+    np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=1e-5)
+
+
+def small_model():
+    inputs = keras.Input((9, 7, 3))
+    x = keras.layers.Conv2D(5, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    return keras.Model(inputs, keras.layers.BatchNormalization(name="bn_out", scale=False)(x), name="tiny")
+
+
+def test_with_fused_batchnorm_clones_the_model_with_its_weights():
+    keras.utils.set_random_seed(0)
+    model = small_model()
+    for layer in model.layers:  # moving statistics away from their initial values
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_variance.assign(tf.fill(layer.moving_variance.shape, 2.5))
+    clone = with_fused_batchnorm(model)
+    assert clone is not model and clone.name == model.name
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert [type(layer) for layer in backbones.batchnorm_layers(clone)] == [FusedBatchNormalization] * 2
+    for w_clone, w_model in zip(clone.weights, model.weights, strict=True):
+        assert w_clone.path == w_model.path
+        np.testing.assert_array_equal(w_clone, w_model)
+    x = images(7, (2, 9, 7, 3))
+    np.testing.assert_array_equal(clone(x, training=False), model(x, training=False))
+    np.testing.assert_allclose(clone(x, training=True), model(x, training=True), rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_without_plain_batchnorm_is_returned_as_it_is():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    assert with_fused_batchnorm(model) is model
+    assert with_fused_batchnorm(with_fused_batchnorm(small_model())).layers[2].__class__ is FusedBatchNormalization
+
+
+def test_a_saved_model_loads_the_fused_layer_back(tmp_path):
+    model = with_fused_batchnorm(small_model())
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert [type(layer) for layer in backbones.batchnorm_layers(loaded)] == [FusedBatchNormalization] * 2
+    x = images(8, (2, 9, 7, 3))
+    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+
+
+def test_every_backbone_batchnorm_layer_is_fused():
+    training = config.ArmConfig(arm=contract.BILINEAR_BASELINE_ARM, backbone="small_convnet", image_size=(64, 64),
+                                target_size=(32, 32), batchnorm_momentum=0.7)
+    layers = list(backbones.batchnorm_layers(backbones.build_backbone(training)))
+    assert len(layers) == 4
+    assert all(type(layer) is batch_norm.FusedBatchNormalization and layer.momentum == 0.7 for layer in layers)
