@@ -16,7 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     # so TFX executors, Beam workers and subprocesses all agree on what tf.keras means.
     TF_USE_LEGACY_KERAS=1 \
     KERAS_BACKEND=tensorflow \
-    TF_CPP_MIN_LOG_LEVEL=2
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    TF_ENABLE_ONEDNN_OPTS=1
 
 WORKDIR /pipeline
 

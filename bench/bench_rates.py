@@ -142,6 +142,8 @@ def rates(training, arms, steps, ceiling_gflops) -> dict:
             "step_seconds": training.batch_size / images_per_second,
             "step_seconds_median": statistics.median(measured["step_seconds"]),
             "timed_steps": len(measured["step_seconds"]),
+            "first_step_seconds": measured["first_step_seconds"],
+            "peak_rss_gb": measured["peak_rss_bytes"] / 1e9,
             "achieved_gflops": achieved,
             "fraction_of_ceiling": achieved / ceiling_gflops,
             "achieved_gflops_forward_x3": achieved_x3,
@@ -169,13 +171,15 @@ def print_table(results):
           f"{'/'.join(results['cpu']['vector'])}): {ceiling['gflops']:.1f} GFLOP/s at n={ceiling['best_size']}")
     for n, f in ceiling["sizes"].items():
         print(f"  n={n:>5}: best {f['gflops_best']:7.1f}  median {f['gflops_median']:7.1f} GFLOP/s")
+    print(f"TensorFlow's CPU kernels: {results['cpu_kernels']}")
     print(f"\n{'arm':>18} {'step GFLOP/img':>14} {'fwd x3':>8} {'img/s':>7} {'step s':>7} "
-          f"{'GFLOP/s':>8} {'of ceiling':>10} {'(fwd x3)':>9}")
+          f"{'GFLOP/s':>8} {'of ceiling':>10} {'(fwd x3)':>9} {'first s':>8} {'peak GB':>8}")
     for arm, a in results["arms"].items():
         f = a["flops_per_image"]
         print(f"{arm:>18} {f['training_step'] / 1e9:14.3f} {f['forward_x3'] / 1e9:8.3f} "
               f"{a['images_per_second']:7.2f} {a['step_seconds']:7.3f} {a['achieved_gflops']:8.1f} "
-              f"{a['fraction_of_ceiling']:10.1%} {a['fraction_of_ceiling_forward_x3']:9.1%}")
+              f"{a['fraction_of_ceiling']:10.1%} {a['fraction_of_ceiling_forward_x3']:9.1%} "
+              f"{a['first_step_seconds']:8.1f} {a['peak_rss_gb']:8.2f}")
     for arm, v in results["versus_baseline"].items():
         print(f"{arm} over {results['settings']['baseline']}: {v['step_time_ratio']:.2f}x the time per step, "
               f"{v['training_flops_ratio']:.2f}x the FLOPs")
@@ -183,6 +187,13 @@ def print_table(results):
 
 def parse_list(text, kind):
     return tuple(kind(item) for item in text.split(",") if item.strip())
+
+
+def cpu_kernels() -> str:
+    """``oneDNN`` or ``Eigen``: TensorFlow's CPU kernels in this process (``TF_ENABLE_ONEDNN_OPTS``)."""
+    from tensorflow.python.util import _pywrap_util_port  # no public API says whether oneDNN is on
+
+    return "oneDNN" if _pywrap_util_port.IsMklEnabled() else "Eigen"
 
 
 def main(argv=None):
@@ -228,6 +239,7 @@ def main(argv=None):
         "host": host(),
         "cpu": cpu(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "cpu_kernels": cpu_kernels(),
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "settings": {"backbone": training.backbone, "image_size": list(training.image_size),
                      "target_size": list(training.target_size), "batch_size": training.batch_size,

@@ -13,10 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Run as ``python -c ISOLATED CONFIG_JSON STEPS``: the same model and compile as the Trainer
 # (``trainer.models``), the same batch size and precision, ``model.fit`` on random uint8 images held in memory
-# as float32, 2 untimed steps, then STEPS timed ones.  Prints ``RATE`` (images/s over the timed steps) and
-# ``STEPS`` (each timed step's seconds, JSON).
+# as float32, 2 untimed steps, then STEPS timed ones.  Prints ``RATE`` (images/s over the timed steps),
+# ``STEPS`` (each timed step's seconds, JSON), ``FIRST`` (the first step's seconds: tracing, graph optimization
+# and the step) and ``PEAK`` (the process's peak resident memory, bytes).
 ISOLATED = r"""
-import json, sys, time
+import json, resource, sys, time
 from trainer.environment import apply_keras_policy
 apply_keras_policy()
 import keras, numpy as np, tensorflow as tf
@@ -37,10 +38,13 @@ class Times(keras.callbacks.Callback):
     def __init__(self): super().__init__(); self.t = []
     def on_train_batch_end(self, batch, logs=None): self.t.append(time.perf_counter())
 times = Times()
+start = time.perf_counter()
 model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[times], verbose=0)
 t = times.t[warmup - 1:]  # from the end of the last untimed step: the timed steps' own times
 print("RATE", config.batch_size * (len(t) - 1) / (t[-1] - t[0]))
 print("STEPS", json.dumps([b - a for a, b in zip(t, t[1:])]))
+print("FIRST", times.t[0] - start)
+print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
@@ -54,8 +58,9 @@ def isolated_training(training: dict, arm: str, steps: int) -> dict:
         steps: timed steps (>= 1), after 2 untimed ones (tracing, the first step's allocations).
 
     Returns:
-        ``{"images_per_second": float, "step_seconds": [float] * steps}``: batch size x timed steps over their
-        wall time, and each timed step's wall seconds.
+        ``{"images_per_second": float, "step_seconds": [float] * steps, "first_step_seconds": float,
+        "peak_rss_bytes": int}``: batch size x timed steps over their wall time, each timed step's wall seconds,
+        the first step's (tracing, graph optimization, the step) and the process's peak resident memory.
 
     Raises:
         SystemExit: the process failed (its last output in the message).
@@ -67,7 +72,10 @@ def isolated_training(training: dict, arm: str, steps: int) -> dict:
     step_seconds = re.search(r"^STEPS (\[.*\])$", done.stdout, re.M)
     if done.returncode or not rate or not step_seconds:
         raise SystemExit(f"isolated run of {arm} failed:\n{done.stdout[-1000:]}\n{done.stderr[-3000:]}")
-    return {"images_per_second": float(rate.group(1)), "step_seconds": json.loads(step_seconds.group(1))}
+    first = re.search(r"^FIRST ([\d.]+)", done.stdout, re.M)
+    peak = re.search(r"^PEAK (\d+)", done.stdout, re.M)
+    return {"images_per_second": float(rate.group(1)), "step_seconds": json.loads(step_seconds.group(1)),
+            "first_step_seconds": float(first.group(1)), "peak_rss_bytes": int(peak.group(1))}
 
 
 def isolated_rate(training: dict, arm: str, steps: int) -> float:

@@ -28,7 +28,8 @@ NOISE = re.compile(
 
 def _environment():
     """The user's environment, without what the tests' own process set up."""
-    removed = ("TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "PYTHONWARNINGS")
+    removed = ("TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "PYTHONWARNINGS",
+               "TF_ENABLE_ONEDNN_OPTS")
     return {k: v for k, v in os.environ.items() if k not in removed}
 
 

@@ -21,6 +21,9 @@ def test_rates_bench_tiny_mode_writes_every_figure(tmp_path):
     results = json.loads(output.read_text())
     assert results["mode"] == "tiny" and results["host"]["cpu_count"] == os.cpu_count()
     assert "model" in results["cpu"] and isinstance(results["cpu"]["vector"], list)
+    # oneDNN: the project's default (trainer/environment.py), unless the user turned it off.
+    off = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("0", "false")
+    assert results["cpu_kernels"] == ("Eigen" if off else "oneDNN")
     assert results["settings"]["backbone"] == "small_convnet" and results["settings"]["timed_steps"] == 2
     ceiling = results["ceiling"]
     assert set(ceiling["sizes"]) == {"256", "512"}
@@ -32,6 +35,7 @@ def test_rates_bench_tiny_mode_writes_every_figure(tmp_path):
         assert flops["training_step"] == pytest.approx(flops["forward"] + flops["backward"]), arm
         assert 2 < flops["step_over_forward"] < 3.5, arm
         assert a["timed_steps"] == 2 and a["images_per_second"] > 0, arm
+        assert a["first_step_seconds"] > 0 and 0.1 < a["peak_rss_gb"] < 64, arm
         assert a["achieved_gflops"] == pytest.approx(flops["training_step"] * a["images_per_second"] / 1e9)
         assert 0 < a["fraction_of_ceiling"] < 1.5 and 0 < a["fraction_of_ceiling_forward_x3"] < 1.5, arm
     # Only the learnable resizer back-propagates through a resize (between its convolutions).

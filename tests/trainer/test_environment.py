@@ -62,3 +62,30 @@ def test_policy_is_the_same_whatever_imports_first(probes):
 def test_model_outputs_are_identical_whatever_imports_first(probes):
     trainer_first, tft_first = probes
     assert trainer_first["out"] == tft_first["out"]
+
+
+def test_onednn_is_on_unless_the_user_chose(tmp_path):
+    from trainer import environment
+
+    assert environment.apply_keras_policy({})["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    assert environment.apply_keras_policy({"TF_ENABLE_ONEDNN_OPTS": "0"})["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    # In a fresh process (the user's environment without the variable) it is in force once TensorFlow loads.
+    check = ("import trainer, tensorflow\nfrom tensorflow.python.util import _pywrap_util_port\n"
+             "print(_pywrap_util_port.IsMklEnabled())")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    for setting, expected in ((None, "True"), ("0", "False")):
+        if setting is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
+        proc = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip().splitlines()[-1] == expected
+
+
+def test_the_container_image_sets_the_same_variables():
+    from trainer import environment
+
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        dockerfile = f.read()
+    for key, value in {**environment.KERAS_POLICY_ENV, **environment.TENSORFLOW_CPU_ENV}.items():
+        assert f"{key}={value}" in dockerfile
