@@ -58,6 +58,13 @@ TENSORFLOW_CPU_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 TENSORFLOW_IMPORT_NOISE = re.compile(
     r"Unable to register cu(DNN|FFT|BLAS) factory|All log messages before absl::InitializeLog\(\) is called"
 )
+# Grappler's remapper with oneDNN on a LeakyReLU after a biased convolution whose gradient needs the
+# convolution's output (the learnable resizer's conv_mix): TensorFlow 2.16 fuses the pair, then finds the
+# gradient's input gone and skips that pass for that graph, which still trains (docs/trainer.md).  Printed once
+# per Trainer at error level; nothing the user can act on.
+GRAPPLER_NOISE = re.compile(
+    r"remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout '[^']*/LeakyReluGrad' exist for missing node"
+)
 # Modules whose FutureWarnings are ignored (regular expression on the warning's module).
 QUIET_FUTURE_WARNINGS_FROM = r"google(\.|$)"
 # Library log lines of every run, by logger: said once per component, none calls for action.
@@ -90,8 +97,10 @@ PRINTED_WARNING_NOISE = re.compile(
     r"|/tensorflow_model_analysis/metrics/confusion_matrix_metrics\.py:\d+: "
     r"RuntimeWarning: invalid value encountered in divide$")
 # Every line the screen filter of a quiet run drops (trainer/quiet_screen.py), whichever process printed it:
-# TensorFlow's import lines, the warnings and the routine log lines above, as Beam's worker processes print them.
-SCREEN_NOISE = re.compile("|".join([TENSORFLOW_IMPORT_NOISE.pattern, PRINTED_WARNING_NOISE.pattern,
+# TensorFlow's import lines, Grappler's remapper line, the warnings and the routine log lines above, as Beam's
+# worker processes print them.
+SCREEN_NOISE = re.compile("|".join([TENSORFLOW_IMPORT_NOISE.pattern, GRAPPLER_NOISE.pattern,
+                                    PRINTED_WARNING_NOISE.pattern,
                                     *(pattern.pattern for pattern in ROUTINE_LOG_LINES.values())]))
 
 
