@@ -179,7 +179,7 @@ def build_backbone(config: TrainingConfig) -> keras.Model:
     backbone = spec.application()(include_top=False, weights=None, input_shape=(*config.target_size, 3))
     if config.backbone_weights:
         load_backbone_weights(backbone, config.backbone_weights, spec.title)
-    backbone = with_fused_batchnorm(backbone)
+    with_fused_batchnorm(backbone)
     for layer in batchnorm_layers(backbone):
         layer.momentum = config.batchnorm_momentum
     return backbone

@@ -76,31 +76,19 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
 
 def with_fused_batchnorm(model: keras.Model) -> keras.Model:
-    """``model`` with every plain ``BatchNormalization`` layer replaced by :class:`FusedBatchNormalization`.
+    """Makes every plain ``BatchNormalization`` layer of ``model`` a :class:`FusedBatchNormalization`, in place.
 
-    A functional model is cloned (``keras.models.clone_model``: same layers, names, configs and graph) and
-    given ``model``'s weights, so the result computes what ``model`` computes with the same initial weights.
+    The subclass adds no state, so each layer changes class and keeps everything else: its weights, its
+    place in the graph, and whatever a rebuilt model would have to copy (a ``Normalization`` layer's loaded
+    statistics, for instance).
 
     Args:
-        model: a functional ``keras.Model`` (a ``keras.applications`` backbone, for instance).
+        model: a Keras model or layer (a ``keras.applications`` backbone, for instance).
 
     Returns:
-        The clone, or ``model`` itself when it has no plain BatchNormalization layer.
+        ``model``.
     """
-    if not any(type(layer) is layers.BatchNormalization for layer in model.layers):
-        return model
-
-    def clone_layer(layer):
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # as backbones.batchnorm_layers
         if type(layer) is layers.BatchNormalization:
-            return FusedBatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    # A single input keeps its name too (clone_model would make a new one).
-    input_layers = [layer for layer in model.layers if isinstance(layer, layers.InputLayer)]
-    inputs = None
-    if len(input_layers) == 1 and not isinstance(model.input, (list, tuple, dict)):
-        layer = input_layers[0]
-        inputs = keras.Input(batch_shape=layer.batch_shape, dtype=layer.dtype, name=layer.name)
-    clone = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone_layer)
-    clone.set_weights(model.get_weights())
-    return clone
+            layer.__class__ = FusedBatchNormalization
+    return model
