@@ -30,7 +30,7 @@ import keras
 from keras import layers
 
 from trainer.backbone_registry import BACKBONES
-from trainer.batch_norm import with_fused_batchnorm
+from trainer.batch_norm import batchnorm_layers, with_fused_batchnorm
 from trainer.config import ConfigError, TrainingConfig
 from trainer.contract import KERAS_PACKAGE, TRAINING_CONFIG_KEY, is_remote
 
@@ -119,21 +119,6 @@ def input_scaling(config: TrainingConfig) -> InputScaling | None:
     if scaling.is_identity:
         return None
     return InputScaling(scaling.scale, scaling.offset, scaling.reverse_channels, name=f"{mode}_input")
-
-
-def batchnorm_layers(model):
-    """Every BatchNormalization layer in ``model``, inside nested models and custom layers too.
-
-    Args:
-        model: a Keras model or layer.
-
-    Yields:
-        Each ``keras.layers.BatchNormalization`` layer, depth first.
-    """
-    # Keras' own walk: private, but Keras has no public recursive one.
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, layers.BatchNormalization):
-            yield layer
 
 
 def load_backbone_weights(backbone, path, title):

@@ -75,6 +75,21 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
+def batchnorm_layers(model):
+    """Every BatchNormalization layer in ``model``, inside nested models and custom layers too.
+
+    Args:
+        model: a Keras model or layer.
+
+    Yields:
+        Each ``keras.layers.BatchNormalization`` layer (fused or not), depth first.
+    """
+    # Keras' own walk: private, but Keras has no public recursive one.
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, layers.BatchNormalization):
+            yield layer
+
+
 def with_fused_batchnorm(model: keras.Model) -> keras.Model:
     """Makes every plain ``BatchNormalization`` layer of ``model`` a :class:`FusedBatchNormalization`, in place.
 
@@ -88,7 +103,7 @@ def with_fused_batchnorm(model: keras.Model) -> keras.Model:
     Returns:
         ``model``.
     """
-    for layer in model._flatten_layers(include_self=False, recursive=True):  # as backbones.batchnorm_layers
+    for layer in batchnorm_layers(model):
         if type(layer) is layers.BatchNormalization:
             layer.__class__ = FusedBatchNormalization
     return model

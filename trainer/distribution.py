@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer.backbones import batchnorm_layers
+from trainer.batch_norm import batchnorm_layers
 
 TF_CONFIG = "TF_CONFIG"
 
