@@ -88,3 +88,22 @@ def test_an_empty_batch_answers_empty_outputs(serving_model):
     out = call_signature(loaded, [])
     assert out[contract.PROBABILITIES_OUTPUT].shape == (0, 2)
     assert out[contract.CLASS_ID_OUTPUT].shape == (0,) and out[contract.CLASS_NAME_OUTPUT].shape == (0,)
+
+
+def test_the_saved_model_holds_the_signatures_and_no_keras_object(serving_model):
+    # A Keras object or a module-level tf.function in the SavedModel is traced again at export and restored by every
+    # loader (TF Serving, the Evaluator, the comparison): seconds each with DenseNet-121.
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir, _, _ = serving_model
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, contract.SAVED_MODEL_FILE), "rb") as f:
+        saved.ParseFromString(f.read())
+    nodes = saved.meta_graphs[0].object_graph_def.nodes
+    identifiers = {node.user_object.identifier for node in nodes if node.WhichOneof("kind") == "user_object"}
+    assert not {i for i in identifiers if "keras" in i}, identifiers
+    assert not [node for node in nodes if node.WhichOneof("kind") == "function"]
+    # TensorFlow's own __saved_model_init_op aside.
+    assert {k for k in saved.meta_graphs[0].signature_def if not k.startswith("__")} == {contract.SERVING_DEFAULT_SIGNATURE,
+                                                       contract.SERVING_TF_EXAMPLE_SIGNATURE,
+                                                       contract.TRANSFORM_IMAGES_SIGNATURE}
