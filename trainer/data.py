@@ -194,6 +194,8 @@ def _transform_into(images: np.ndarray, encoded: list[bytes], tf_transform_outpu
     tft_layer = tf_transform_output.transform_features_layer()
     image_shape = [-1] + list(image_spec.shape)
 
+    # No AutoGraph: converting TFT's Keras 2 layer call is most of the trace (seconds) and it needs none.
+    @tf.autograph.experimental.do_not_convert
     def transform(batch):
         features = tft_layer({IMAGE_KEY: tf.reshape(batch, image_shape)})
         # Whole grey levels: what uint8 can hold (at most 0.5 from the float Transform output).
