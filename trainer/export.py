@@ -35,7 +35,11 @@ class ServingModule(tf.Module):
         # The Keras object stays out of the SavedModel (saving it would serialize and retrace it:
         # 4 s more per export of DenseNet-121 here); its variables are what the signatures need.
         self.__dict__["_keras_model"] = model
-        self.model_variables = list(model.variables)
+        # The tf.Variables under Keras 3's variables, not Keras' wrappers: Keras 3 exports each wrapper as a second
+        # variable (keras/src/backend/tensorflow/core.py, Variable._export_to_saved_model_graph) that the checkpoint
+        # restores while the signatures read the first, so a loader that restores through the graph's saver (TF
+        # Serving's C++ loader, tf.compat.v1's) left every variable the signatures read uninitialized.
+        self.model_variables = [_tf_variable(v) for v in model.variables]
         # The same for TFT's layer, a Keras 2 model: saved as the SavedModel's only Keras 2 object, Keras 2
         # takes it for the root and traces a default signature and its call functions with AutoGraph (about
         # 8 s per export on 2 cores) and the loaders restore them. What the signatures need of it is the
@@ -104,6 +108,17 @@ class ServingModule(tf.Module):
         Each is a concrete function, traced on its first request.
         """
         return {name: function.get_concrete_function() for name, function in self._signature_functions.items()}
+
+
+def _tf_variable(variable):
+    """The ``tf.Variable`` holding a Keras 3 variable's value (the variable itself when it already is one)."""
+    if isinstance(variable, tf.Variable):
+        return variable
+    value = variable.value  # outside an autocast scope: the tf.Variable itself, not a cast of it
+    if not isinstance(value, tf.Variable):
+        raise TypeError(f"variable {variable.path!r} holds a {type(value).__name__}, not a tf.Variable: "
+                        f"the serving export needs TensorFlow's Keras backend")
+    return value
 
 
 def export_serving_model(model, tf_transform_output, class_names, export_dir):
