@@ -40,7 +40,7 @@ class ServingModule(tf.Module):
         # restores while the signatures read the first, so a loader that restores through the graph's saver (TF
         # Serving's C++ loader, tf.compat.v1's) left every variable the signatures read uninitialized.
         self.model_variables = [_tf_variable(v) for v in model.variables]
-        # The same for TFT's layer, a Keras 2 model: saved as the SavedModel's only Keras 2 object, Keras 2
+        # TFT's layer stays out too. A Keras 2 model, saved as the SavedModel's only Keras 2 object, Keras 2
         # takes it for the root and traces a default signature and its call functions with AutoGraph (about
         # 8 s per export on 2 cores) and the loaders restore them. What the signatures need of it is the
         # loaded Transform graph (its functions, resources, assets), which the layer tracks under this
