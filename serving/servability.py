@@ -13,12 +13,16 @@ for one SavedModel directory (a Pusher version directory's layout):
    ``python -m serving.servability``): the MetaGraph tagged ``serve`` from
    ``saved_model.pb``, each signature by name, its inputs and outputs by the
    keys and dtypes of its ``SignatureDef`` (:func:`signature_problems`);
-   then it replays the warm-up records in ``assets.extra/`` (a version whose
-   warm-up fails does not load in TF Serving) and answers each request the
-   way the server does: the REST body decoded with the server's rules
-   (:func:`serving.rest_api.decode_rest_body`), each ``TensorProto`` input
-   turned into a tensor, the signature called, the outputs sent back as a
-   REST JSON response and as a ``PredictResponse``.
+   the graph imported into a session whose saver restores the variables
+   and whose init op runs (:class:`GraphModel`, the path of TF Serving's C++
+   ``LoadSavedModel``, not ``tf.saved_model.load``'s object-by-object
+   restore); then it replays the warm-up records in ``assets.extra/`` (a
+   version whose warm-up fails does not load in TF Serving) and answers each
+   request the way the server does: the REST body decoded with the server's
+   rules (:func:`serving.rest_api.decode_rest_body`), each ``TensorProto``
+   input fed to the signature's input tensor by name, its output tensors
+   fetched and sent back as a REST JSON response and as a
+   ``PredictResponse``.
 3. **The client reads the answers** with its own parsers
    (:func:`serving.rest_api.parse_rest_response`,
    :func:`serving.grpc_api.parse_grpc_response`) and
@@ -363,11 +367,46 @@ def signature_problems(signature_defs: dict) -> list[str]:
     return problems
 
 
-def answer_predict(loaded, request):
-    """What TF Serving's ``Predict`` answers: the named signature called on the request's tensors.
+class GraphModel:
+    """A SavedModel loaded the way TF Serving's C++ loader (``LoadSavedModel``) loads it.
+
+    The MetaGraph tagged ``serve`` is imported into a graph of its own, a session runs the graph's saver to
+    restore the variables from ``variables/`` and then its init op (tables, assets); a signature runs by feeding
+    its ``SignatureDef``'s input tensors by name and fetching its output tensors. ``tf.compat.v1``'s loader takes
+    this path. ``tf.saved_model.load`` does not: it restores object by object, so a SavedModel whose signatures
+    read variables the graph's saver does not restore loads there and fails in a model server ("Could not find
+    variable ...").
+
+    Attributes:
+        signatures: {name: ``SignatureDef``} of the loaded MetaGraph.
+
+    Raises:
+        whatever TensorFlow's loader raises (a missing tag, variables that do not restore).
+    """
+
+    def __init__(self, version_dir: str):
+        import tensorflow as tf
+
+        self._session = tf.compat.v1.Session(graph=tf.Graph())
+        with self._session.graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [contract.SERVING_TAG], version_dir)
+        self.signatures = dict(meta_graph.signature_def)
+
+    def run(self, name: str, inputs: dict) -> dict:
+        """Runs signature ``name`` on ``inputs`` ({input key: array}); returns {output key: numpy array}."""
+        signature = self.signatures[name]
+        return self._session.run({key: tensor.name for key, tensor in signature.outputs.items()},
+                                 {signature.inputs[key].name: value for key, value in inputs.items()})
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def answer_predict(model: GraphModel, request):
+    """What TF Serving's ``Predict`` answers: the named signature run on the request's tensors.
 
     Args:
-        loaded: the SavedModel loaded with the ``serve`` tag.
+        model: the SavedModel loaded as the server loads it.
         request: tensorflow.serving.PredictRequest.
 
     Returns:
@@ -380,37 +419,34 @@ def answer_predict(loaded, request):
     from tensorflow_serving.apis import predict_pb2
 
     name = request.model_spec.signature_name or contract.SERVING_DEFAULT_SIGNATURE
-    if name not in loaded.signatures:
+    if name not in model.signatures:
         raise ServabilityError(f"FAILED_PRECONDITION: serving signature name {name!r} not found")
-    signature = loaded.signatures[name]
-    expected = set(signature.structured_input_signature[1])
+    expected = set(model.signatures[name].inputs)
     if set(request.inputs) != expected:
         raise ServabilityError(f"INVALID_ARGUMENT: signature {name!r} takes inputs {sorted(expected)}, the "
                                f"request has {sorted(request.inputs)}")
-    outputs = signature(**{key: tf.constant(tf.make_ndarray(value)) for key, value in request.inputs.items()})
+    outputs = model.run(name, {key: tf.make_ndarray(value) for key, value in request.inputs.items()})
     response = predict_pb2.PredictResponse()
     response.model_spec.CopyFrom(request.model_spec)
     response.model_spec.signature_name = name
     for key, value in outputs.items():
-        response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
     return response
 
 
-def answer_rest(loaded, body: dict) -> dict:
+def answer_rest(model: GraphModel, body: dict) -> dict:
     """What TF Serving's REST ``:predict`` answers: the body decoded with the server's rules, row-format JSON out.
 
     Raises:
         ServabilityError: a body the server would refuse.
     """
-    import tensorflow as tf
+    import numpy as np
 
     name = body.get("signature_name") or contract.SERVING_DEFAULT_SIGNATURE
-    if name not in loaded.signatures:
+    if name not in model.signatures:
         raise ServabilityError(f"serving signature name {name!r} not found")
-    signature = loaded.signatures[name]
-    inputs = decode_rest_body(body, tuple(signature.structured_input_signature[1]))
-    outputs = {key: value.numpy() for key, value in
-               signature(**{key: tf.constant(value, dtype=tf.string) for key, value in inputs.items()}).items()}
+    inputs = decode_rest_body(body, tuple(model.signatures[name].inputs))
+    outputs = model.run(name, {key: np.array(value, dtype=object) for key, value in inputs.items()})
 
     def plain(value):
         value = value.tolist() if hasattr(value, "tolist") else value
@@ -421,7 +457,7 @@ def answer_rest(loaded, body: dict) -> dict:
 
 
 def serve(version_dir: str, request_dir: str) -> dict:
-    """The serving process: load as TF Serving does, replay the warm-up records, answer the request files.
+    """The serving process: load as TF Serving does (:class:`GraphModel`), replay the warm-up, answer the requests.
 
     Args:
         version_dir: the SavedModel directory.
@@ -430,7 +466,6 @@ def serve(version_dir: str, request_dir: str) -> dict:
     Returns:
         what was written to ``load.json``: ``loaded`` (bool), ``error`` (why not), ``warmup_records``.
     """
-    import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
     status = {"loaded": False, "error": "", "warmup_records": 0}
@@ -438,12 +473,12 @@ def serve(version_dir: str, request_dir: str) -> dict:
         problems = signature_problems(read_signature_defs(version_dir))
         if problems:
             raise ServabilityError("; ".join(problems))
-        loaded = tf.saved_model.load(version_dir, tags=[contract.SERVING_TAG])
+        model = GraphModel(version_dir)
         for i, record in enumerate(read_warmup_file(version_dir)):
             if record.WhichOneof("log_type") != "predict_log":
                 raise ServabilityError(f"warm-up record {i} is a {record.WhichOneof('log_type')}, not a predict_log")
             try:
-                answer_predict(loaded, record.predict_log.request)
+                answer_predict(model, record.predict_log.request)
             except Exception as error:  # noqa: BLE001 - TF Serving fails the version's load on any warm-up error
                 raise ServabilityError(f"warm-up record {i} fails: {first_line(error)}") from None
             status["warmup_records"] = i + 1
@@ -455,17 +490,18 @@ def serve(version_dir: str, request_dir: str) -> dict:
     _write_json(os.path.join(request_dir, LOAD_FILE), status)
     with open(os.path.join(request_dir, REST_REQUEST)) as f:
         body = json.load(f)
-    _write_json(os.path.join(request_dir, REST_RESPONSE), _or_error(lambda: answer_rest(loaded, body)))
+    _write_json(os.path.join(request_dir, REST_RESPONSE), _or_error(lambda: answer_rest(model, body)))
     for request_file, response_file in ((GRPC_REQUEST, GRPC_RESPONSE), (EXAMPLE_REQUEST, EXAMPLE_RESPONSE)):
         with open(os.path.join(request_dir, request_file), "rb") as f:
             request = predict_pb2.PredictRequest.FromString(f.read())
         try:
-            data = answer_predict(loaded, request).SerializeToString()
+            data = answer_predict(model, request).SerializeToString()
         except Exception as error:  # noqa: BLE001 - the server answers an error status; the client reports it
             data = b""
             _write_json(os.path.join(request_dir, response_file + ".error"), {"error": first_line(error)})
         with open(os.path.join(request_dir, response_file), "wb") as f:
             f.write(data)
+    model.close()
     return status
 
 
@@ -477,10 +513,15 @@ def _or_error(answer):
         return {"error": first_line(error)}
 
 
+# What TensorFlow puts before the cause in a graph's error: a heading, where the node was built, its traceback.
+_TF_ERROR_PREAMBLE = ("Graph execution error:", "Detected at node", "File \"")
+
+
 def first_line(error) -> str:
-    """``"<ErrorType>: <first line of its message>"``, at most 500 characters."""
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else ""
+    """``"<ErrorType>: <first line of its message>"``, at most 500 characters; a TF graph error's cause line."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    cause = [line for line in lines if not line.startswith((" ", "\t")) and not line.startswith(_TF_ERROR_PREAMBLE)]
+    line = (cause or lines or [""])[0].strip()
     return f"{type(error).__name__}: {line}"[:500]
 
 
@@ -531,9 +572,10 @@ def check_servability(version_dir: str, images: Sequence[bytes], serialized_exam
         with open(load_file) as f:
             status = json.load(f)
         if not status["loaded"]:
-            return Result(False, f"does not load as TF Serving loads it: {status['error']}",
+            return Result(False, f"does not load as TF Serving's loader does: {status['error']}",
                           warmup_records=status["warmup_records"])
-        checks = [f"loads with tag {contract.SERVING_TAG!r}; signatures {', '.join(EXPECTED_SIGNATURES)} take and "
+        checks = [f"loads with tag {contract.SERVING_TAG!r} through the graph's saver; signatures "
+                  f"{', '.join(EXPECTED_SIGNATURES)} take and "
                   f"answer what the client sends and reads",
                   f"{status['warmup_records']} warm-up record(s) replayed"]
         with open(os.path.join(request_dir, REST_RESPONSE)) as f:
@@ -553,7 +595,8 @@ def check_servability(version_dir: str, images: Sequence[bytes], serialized_exam
         return Result(False, str(error), checks, status["warmup_records"])
     checks += answered
     batch = len(images)
-    reason = (f"loads as TF Serving loads it, replays its {status['warmup_records']} warm-up record(s), "
+    reason = (f"loads as TF Serving's loader does (the graph's saver restores the variables), replays its "
+              f"{status['warmup_records']} warm-up record(s), "
               f"and answers the client's REST and gRPC requests ({batch} image(s)) and a tf.Example request with "
               f"{num_classes} probabilities summing to 1 per image")
     return Result(True, reason, checks, status["warmup_records"], num_classes)

@@ -178,7 +178,7 @@ def test_run_writes_everything_under_the_output_dir(killed_then_completed):
     assert f"serving/{SERVED_MODEL_NAME}/{version}" in stdout and summary["pushed"]["arm"] == summary["chosen"]
     # The servability check passed it and gave it TF Serving's warm-up records; the closing table says so.
     assert summary["servability"]["blessed"] is True and "warm-up record(s)" in summary["servability"]["reason"]
-    assert "\n  servable: yes: loads as TF Serving loads it" in stdout
+    assert "\n  servable: yes: loads as TF Serving's loader does (the graph's saver restores the variables)" in stdout
     assert "**Servable:** yes" in report
     records = read_warmup_file(pushed)
     assert len(records) == 3 and all(r.WhichOneof("log_type") == "predict_log" for r in records)

@@ -38,12 +38,12 @@ def test_blesses_a_good_model_and_replays_its_warmup_records(warm_model):
     assert "warm-up" in result.reason and "3 image(s)" in result.reason
 
 
-def test_warmup_records_parse_as_prediction_logs_and_are_answered(warm_model, serving_model):
+def test_warmup_records_parse_as_prediction_logs_and_are_answered(warm_model):
     import numpy as np
     import tensorflow as tf
 
     version_dir, images = warm_model
-    _, loaded, _ = serving_model
+    loaded = servability.GraphModel(version_dir)
     path = os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests")
     assert os.path.getsize(path) > 0
     records = servability.read_warmup_file(version_dir)
@@ -60,6 +60,37 @@ def test_warmup_records_parse_as_prediction_logs_and_are_answered(warm_model, se
     assert sizes == [1, len(images), len(images)]
     # The first image of the batch-1 record is the first image the client sent.
     assert records[0].predict_log.request.inputs[contract.IMAGE_BYTES_INPUT].string_val[0] == images[0]
+
+
+def test_refuses_a_model_whose_signatures_read_variables_the_graphs_saver_does_not_restore(
+        transform_graph, tmp_path, monkeypatch):
+    # Keras 3 exports each variable wrapper a module tracks as a second tf.Variable, which the checkpoint restores
+    # while the signatures read the first: tf.saved_model.load answers, a model server does not. The export
+    # tracks the tf.Variables under the wrappers; tracking the wrappers again makes such a model.
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from trainer import backbones, export, models
+
+    graph, training = transform_graph
+    config = training.for_arm(contract.LEARNABLE_RESIZER_ARM)
+    model = models.build_classifier(config, backbones.build_backbone(config))
+    monkeypatch.setattr(export, "_tf_variable", lambda variable: variable)
+    version_dir = str(tmp_path / contract.SERVED_MODEL_NAME / "1700000000")
+    export.export_serving_model(model, tft.TFTransformOutput(graph), config.class_names, version_dir)
+    images = sample_images(2)
+    assert tf.saved_model.load(version_dir).signatures[contract.SERVING_DEFAULT_SIGNATURE](
+        **{contract.IMAGE_BYTES_INPUT: tf.constant(images)})[contract.PROBABILITIES_OUTPUT].shape[0] == 2
+
+    # With the warm-up records the pipeline writes, TF Serving refuses the version at load.
+    servability.write_warmup_file(version_dir, servability.warmup_records(
+        servability.build_requests(images, examples_of(images))))
+
+    result = servability.check_servability(version_dir, images, examples_of(images), timeout_s=300)
+    assert not result.blessed
+    assert result.reason.startswith("does not load as TF Serving's loader does: ServabilityError: warm-up record 0 "
+                                    "fails:"), result.reason
+    assert "Could not find variable" in result.reason, result.reason
 
 
 def test_refuses_a_model_whose_warmup_record_fails(serving_model, tmp_path):
