@@ -4,6 +4,11 @@
 PYTHON := .venv/bin/python
 OUTPUT_DIR ?= outputs/demo
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist), each file's tests on one of them (--dist loadfile: a module fixture is made
+# once). Two on any machine: a test's single-threaded phases (tracing, Beam, Python start-up) overlap the
+# other's computation; more would multiply the memory of the pipeline tests. A session fixture is made once
+# per process that uses it.
+TEST_WORKERS ?= 2
 
 .PHONY: setup run lint test test-fast clean
 
@@ -17,10 +22,10 @@ lint: setup
 	.venv/bin/ruff check .
 
 test: lint
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -32,6 +32,6 @@ setuptools.setup(
         "matplotlib",  # the report's plots
         "psutil",  # the memory available, for training.image_cache auto
     ],
-    extras_require={"test": ["pytest", "ruff"]},  # ruff: the linter `make test` runs first
+    extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},  # ruff: the linter `make test` runs first
     entry_points={"console_scripts": ["resizer-tfx=pipeline_runner:main"]},
 )
