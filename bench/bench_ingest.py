@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Benchmark: ImageFolderExampleGen throughput on 2,000 JPEGs of 500x375.
+"""Benchmark: ImageFolderExampleGen throughput on 2,000 JPEGs of cats_vs_dogs-like sizes.
 
     python bench/bench_ingest.py [--images 2000] [--keep DIR]
 
-Generates the images (synthetic demo renderer, JPEG quality 92, two classes)
+Generates the images (cats_vs_dogs-like sizes, JPEG quality 85, two classes)
 into a temporary directory, runs the ImageFolderExampleGen executor on them
 with Beam's in-process DirectRunner, prints images/s and writes
 ``bench/results/ingest.json``.  Heavy: run it alone on the machine.
@@ -27,23 +27,11 @@ from trainer.environment import apply_keras_policy
 apply_keras_policy()
 
 
-def make_images(directory, count, height=375, width=500, seed=0):
-    import numpy as np
-    from PIL import Image
+def make_images(directory, count):
+    """``count`` JPEGs of cats_vs_dogs-like sizes in two class folders (``bench/bench_scale.py``'s generator)."""
+    from bench.bench_scale import make_folder
 
-    from components.demo_data import CLASS_NAMES, JPEG_QUALITY, render_image
-
-    total_bytes = 0
-    for name in CLASS_NAMES:
-        os.makedirs(os.path.join(directory, name), exist_ok=True)
-    for i in range(count):
-        label = i % 2
-        rng = np.random.default_rng([seed, i])
-        path = os.path.join(directory, CLASS_NAMES[label], f"{i:05d}.jpg")
-        Image.fromarray(render_image(rng, label, height, width)).save(
-            path, format="JPEG", quality=JPEG_QUALITY)
-        total_bytes += os.path.getsize(path)
-    return total_bytes
+    return make_folder(directory, count, bad_fraction=0.0)["bytes"]
 
 
 def run(count, keep=None):
@@ -84,7 +72,7 @@ def run(count, keep=None):
     result = {
         "benchmark": "ImageFolderExampleGen, in-process DirectRunner",
         "images": count,
-        "image_size": "500x375 JPEG q92 (synthetic)",
+        "image_size": "150-500 x 200-500 px JPEG q85 (bench/bench_scale.py's generator)",
         "input_mb": round(total_bytes / 1e6, 1),
         "output_mb": round(out_bytes / 1e6, 1),
         "records_out": report["totals"]["records_out"],
