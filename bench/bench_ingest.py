@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.results_file import host, write_result
+from bench.results_file import cpu, host, write_result
 from trainer.environment import apply_keras_policy
 
 apply_keras_policy()
@@ -81,6 +81,7 @@ def run(count, keep=None):
         "input_mb_per_s": round(total_bytes / 1e6 / seconds, 2),
         "generate_seconds": round(gen_s, 1),
         **host(),
+        "cpu": cpu(),
     }
     if not keep:
         shutil.rmtree(work, ignore_errors=True)

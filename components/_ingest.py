@@ -8,8 +8,9 @@ pipeline's root into a PCollection of :class:`IngestItem`, one per input file
 after :func:`group_duplicates`) calls :func:`write_ingest_outputs`, which
 
 * normalises every item with :func:`components.image_records.normalize_image`,
-* writes the records of each split as gzipped TFRecords of ``tf.Example``
-  under ``<examples uri>/Split-<name>/data_tfrecord-*.gz`` (TFX's layout),
+* writes the records of each split as gzip TFRecords of ``tf.Example``
+  under ``<examples uri>/Split-<name>/data_tfrecord-*.gz`` (TFX's layout;
+  stored, not deflated: :mod:`components.tfrecord_files`),
 * writes ``bad_images.tsv`` (:func:`components.bad_images.write_bad_images`)
   and ``ingest_report.json`` at the artifact root.
 
@@ -41,6 +42,7 @@ from tfx.dsl.components.base import base_beam_executor
 
 from components import example_records, image_records
 from components.bad_images import BadImageRow, TooManyBadImagesError, check_bad_fraction, clean, write_bad_images
+from components.tfrecord_files import WriteToGzipTFRecord
 from trainer.contract import BAD_IMAGES_FILE, INGEST_REPORT_FILE, LABEL_NAMES_FILE, LABEL_NAMES_PROPERTY
 
 RECORD_FILE_PREFIX = "data_tfrecord"
@@ -315,10 +317,8 @@ def write_ingest_outputs(
         _ = (
             partitions[index]
             | f"DropKey[{name}]" >> beam.Values()
-            | f"WriteSplit[{name}]" >> beam.io.WriteToTFRecord(
-                os.path.join(examples_uri, f"Split-{name}", RECORD_FILE_PREFIX),
-                file_name_suffix=".gz",
-            )
+            | f"WriteSplit[{name}]" >> WriteToGzipTFRecord(
+                os.path.join(examples_uri, f"Split-{name}", RECORD_FILE_PREFIX))
         )
 
     counts = (
@@ -562,7 +562,7 @@ class IngestExecutor(base_beam_executor.BaseBeamExecutor):
     writes ``label_names.txt``; runs one Beam pipeline that reads the items
     (``plan.read``), groups identical bytes when asked, normalises every item
     (:func:`components.image_records.normalize_image`), writes each split's
-    gzipped ``tf.Example`` TFRecords (``Split-<name>/data_tfrecord-*.gz``) and
+    gzip ``tf.Example`` TFRecords (``Split-<name>/data_tfrecord-*.gz``) and
     the reports ``bad_images.tsv`` and ``ingest_report.json``; then sets the
     Examples artifact's properties and enforces ``max_bad_fraction``, that
     every class gave a record (sources that report ``empty_class_folders``)
