@@ -111,9 +111,7 @@ class ServingModule(tf.Module):
 
 
 def _tf_variable(variable):
-    """The ``tf.Variable`` holding a Keras 3 variable's value (the variable itself when it already is one)."""
-    if isinstance(variable, tf.Variable):
-        return variable
+    """The ``tf.Variable`` holding a Keras 3 variable's value."""
     value = variable.value  # outside an autocast scope: the tf.Variable itself, not a cast of it
     if not isinstance(value, tf.Variable):
         raise TypeError(f"variable {variable.path!r} holds a {type(value).__name__}, not a tf.Variable: "

@@ -113,15 +113,11 @@ def test_a_graph_loader_restores_what_the_signatures_read(serving_model):
     # signature's tensors by name; tf.compat.v1's loader does the same. Keras 3 exports each of its variables as a
     # second copy that the checkpoint restores while the signatures read the first: such a model loads with
     # tf.saved_model.load and fails in a server with "Could not find variable ...".
-    import tensorflow as tf
+    from serving.servability import GraphModel
 
     export_dir, loaded, _ = serving_model
     images = sample_images(3)
     expected = call_signature(loaded, images)
-    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, [contract.SERVING_TAG], export_dir)
-        signature = meta_graph.signature_def[contract.SERVING_DEFAULT_SIGNATURE]
-        fetches = {key: tensor.name for key, tensor in signature.outputs.items()}
-        got = session.run(fetches, {signature.inputs[contract.IMAGE_BYTES_INPUT].name: images})
+    got = GraphModel(export_dir).run(contract.SERVING_DEFAULT_SIGNATURE, {contract.IMAGE_BYTES_INPUT: images})
     np.testing.assert_allclose(got[contract.PROBABILITIES_OUTPUT], expected[contract.PROBABILITIES_OUTPUT], rtol=1e-6)
     np.testing.assert_array_equal(got[contract.CLASS_NAME_OUTPUT], expected[contract.CLASS_NAME_OUTPUT])
