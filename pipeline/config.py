@@ -257,11 +257,13 @@ PROFILES: dict[str, dict] = {
             "image_size": (demo_data.TRANSFORM_SIDE, demo_data.TRANSFORM_SIDE),
             "target_size": (demo_data.TRANSFORM_SIDE // 2, demo_data.TRANSFORM_SIDE // 2),
             "batch_size": 16,
-            "epochs": 6,
+            "epochs": 3,
             "optimizer": "adam",
             "learning_rate": 1e-3,
-            # Short runs: BatchNorm statistics must settle within a few dozen steps.
+            # Short runs: the moving BatchNorm statistics lag the weights; PreciseBN sets them from the
+            # trained weights (docs/trainer.md, "Short runs and BatchNorm").
             "batchnorm_momentum": 0.9,
+            "precise_batchnorm": True,
         },
         "evaluation": {"accuracy_margin": 0.0, "accuracy_floor": 0.5, "significance_level": 0.05},
     },

@@ -107,3 +107,77 @@ def with_fused_batchnorm(model: keras.Model) -> keras.Model:
         if type(layer) is layers.BatchNormalization:
             layer.__class__ = FusedBatchNormalization
     return model
+
+
+def recompute_moving_statistics(model: keras.Model, batches) -> dict:
+    """Sets every BatchNorm layer's moving statistics to the population statistics of ``batches`` (PreciseBN).
+
+    Wu & Johnson, "Rethinking 'Batch' in BatchNorm" (2021), section 3: after training, run the model in
+    training mode over the data with the weights fixed and, per layer, aggregate each batch's statistics into
+    the population's, ``mean = E[mean_B]`` and ``variance = E[variance_B + mean_B^2] - mean^2`` (expectations
+    weighted by batch size; ``variance_B`` biased, as Keras keeps it).  Inference then normalises with the
+    statistics of the trained network instead of an exponential average that mixes in earlier weights, which
+    a short schedule (tens of steps) has not washed out.
+
+    Only the ``moving_mean`` and ``moving_variance`` variables change: each layer's momentum is set to 0 while
+    the batches run (so a batch's statistics land in them to be read) and restored after; trainable weights,
+    the optimizer and a replica-wide layer's ``synchronized`` setting (off while the batches run: each
+    process sees every batch whole) are as before.  A frozen layer (``trainable`` False) normalises with its
+    moving statistics even in training mode, and keeps them.
+
+    Args:
+        model: a built Keras model (TensorFlow backend).
+        batches: an iterable of float images (B, H, W, C) or of (images, labels) pairs, in the model's input
+            format; every batch is used once.
+
+    Returns:
+        ``{"layers": BatchNorm layers updated, "batches": batches read, "images": images read}``.
+
+    Raises:
+        ValueError: ``batches`` is empty (no statistics to set); on this or any error from the batches or the
+            model, every layer keeps the statistics it had.
+    """
+    import numpy as np
+    import tensorflow as tf  # PreciseBN runs the TensorFlow backend's training-mode forward pass
+
+    bn_layers = [layer for layer in batchnorm_layers(model) if layer.trainable]
+    saved = [(layer.momentum, layer.synchronized) for layer in bn_layers]
+    trained = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in bn_layers]
+    for layer in bn_layers:
+        layer.momentum, layer.synchronized = 0.0, False
+
+    @tf.function(reduce_retracing=True)
+    def batch_statistics(images):
+        model(images, training=True)
+        return ([tf.cast(layer.moving_mean, tf.float32) for layer in bn_layers],
+                [tf.cast(layer.moving_variance, tf.float32) for layer in bn_layers])
+
+    sums = [[0.0, 0.0] for _ in bn_layers]  # per layer: sum of n * mean_B, sum of n * (variance_B + mean_B^2)
+    images_read = batches_read = 0
+    try:
+        for batch in batches:
+            images = batch[0] if isinstance(batch, (tuple, list)) else batch
+            count = int(images.shape[0])
+            means, variances = batch_statistics(images)
+            for total, mean, variance in zip(sums, means, variances):
+                mean = mean.numpy().astype(np.float64)
+                total[0] = total[0] + count * mean
+                total[1] = total[1] + count * (variance.numpy().astype(np.float64) + mean * mean)
+            images_read += count
+            batches_read += 1
+        if not batches_read:
+            raise ValueError("no batches to compute BatchNorm statistics from")
+        for layer, (sum_mean, sum_square) in zip(bn_layers, sums):
+            mean = sum_mean / images_read
+            variance = np.maximum(sum_square / images_read - mean * mean, 0.0)
+            layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+            layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
+    except BaseException:
+        for layer, (mean, variance) in zip(bn_layers, trained):  # a failed pass leaves the trained statistics
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(variance)
+        raise
+    finally:
+        for layer, (momentum, synchronized) in zip(bn_layers, saved):
+            layer.momentum, layer.synchronized = momentum, synchronized
+    return {"layers": len(bn_layers), "batches": batches_read, "images": images_read}

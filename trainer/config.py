@@ -245,6 +245,10 @@ class TrainingConfig(ConfigModel):
     label_smoothing: float = Field(0.1, ge=0, lt=1, description="label smoothing of the cross-entropy loss")
     batchnorm_momentum: float = Field(
         0.99, ge=0, lt=1, description="momentum of every BatchNorm layer (short runs need less than Keras' 0.99)")
+    precise_batchnorm: bool = Field(
+        False, description="after training, set every BatchNorm layer's moving statistics to the training split's "
+                           "population statistics under the trained weights (PreciseBN, Wu & Johnson 2021): one "
+                           "forward pass over the split; short runs' moving averages still hold earlier weights'")
     warm_start_epochs: int = Field(
         0, ge=0, description="the paper's control experiment: epochs of the bilinear baseline trained first; both "
                              "arms then continue from its backbone and head for `epochs` more (0: both from scratch)")

@@ -108,6 +108,15 @@ def run_fn(fn_args):
     with timer.phase("fit"):
         history, epoch_timer = training.fit(built.model, train_ds, validation_ds, config.epochs, steps,
                                             log_dir=out.model_run_dir)
+    if config.precise_batchnorm:
+        with timer.phase("precise_batchnorm"):
+            precise_bn = training.recompute_batchnorm(built.model, train_split, validation_ds, config)
+        logging.info("%s: BatchNorm statistics of %d layers recomputed from %d training images (PreciseBN) in "
+                     "%.1f s; validation accuracy %s", config.arm, precise_bn["layers"], precise_bn["images"],
+                     timer.seconds["precise_batchnorm"],
+                     f"{precise_bn['validation_accuracy']:.3f} with them, "
+                     f"{history.history['val_accuracy'][-1]:.3f} before" if "validation_accuracy" in precise_bn
+                     else "not measured (no validation split)")
     train_split.close()
     save_to = warm_start.save_dir(fn_args.custom_config, out.serving_model_dir)
     if save_to:
@@ -116,6 +125,8 @@ def run_fn(fn_args):
     record = summary.training_summary(config, placement, built, history, epoch_timer, train_split,
                                       validation_split, steps, recorder, timer)
     record["class_names"] = class_names
+    if config.precise_batchnorm:
+        record["precise_batchnorm"] = precise_bn
     if tuning_record:
         record["tuning"] = tuning_record
     with timer.phase("export"):

@@ -6,8 +6,9 @@ alone sets its weights; then the resizing stage and the head,
 records the SHA-256 of the initial backbone and head weights; :func:`fit`
 trains it for ``epochs`` x ``steps_per_epoch`` batches with an
 :class:`~trainer.timing.EpochTimer` and, when given a log directory,
-TensorBoard scalars.  :func:`hypermodel` is the same build for each of the
-Tuner's trials.
+TensorBoard scalars; :func:`recompute_batchnorm` then sets the BatchNorm
+statistics from the trained weights when configured (PreciseBN).
+:func:`hypermodel` is the same build for each of the Tuner's trials.
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from trainer import backbones, distribution, models
+from trainer import backbones, batch_norm, data, distribution, models
 from trainer.config import ArmConfig, ConfigError
 from trainer.summary import weights_sha256
 from trainer.timing import EpochTimer
@@ -144,6 +145,33 @@ def fit(model, train_ds, validation_ds, epochs: int, steps: int, log_dir: str | 
         verbose=2,
     )
     return history, epoch_timer
+
+
+def recompute_batchnorm(model, train_split: data.DecodedSplit, validation_ds, config: ArmConfig) -> dict:
+    """PreciseBN after :func:`fit`: every BatchNorm layer's statistics from the training split, weights fixed.
+
+    Runs :func:`trainer.batch_norm.recompute_moving_statistics` over the whole training split once, in
+    canonical order at the training batch size (on every worker, each over the whole split, so all hold the
+    same statistics), then scores the validation batches with them.
+
+    Args:
+        model: the trained, compiled classifier.
+        train_split: the decoded training split.
+        validation_ds: the validation batches of :func:`fit`, or None.
+        config: the arm's configuration (``batch_size``, ``num_classes``).
+
+    Returns:
+        ``{"layers", "batches", "images"}`` (:func:`~trainer.batch_norm.recompute_moving_statistics`), plus
+        ``"validation_accuracy"`` with the new statistics when there is a validation split.
+
+    Raises:
+        ValueError: the training split is empty.
+    """
+    batches = data.evaluation_dataset(train_split, config.batch_size, config.num_classes)
+    done = batch_norm.recompute_moving_statistics(model, batches)
+    if validation_ds is not None:
+        done["validation_accuracy"] = float(model.evaluate(validation_ds, verbose=0, return_dict=True)["accuracy"])
+    return done
 
 
 def hypermodel(config: ArmConfig, placement: distribution.Placement, warm_start_dir: str | None = None):

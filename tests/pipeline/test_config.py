@@ -112,7 +112,7 @@ def test_help_lists_every_field_with_its_help_and_default(capsys):
             continue
         assert f"--{path} " in out
         assert " ".join(info.description.split()) in out, path
-    assert "--training.epochs INT training epochs (default: 5; demo: 6)" in out
+    assert "--training.epochs INT training epochs (default: 5; demo: 3)" in out
     assert '--data.split_buckets JSON' in out
     assert '(default: {"train": 8, "validation": 1, "test": 1}; demo: {"train": 6, "validation": 1, "test": 3})' in out
     # Set by the pipeline, not by the user: not offered.

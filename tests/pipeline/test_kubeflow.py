@@ -169,7 +169,8 @@ def test_compile_command_prints_summary(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     assert pipeline_runner.main(argv + ["--", "--runner=DataflowRunner"]) == 0
     printed = capsys.readouterr().out
-    assert str(out) in printed and "epochs=6" in printed and "pipeline input" not in printed
+    epochs = config_lib.profile("demo").training.epochs
+    assert str(out) in printed and f"epochs={epochs}" in printed and "pipeline input" not in printed
     with open(out) as f:
         job = json.load(f)
     args_ = job["pipelineSpec"]["deploymentSpec"]["executors"][f"{contract.TRANSFORM_ID}_executor"]["container"]["args"]

@@ -145,3 +145,76 @@ def test_every_backbone_batchnorm_layer_is_fused():
     layers = list(backbones.batchnorm_layers(backbones.build_backbone(training)))
     assert len(layers) == 4
     assert all(type(layer) is batch_norm.FusedBatchNormalization and layer.momentum == 0.7 for layer in layers)
+
+
+# --- PreciseBN: recompute_moving_statistics ---------------------------------------------------------------
+
+
+def precise_bn_model(layer_class):
+    """Input -> BatchNorm (stale statistics) -> conv -> BatchNorm -> frozen BatchNorm -> pooled logits."""
+    inputs = keras.Input((6, 5, 3))
+    x = layer_class(momentum=0.7, name="first")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(x)
+    x = layer_class(momentum=0.7, name="second")(x)
+    frozen = layer_class(name="frozen")
+    frozen.trainable = False
+    x = frozen(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    for layer in batch_norm.batchnorm_layers(model):
+        layer.moving_mean.assign(np.full(layer.moving_mean.shape, 7.0, "float32"))
+        layer.moving_variance.assign(np.full(layer.moving_variance.shape, 9.0, "float32"))
+    return model
+
+
+@pytest.mark.parametrize("layer_class", [keras.layers.BatchNormalization, FusedBatchNormalization])
+def test_precise_bn_sets_the_population_statistics_of_every_batch_together(layer_class):
+    model = precise_bn_model(layer_class)
+    data = np.random.default_rng(5).normal([1.0, -2.0, 30.0], [0.5, 2.0, 8.0], (11, 6, 5, 3)).astype("float32")
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    frozen_before = [v.numpy().copy() for v in model.get_layer("frozen").non_trainable_weights]
+
+    # Batches of 4, 4 and 3 (the last short): the statistics are those of all 11 images, not a batch average.
+    done = batch_norm.recompute_moving_statistics(model, [(data[:4], None), (data[4:8], None), data[8:]])
+
+    assert done == {"layers": 2, "batches": 3, "images": 11}
+    first = model.get_layer("first")
+    np.testing.assert_allclose(first.moving_mean.numpy(), data.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(first.moving_variance.numpy(), data.var(axis=(0, 1, 2)), rtol=1e-4)
+    # Everything else as it was: weights, the frozen layer's statistics, the momentum.
+    for before, after in zip(weights, model.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+    for before, after in zip(frozen_before, model.get_layer("frozen").non_trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+    assert first.momentum == 0.7 and model.get_layer("second").momentum == 0.7
+    # The second layer: its input's statistics over all 11 images, each batch through the first layer in
+    # training mode (normalised with that batch's own statistics), as in training.
+    gamma, beta = first.gamma.numpy(), first.beta.numpy()
+    conv_inputs = [(b - b.mean(axis=(0, 1, 2))) / np.sqrt(b.var(axis=(0, 1, 2)) + first.epsilon) * gamma + beta
+                   for b in (data[:4], data[4:8], data[8:])]
+    conv_out = np.concatenate([model.get_layer("conv")(tf.constant(x)).numpy() for x in conv_inputs])
+    second = model.get_layer("second")
+    np.testing.assert_allclose(second.moving_mean.numpy(), conv_out.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(second.moving_variance.numpy(), conv_out.var(axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_precise_bn_on_no_batches_is_an_error_and_keeps_the_statistics():
+    model = precise_bn_model(FusedBatchNormalization)
+    with pytest.raises(ValueError, match="no batches"):
+        batch_norm.recompute_moving_statistics(model, [])
+    for layer in batch_norm.batchnorm_layers(model):
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), 7.0)
+    assert model.get_layer("first").momentum == 0.7
+
+
+def test_precise_bn_restores_the_trained_statistics_when_a_batch_fails():
+    model = precise_bn_model(keras.layers.BatchNormalization)
+
+    def batches():
+        yield np.ones((2, 6, 5, 3), "float32")
+        raise OSError("image file unreadable")
+
+    with pytest.raises(OSError, match="unreadable"):
+        batch_norm.recompute_moving_statistics(model, batches())
+    for layer in batch_norm.batchnorm_layers(model):
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), 7.0)
+        np.testing.assert_array_equal(layer.moving_variance.numpy(), 9.0)

@@ -44,6 +44,10 @@ def test_every_default_arm_trains_and_exports_with_its_cost(trained_pipeline):
         assert summary["class_names"] == list(synthetic_examples.CLASS_NAMES)
         assert len(summary["history"]["loss"]) == 1 and np.isfinite(summary["history"]["loss"][0])
         assert summary["train_images_per_second"][0] > 0
+        # The demo profile's PreciseBN: every BatchNorm layer's statistics from the whole training split.
+        precise_bn = summary["precise_batchnorm"]
+        assert precise_bn["images"] == summary["training_examples"]
+        assert precise_bn["layers"] >= 4 and 0 <= precise_bn["validation_accuracy"] <= 1
         model_dir = serving_dir(trained_pipeline[contract.trainer_id(arm)])
         loaded = tf.saved_model.load(model_dir)
         assert set(loaded.signatures) == {SERVING_DEFAULT_SIGNATURE, SERVING_TF_EXAMPLE_SIGNATURE,
