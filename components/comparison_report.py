@@ -188,6 +188,8 @@ def _training_rows(arms, names):
         row("epochs", lambda a: str(len(a["history"]["loss"]))),
         row("final train loss", lambda a: f"{a['history']['loss'][-1]:.4f}"),
         row("final validation accuracy (Keras)", lambda a: f"{a['history']['val_accuracy'][-1]:.4f}"),
+        row("validation accuracy, BatchNorm statistics recomputed (PreciseBN)",
+            lambda a: f"{a['precise_batchnorm']['validation_accuracy']:.4f}"),
         row("train images/s (last epoch)", lambda a: f"{a['train_images_per_second'][-1]:.2f}"),
         row("precision / replicas", lambda a: f"{a['precision']} / {a['replicas']}"),
         row("initial backbone sha256", lambda a: a["initial_backbone_sha256"][:16]),

@@ -75,7 +75,7 @@ REFERENCES = {
 # stage's own settings only for the arm they belong to.
 TRAINING_FIELDS = ("backbone", "backbone_weights", "image_size", "target_size", "resize_mode", "optimizer",
                    "learning_rate", "batch_size", "epochs", "label_smoothing", "seed", "precision",
-                   "warm_start_epochs")
+                   "batchnorm_momentum", "precise_batchnorm", "warm_start_epochs")
 ARM_FIELDS = {LEARNABLE_RESIZER_ARM: ("filters", "num_res_blocks"), MULLER_ARM: ("muller",)}
 
 

@@ -18,6 +18,7 @@ TRAINED = {
     "history": {"loss": [0.9, 0.4], "accuracy": [0.5, 0.8], "val_loss": [0.8, 0.5], "val_accuracy": [0.55, 0.75]},
     "train_images_per_second": [10.0, 12.5], "precision": "float32", "replicas": 1,
     "initial_backbone_sha256": "ef" * 32, "data_order_sha256": ORDER, "class_names": ["dark", "bright"],
+    "precise_batchnorm": {"layers": 6, "batches": 10, "images": 40, "validation_accuracy": 0.875},
 }
 
 
@@ -71,6 +72,7 @@ def test_training_rows_leave_what_an_arm_lacks_empty():
     assert rows["training examples / steps per epoch"] == ["40 / 5", ""]
     assert rows["epochs"] == ["2", ""] and rows["final train loss"] == ["0.4000", ""]
     assert rows["final validation accuracy (Keras)"] == ["0.7500", ""]
+    assert rows["validation accuracy, BatchNorm statistics recomputed (PreciseBN)"] == ["0.8750", ""]
     assert rows["data order sha256"] == [ORDER[:16], ""]
 
 

@@ -24,7 +24,7 @@ TRAINING_SUMMARY = {
     "arm": LEARNABLE_RESIZER_ARM, "class_names": ["stripes_horizontal", "stripes_vertical"],
     "config": {"backbone": "densenet121", "backbone_weights": "", "image_size": [300, 300],
                "target_size": [150, 150], "filters": 16, "num_res_blocks": 1, "learning_rate": 0.001,
-               "batch_size": 16, "epochs": 6, "seed": 42, "momentum": 0.0},
+               "batch_size": 16, "epochs": 3, "seed": 42, "momentum": 0.0, "precise_batchnorm": True},
     "history": {"loss": [0.7, 0.3, 0.25], "val_accuracy": [0.5, 0.8, 0.875]},
     "training_examples": 201, "validation_examples": 34, "steps_per_epoch": 13, "devices": ["/device:CPU:0"],
     "data_order_sha256": "ab" * 32, "phase_seconds": {"fit": 612.5},
@@ -71,6 +71,7 @@ def test_every_section_is_filled_from_the_verdict_data_and_training():
     assert card["data"]["source"] == "/data/images" and card["data"]["data_note"] == DATA_NOTE
     settings = card["training"]["settings"]
     assert settings["filters"] == 16 and settings["learning_rate"] == 0.001 and "momentum" not in settings
+    assert settings["precise_batchnorm"] is True and settings["epochs"] == 3
     muller = model_card._training_section(MULLER_ARM, dict(TRAINING_SUMMARY, config=dict(
         TRAINING_SUMMARY["config"], muller={"layers": 2})))["settings"]
     assert muller["muller"] == {"layers": 2} and "filters" not in muller and muller["seed"] == 42
