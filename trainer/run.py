@@ -14,7 +14,8 @@ best values and records the search under ``tuning`` in its summary.
 
 Each step is a function of the module of its concern: the configuration
 (``tuning.py``), where the process runs and writes (``distribution.py``), the
-data (``data.py``), building and fitting (``training.py``), the control
+data (``data.py``), building, fitting and the BatchNorm statistics recomputed
+after it with ``training.precise_batchnorm`` (``training.py``), the control
 experiment's weights (``warm_start.py``), the clocks (``timing.py``), the
 export (``export.py``), the cost (``cost.py``), the picture (``picture.py``)
 and the summary (``summary.py``).
@@ -23,8 +24,9 @@ Writes into the Model artifact: the serving SavedModel (``Format-Serving``),
 ``resizer_picture.png`` and ``model_cost.json`` (parameters and FLOPs per
 image, ``trainer/cost.py``) beside it; into the ModelRun artifact: TensorBoard logs
 and ``training_summary.json`` (config, hardware, history, images/s, a hash of
-the initial backbone weights, and ``data_order_sha256``: a SHA-256 over the
-file names of the training examples in the order they were consumed).
+the initial backbone weights, ``data_order_sha256``: a SHA-256 over the
+file names of the training examples in the order they were consumed, and
+with PreciseBN ``precise_batchnorm``: layers, images, validation accuracy).
 The control experiment's first Trainer (``warm_start_source`` in its
 custom_config) also leaves its backbone's and head's weights beside
 ``Format-Serving``; a Trainer given a ``base_model`` starts from them.
