@@ -7,6 +7,7 @@ This package runs inside TFX executors, Beam workers and Kubeflow containers,
 so importing it applies the project's Keras policy first.
 """
 
-from trainer.environment import apply_keras_policy
+from trainer.environment import apply_keras_policy, spare_dill_trace_resets
 
 apply_keras_policy()
+spare_dill_trace_resets()

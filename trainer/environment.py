@@ -134,6 +134,38 @@ def apply_keras_policy(environ=None):
     return environ
 
 
+def spare_dill_trace_resets():
+    """Makes dill's ``_trace(False)`` skip ``setLevel`` when dill's logger already has that level.
+
+    Beam's dill pickler (``apache_beam.internal.dill_pickler``) calls
+    ``dill._dill._trace(False)`` after every ``dumps`` and ``loads``, and dill
+    0.3.1.1's ``_trace`` only sets its logger's level, but
+    ``logging.Logger.setLevel`` clears the cache of every logger of the
+    process (about 1,000 once TFX, TFMA and Beam are imported: 0.2-0.4 ms a
+    call).  A tiny pipeline run made 8,912 such calls, 3.8 s of its 114 s
+    (docs/trainer.md).  Setting the level it already has changes nothing, so
+    skipping it changes no result; any other call (a different level, e.g. after
+    ``dill.detect.trace(True)``) goes through.  Applies once per process, and
+    only to a dill whose ``_trace`` is the one described (its module has
+    ``log`` and ``_trace``).
+    """
+    try:
+        import dill._dill as dill_module
+    except ImportError:  # no dill, no Beam pickling
+        return
+    original = getattr(dill_module, "_trace", None)
+    log = getattr(dill_module, "log", None)
+    if original is None or log is None or getattr(original, "skips_unchanged_level", False):
+        return
+
+    def _trace(boolean):
+        if log.level != (logging.INFO if boolean else logging.WARN):
+            original(boolean)
+
+    _trace.skips_unchanged_level = True
+    dill_module._trace = _trace
+
+
 def quiet_startup(verbose=False, environ=None):
     """A command's process settings, before TensorFlow is imported: the Keras policy and a quiet first screen.
 

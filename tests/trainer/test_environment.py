@@ -89,3 +89,30 @@ def test_the_container_image_sets_the_same_variables():
         dockerfile = f.read()
     for key, value in {**environment.KERAS_POLICY_ENV, **environment.TENSORFLOW_CPU_ENV}.items():
         assert f"{key}={value}" in dockerfile
+
+
+def test_beam_pickling_sets_no_logger_level_it_already_has(monkeypatch):
+    """Beam's dill pickler resets dill's logger after every dumps/loads; an unchanged level is not set again."""
+    import logging
+
+    import dill._dill
+    from apache_beam.internal import pickler
+
+    import trainer  # noqa: F401  (applies the change on import)
+    from trainer.environment import spare_dill_trace_resets
+
+    assert dill._dill._trace.skips_unchanged_level
+    wrapped = dill._dill._trace
+    spare_dill_trace_resets()  # a second call leaves it as it is
+    assert dill._dill._trace is wrapped
+    levels = []
+    monkeypatch.setattr(dill._dill.log, "setLevel", levels.append)
+    monkeypatch.setattr(dill._dill.log, "level", logging.WARN)
+    value = {"thresholds": [0.5] * 10, "name": "auc"}
+    for _ in range(5):
+        assert pickler.loads(pickler.dumps(value)) == value
+    assert levels == []
+    # A changed level (dill's own trace switched on) is still reset, as dill does it.
+    monkeypatch.setattr(dill._dill.log, "level", logging.INFO)
+    assert pickler.loads(pickler.dumps(value)) == value
+    assert levels and set(levels) == {logging.WARN}
