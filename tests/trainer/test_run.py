@@ -79,8 +79,10 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
     """The seed's 300 -> 150 DenseNet-121 learnable arm, one real step in a TFX Trainer."""
     dirs = run_until_trainers(
         str(tmp_path),
+        # The seed trains with model.fit alone: no PreciseBN pass (the demo profile's), which
+        # tests/trainer/test_batch_norm.py and the demo-profile Trainers here cover.
         dict(backbone="densenet121", image_size=(300, 300), target_size=(150, 150), batch_size=2,
-             steps_per_epoch=1, picture_images=0, seed=3),
+             steps_per_epoch=1, picture_images=0, seed=3, precise_batchnorm=False),
         arms=(LEARNABLE_RESIZER_ARM,),
         count=24,  # every split gets examples (an empty split leaves SchemaGen nothing to infer from)
     )
@@ -88,6 +90,7 @@ def test_true_seed_configuration_trains_one_step(tmp_path):
     assert summary["parameters"] == 7_051_717
     assert summary["config"]["image_size"] == [300, 300] and summary["config"]["target_size"] == [150, 150]
     assert summary["images_per_epoch"] == 2 and summary["images_consumed"] == 2
+    assert summary["config"]["precise_batchnorm"] is False and "precise_batchnorm" not in summary
     assert np.isfinite(summary["history"]["loss"][0])
     loaded = tf.saved_model.load(serving_dir(dirs[LEARNABLE_TRAINER_ID]))
     image = synthetic_examples.encode(np.full((40, 70, 3), 90, np.uint8))
