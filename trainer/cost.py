@@ -20,7 +20,7 @@ import math
 import os
 
 import tensorflow as tf
-from tensorflow.python.framework import graph_util, ops
+from tensorflow.python.framework import ops
 
 from trainer import models
 from trainer.contract import MODEL_COST_FILE
@@ -32,9 +32,18 @@ _KERNEL_RADIUS = {"box": 0.5, "triangle": 1.0, "keyscubic": 2.0, "mitchellcubic"
 _FIXED_TAPS = {"ResizeBilinear": 4, "ResizeBicubic": 16, "ResizeNearestNeighbor": 0}
 
 
+def _tensor_shape(graph, name):
+    """The static shape of tensor ``name``; a node's name means its output 0.
+
+    What ``graph_util.tensor_shape_from_node_def_name`` returns (the profiler's own counters read shapes with it;
+    TensorFlow marks it deprecated and logs so on first use).
+    """
+    return graph.get_tensor_by_name(name if ":" in name else f"{name}:0").get_shape()
+
+
 def _shapes(graph, node):
-    out = graph_util.tensor_shape_from_node_def_name(graph, node.name)
-    inp = graph_util.tensor_shape_from_node_def_name(graph, node.input[0])
+    out = _tensor_shape(graph, node.name)
+    inp = _tensor_shape(graph, node.input[0])
     out.assert_is_fully_defined()
     inp.assert_is_fully_defined()
     return inp.as_list(), out.as_list()
@@ -46,7 +55,7 @@ def _fixed_taps_flops(graph, node):
 
 
 def _shape(graph, name):
-    shape = graph_util.tensor_shape_from_node_def_name(graph, name)
+    shape = _tensor_shape(graph, name)
     shape.assert_is_fully_defined()
     return shape.as_list()
 

@@ -75,6 +75,11 @@ ROUTINE_LOG_LINES = {
                        r"|Not using the in-place Transform because"),
     # Beam: a pure-Python CRC without the optional python-snappy (only slower).
     "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
+    # TensorFlow's deprecation notices for calls made inside TFMA or TensorFlow itself: TFMA's reader of its
+    # results (tfma.load_metrics, in the comparison and the report) and the profiler's FLOP counters (the
+    # Trainer's cost) use TF1 functions TensorFlow marks deprecated.  The same call from any other module shows.
+    "tensorflow": re.compile(r"^From \S*/(tensorflow_model_analysis|tensorflow/python)/\S+: \w+ \(from "
+                             r"tensorflow\.python\.[\w.]+\) is deprecated"),
     # Beam's worker processes (--direct_running_mode=multi_processing), their log lines as the runner repeats
     # them: python-snappy again; no session to load from __main__ (our functions live in modules); the runner's
     # own two options the workers do not know (an unknown option of the user's still shows).

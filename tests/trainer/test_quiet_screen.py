@@ -227,3 +227,50 @@ def test_the_main_process_ignores_the_same_warnings_by_message_and_module():
     shown = [line for line in done.stderr.splitlines() if "RuntimeWarning" in line]
     assert shown == ["x.py:1: RuntimeWarning: invalid value encountered in divide",
                      "x.py:1: RuntimeWarning: divide by zero encountered"], done.stderr
+
+
+def test_counting_flops_and_reading_tfma_results_print_no_deprecation():
+    """The cost of an arm (the Trainer) and TFMA's reader of its results (the comparison) in a quiet process."""
+    done = run_python("""
+        from trainer.environment import import_tensorflow, quiet_startup
+        quiet_startup()
+        tf = import_tensorflow()
+        import os, tempfile
+        import tensorflow_model_analysis as tfma
+        from tensorflow_model_analysis.proto import metrics_for_slice_pb2
+        from trainer import backbones, cost, models
+        from trainer.config import ArmConfig
+        config = ArmConfig(arm="learnable_resizer", backbone="small_convnet", image_size=(16, 16),
+                           target_size=(8, 8))
+        print(cost.model_cost(models.build_classifier(config, backbones.build_backbone(config)), (16, 16)))
+        folder = tempfile.mkdtemp()
+        with tf.io.TFRecordWriter(os.path.join(folder, "metrics")) as writer:
+            writer.write(metrics_for_slice_pb2.MetricsForSlice().SerializeToString())
+        print(len(list(tfma.load_metrics(folder))))
+    """, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "flops" in done.stdout and done.stdout.splitlines()[-1] == "1"
+    assert "deprecated" not in done.stderr, done.stderr
+
+
+def test_deprecation_lines_of_calls_inside_tfma_or_tensorflow_are_dropped_and_others_kept():
+    import logging
+
+    from trainer.environment import ROUTINE_LOG_LINES, _DropRoutineLines
+
+    keep = _DropRoutineLines(ROUTINE_LOG_LINES["tensorflow"])
+    message = ("From {}: tf_record_iterator (from tensorflow.python.lib.io.tf_record) is deprecated and will be "
+               "removed in a future version.\nInstructions for updating:\nUse eager execution and: \n"
+               "`tf.data.TFRecordDataset(path)`")
+    tfma_file = "/venv/lib/python3.10/site-packages/tensorflow_model_analysis/writers/metrics_plots_and_validations_" \
+                "writer.py:112"
+
+    def record(text):
+        return logging.LogRecord("tensorflow", logging.WARNING, "x.py", 1, text, None, None)
+
+    tf_file = "/venv/lib/python3.10/site-packages/tensorflow/python/ops/nn_ops.py:5256"
+    assert not keep.filter(record(message.format(tfma_file)))
+    assert not keep.filter(record(message.format(tf_file)))
+    assert keep.filter(record(message.format("/app/components/paired_comparison.py:140")))
+    assert keep.filter(record(message.format("/venv/lib/python3.10/site-packages/tfx/x.py:3")))
+    assert keep.filter(record(message.format(tfma_file).replace("is deprecated", "failed")))
