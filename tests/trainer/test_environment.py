@@ -23,7 +23,8 @@ import tensorflow as tf
 import keras
 from trainer.config import ArmConfig
 from trainer.contract import LEARNABLE_RESIZER_ARM
-config = ArmConfig(arm=LEARNABLE_RESIZER_ARM, image_size=(64, 64), target_size=(32, 32), seed=5)
+config = ArmConfig(arm=LEARNABLE_RESIZER_ARM, backbone="small_convnet", image_size=(64, 64), target_size=(32, 32),
+                   seed=5)
 model = models.build_classifier(config, backbones.build_backbone(config))
 x = np.linspace(0, 255, 2 * 64 * 64 * 3, dtype="float32").reshape(2, 64, 64, 3)
 print(json.dumps({
