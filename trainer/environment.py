@@ -139,6 +139,11 @@ def apply_keras_policy(environ=None):
     return environ
 
 
+# The dill release whose ``_trace`` (set the "dill" logger's level, nothing else) spare_dill_trace_resets was
+# written and checked for: Beam 2.61's pin.
+SPARED_DILL_VERSION = "0.3.1.1"
+
+
 def spare_dill_trace_resets():
     """Makes dill's ``_trace(False)`` skip ``setLevel`` when dill's logger already has that level.
 
@@ -151,16 +156,18 @@ def spare_dill_trace_resets():
     (docs/trainer.md).  Setting the level it already has changes nothing, so
     skipping it changes no result; any other call (a different level, e.g. after
     ``dill.detect.trace(True)``) goes through.  Applies once per process, and
-    only to a dill whose ``_trace`` is the one described (its module has
-    ``log`` and ``_trace``).
+    only to dill :data:`SPARED_DILL_VERSION` (the pinned one, whose ``_trace``
+    was read); any other dill runs as it is.  The original is ``_trace.__wrapped__``.
     """
     try:
+        import dill
         import dill._dill as dill_module
     except ImportError:  # no dill, no Beam pickling
         return
     original = getattr(dill_module, "_trace", None)
     log = getattr(dill_module, "log", None)
-    if original is None or log is None or getattr(original, "skips_unchanged_level", False):
+    if (dill.__version__ != SPARED_DILL_VERSION or original is None or log is None
+            or getattr(original, "skips_unchanged_level", False)):
         return
 
     def _trace(boolean):
@@ -168,6 +175,7 @@ def spare_dill_trace_resets():
             original(boolean)
 
     _trace.skips_unchanged_level = True
+    _trace.__wrapped__ = original
     dill_module._trace = _trace
 
 

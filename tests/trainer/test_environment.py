@@ -117,3 +117,17 @@ def test_beam_pickling_sets_no_logger_level_it_already_has(monkeypatch):
     monkeypatch.setattr(dill._dill.log, "level", logging.INFO)
     assert pickler.loads(pickler.dumps(value)) == value
     assert levels and set(levels) == {logging.WARN}
+
+
+def test_another_dill_is_left_as_it_is(monkeypatch):
+    import dill
+    import dill._dill
+
+    import trainer  # noqa: F401
+    from trainer.environment import spare_dill_trace_resets
+
+    original = dill._dill._trace.__wrapped__
+    monkeypatch.setattr(dill._dill, "_trace", original)
+    monkeypatch.setattr(dill, "__version__", "0.3.9")
+    spare_dill_trace_resets()
+    assert dill._dill._trace is original
