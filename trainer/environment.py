@@ -77,7 +77,9 @@ ROUTINE_LOG_LINES = {
     "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
     # TensorFlow's deprecation notices for calls made inside TFMA or TensorFlow itself: TFMA's reader of its
     # results (tfma.load_metrics, in the comparison and the report) and the profiler's FLOP counters (the
-    # Trainer's cost) use TF1 functions TensorFlow marks deprecated.  The same call from any other module shows.
+    # Trainer's cost) use TF1 functions TensorFlow marks deprecated.  A notice for a call from any other module
+    # shows, unless TensorFlow already spent it: it prints each function's notice once per process, so a later
+    # call of the same function from the user's code stays silent after TFMA's or TensorFlow's was dropped.
     "tensorflow": re.compile(r"^From \S*/(tensorflow_model_analysis|tensorflow/python)/\S+: \w+ \(from "
                              r"tensorflow\.python\.[\w.]+\) is deprecated"),
     # Beam's worker processes (--direct_running_mode=multi_processing), their log lines as the runner repeats

@@ -117,6 +117,17 @@ def test_beam_pickling_sets_no_logger_level_it_already_has(monkeypatch):
     monkeypatch.setattr(dill._dill.log, "level", logging.INFO)
     assert pickler.loads(pickler.dumps(value)) == value
     assert levels and set(levels) == {logging.WARN}
+    # Beam's retry of a failed pickle switches dill's trace on (INFO), then off again.
+    levels.clear()
+    monkeypatch.setattr(dill._dill.log, "level", logging.WARN)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise TypeError("not picklable")
+
+    with pytest.raises(TypeError, match="not picklable"):
+        pickler.dumps({"x": Unpicklable()})
+    assert levels == [logging.INFO]  # on for the retry; off again is a no-op while the level stays as it was
 
 
 def test_another_dill_is_left_as_it_is(monkeypatch):

@@ -273,4 +273,7 @@ def test_deprecation_lines_of_calls_inside_tfma_or_tensorflow_are_dropped_and_ot
     assert not keep.filter(record(message.format(tf_file)))
     assert keep.filter(record(message.format("/app/components/paired_comparison.py:140")))
     assert keep.filter(record(message.format("/venv/lib/python3.10/site-packages/tfx/x.py:3")))
+    assert keep.filter(record(message.format("/home/user/tensorflow_work/train.py:3")))
+    assert keep.filter(record(f"From {tfma_file}: calling dropout (from tensorflow.python.ops.nn_ops) with "
+                              "keep_prob is deprecated and will be removed in a future version."))
     assert keep.filter(record(message.format(tfma_file).replace("is deprecated", "failed")))
