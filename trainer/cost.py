@@ -32,32 +32,25 @@ _KERNEL_RADIUS = {"box": 0.5, "triangle": 1.0, "keyscubic": 2.0, "mitchellcubic"
 _FIXED_TAPS = {"ResizeBilinear": 4, "ResizeBicubic": 16, "ResizeNearestNeighbor": 0}
 
 
-def _tensor_shape(graph, name):
-    """The static shape of tensor ``name``; a node's name means its output 0.
+def _shape(graph, name):
+    """The static shape of tensor ``name`` as a list (a node's name means its output 0); fully defined or ValueError.
 
-    What ``graph_util.tensor_shape_from_node_def_name`` returns (the profiler's own counters read shapes with it;
-    TensorFlow marks it deprecated and logs so on first use).
+    Reads what ``graph_util.tensor_shape_from_node_def_name`` reads (the profiler's own counters use it; TensorFlow
+    marks it deprecated and logs so on first use).
     """
-    return graph.get_tensor_by_name(name if ":" in name else f"{name}:0").get_shape()
+    shape = graph.get_tensor_by_name(name if ":" in name else f"{name}:0").get_shape()
+    shape.assert_is_fully_defined()
+    return shape.as_list()
 
 
 def _shapes(graph, node):
-    out = _tensor_shape(graph, node.name)
-    inp = _tensor_shape(graph, node.input[0])
-    out.assert_is_fully_defined()
-    inp.assert_is_fully_defined()
-    return inp.as_list(), out.as_list()
+    """(input 0's shape, the output's shape) of ``node``."""
+    return _shape(graph, node.input[0]), _shape(graph, node.name)
 
 
 def _fixed_taps_flops(graph, node):
     _, out = _shapes(graph, node)
     return ops.OpStats("flops", 2 * _FIXED_TAPS[node.op] * math.prod(out))
-
-
-def _shape(graph, name):
-    shape = _tensor_shape(graph, name)
-    shape.assert_is_fully_defined()
-    return shape.as_list()
 
 
 def _area_flops(graph, node):
