@@ -11,9 +11,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Run as ``python -c ISOLATED CONFIG_JSON STEPS``: the same model and compile as the Trainer
-# (``trainer.models``), the same batch size and precision, ``model.fit`` on random uint8 images held in memory
-# as float32, 2 untimed steps, then STEPS timed ones.  Prints ``RATE`` (images/s over the timed steps),
+# Run as ``python -c ISOLATED CONFIG_JSON STEPS OPTIMIZER``: the same model and compile as the Trainer
+# (``trainer.models``; with OPTIMIZER ``keras``, Keras' own optimizer of the same settings instead of the
+# Trainer's ``trainer.optimizers``), the same batch size and precision, ``model.fit`` on random uint8 images
+# held in memory as float32, 2 untimed steps, then STEPS timed ones.  Prints ``RATE`` (images/s over the timed steps),
 # ``STEPS`` (each timed step's seconds, JSON), ``FIRST`` (the first step's seconds: tracing, graph optimization
 # and the step) and ``PEAK`` (the process's peak resident memory, bytes).
 ISOLATED = r"""
@@ -29,6 +30,11 @@ keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" 
 if config.deterministic:
     tf.config.experimental.enable_op_determinism()
 model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
+if sys.argv[3] == "keras":
+    keras_own = {"FusedSGD": keras.optimizers.SGD, "FusedAdam": keras.optimizers.Adam}
+    model.compile(optimizer=keras_own[type(model.optimizer).__name__].from_config(model.optimizer.get_config()),
+                  loss=model.loss, metrics=["accuracy"], jit_compile=config.jit_compile)
+print("OPTIMIZER", type(model.optimizer).__name__)
 models.create_training_variables(model, config)
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")
@@ -48,7 +54,7 @@ print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
-def isolated_training(training: dict, arm: str, steps: int) -> dict:
+def isolated_training(training: dict, arm: str, steps: int, optimizer: str = "trainer") -> dict:
     """Trains ``arm`` alone in a fresh Python process and measures its steady training rate.
 
     Args:
@@ -56,17 +62,22 @@ def isolated_training(training: dict, arm: str, steps: int) -> dict:
             ``training_summary.json`` ``config``).
         arm: the arm to train.
         steps: timed steps (>= 1), after 2 untimed ones (tracing, the first step's allocations).
+        optimizer: ``trainer`` (the Trainer's, :mod:`trainer.optimizers`) or ``keras`` (Keras' own SGD or Adam
+            with the same settings).
 
     Returns:
         ``{"images_per_second": float, "step_seconds": [float] * steps, "first_step_seconds": float,
-        "peak_rss_bytes": int}``: batch size x timed steps over their wall time, each timed step's wall seconds,
-        the first step's (tracing, graph optimization, the step) and the process's peak resident memory.
+        "peak_rss_bytes": int, "optimizer": str}``: batch size x timed steps over their wall time, each timed
+        step's wall seconds, the first step's (tracing, graph optimization, the step), the process's peak
+        resident memory and the optimizer's class name.
 
     Raises:
         SystemExit: the process failed (its last output in the message).
     """
     config = dict(training, arm=arm, picture_images=0)
-    done = subprocess.run([sys.executable, "-c", ISOLATED, json.dumps(config), str(steps)], cwd=ROOT,
+    if optimizer not in ("trainer", "keras"):
+        raise ValueError(f"optimizer: 'trainer' or 'keras', got {optimizer!r}")
+    done = subprocess.run([sys.executable, "-c", ISOLATED, json.dumps(config), str(steps), optimizer], cwd=ROOT,
                           capture_output=True, text=True)
     rate = re.search(r"^RATE ([\d.]+)", done.stdout, re.M)
     step_seconds = re.search(r"^STEPS (\[.*\])$", done.stdout, re.M)
@@ -74,8 +85,10 @@ def isolated_training(training: dict, arm: str, steps: int) -> dict:
         raise SystemExit(f"isolated run of {arm} failed:\n{done.stdout[-1000:]}\n{done.stderr[-3000:]}")
     first = re.search(r"^FIRST ([\d.]+)", done.stdout, re.M)
     peak = re.search(r"^PEAK (\d+)", done.stdout, re.M)
+    used = re.search(r"^OPTIMIZER (\w+)", done.stdout, re.M)
     return {"images_per_second": float(rate.group(1)), "step_seconds": json.loads(step_seconds.group(1)),
-            "first_step_seconds": float(first.group(1)), "peak_rss_bytes": int(peak.group(1))}
+            "first_step_seconds": float(first.group(1)), "peak_rss_bytes": int(peak.group(1)),
+            "optimizer": used.group(1)}
 
 
 def isolated_rate(training: dict, arm: str, steps: int) -> float:

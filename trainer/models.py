@@ -14,6 +14,7 @@ from keras import layers
 
 from trainer.backbones import input_scaling
 from trainer.config import ArmConfig, TrainingConfig
+from trainer.optimizers import FusedAdam, FusedSGD
 from trainer.resizers import RESIZER_LAYER, build_resizer
 
 HEAD_LAYER = "logits"  # the classification head's dense layer
@@ -58,7 +59,9 @@ def build_classifier(config: ArmConfig, backbone: keras.Model):
 def compile_classifier(model, config: TrainingConfig):
     """Compiles ``model`` with the configured optimizer and the seed's loss (label-smoothed cross-entropy).
 
-    Pure Keras, so every backend (and the GPU benchmark) trains exactly what the Trainer trains.
+    Keras' model, loss and optimizers, so every backend (and the GPU benchmark) trains what the Trainer trains.
+    The optimizers are :mod:`trainer.optimizers`' (Keras' SGD and Adam with each weight's update in one
+    TensorFlow op; on other backends Keras' own update: SGD's values bit for bit, Adam's within rounding).
 
     Args:
         model: a classifier of :func:`build_classifier`.
@@ -69,9 +72,9 @@ def compile_classifier(model, config: TrainingConfig):
         ``model``, compiled with the metric ``accuracy``; it takes one-hot labels (B, num_classes).
     """
     if config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+        optimizer = FusedSGD(config.learning_rate, momentum=config.momentum)
     else:
-        optimizer = keras.optimizers.Adam(config.learning_rate)
+        optimizer = FusedAdam(config.learning_rate)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
