@@ -146,11 +146,19 @@ def recompute_moving_statistics(model: keras.Model, batches) -> dict:
     for layer in bn_layers:
         layer.momentum, layer.synchronized = 0.0, False
 
-    @tf.function(reduce_retracing=True)
-    def batch_statistics(images):
+    def statistics(images):
         model(images, training=True)
         return ([tf.cast(layer.moving_mean, tf.float32) for layer in bn_layers],
                 [tf.cast(layer.moving_variance, tf.float32) for layer in bn_layers])
+
+    # A dataset says its batches' shape, a short last batch included: one trace (a second one of a
+    # DenseNet-121's forward pass took seconds).  Anything else: retraced once for another batch size.
+    spec = getattr(batches, "element_spec", None)
+    spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+    if isinstance(spec, tf.TensorSpec):
+        batch_statistics = tf.function(statistics, input_signature=[spec])
+    else:
+        batch_statistics = tf.function(statistics, reduce_retracing=True)
 
     sums = [[0.0, 0.0] for _ in bn_layers]  # per layer: sum of n * mean_B, sum of n * (variance_B + mean_B^2)
     images_read = batches_read = 0

@@ -218,3 +218,31 @@ def test_precise_bn_restores_the_trained_statistics_when_a_batch_fails():
     for layer in batch_norm.batchnorm_layers(model):
         np.testing.assert_array_equal(layer.moving_mean.numpy(), 7.0)
         np.testing.assert_array_equal(layer.moving_variance.numpy(), 9.0)
+
+
+class CountingIdentity(keras.layers.Layer):
+    """The identity, counting the Python calls of its ``call`` (in a ``tf.function``: its traces)."""
+
+    calls = 0
+
+    def call(self, inputs):
+        CountingIdentity.calls += 1
+        return inputs
+
+
+def test_precise_bn_over_a_dataset_with_a_short_last_batch_traces_once():
+    data = np.random.default_rng(6).normal(2.0, 3.0, (11, 6, 5, 3)).astype("float32")
+    labels = np.zeros((11, 2), "float32")
+    dataset = tf.data.Dataset.from_tensor_slices((data, labels)).batch(4)  # 4, 4, then 3
+    statistics = []
+    for batches in (dataset, [(data[:4], None), (data[4:8], None), (data[8:], None)]):
+        inputs = keras.Input((6, 5, 3))
+        model = keras.Model(inputs, FusedBatchNormalization(name="norm")(CountingIdentity()(inputs)))
+        CountingIdentity.calls = 0
+        assert batch_norm.recompute_moving_statistics(model, batches)["images"] == 11
+        statistics.append((CountingIdentity.calls, [v.numpy() for v in model.get_layer("norm").non_trainable_weights]))
+    (dataset_traces, from_dataset), (array_traces, from_arrays) = statistics
+    assert dataset_traces == 1 and array_traces == 2  # arrays: a shape-4 trace, then one for any batch size
+    for a, b in zip(from_dataset, from_arrays):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(from_dataset[0], data.mean(axis=(0, 1, 2)), rtol=1e-5)
