@@ -30,11 +30,12 @@ keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" 
 if config.deterministic:
     tf.config.experimental.enable_op_determinism()
 model = models.compile_classifier(models.build_classifier(config, backbones.build_backbone(config)), config)
-if sys.argv[3] == "keras":
-    keras_own = {"FusedSGD": keras.optimizers.SGD, "FusedAdam": keras.optimizers.Adam}
-    model.compile(optimizer=keras_own[type(model.optimizer).__name__].from_config(model.optimizer.get_config()),
-                  loss=model.loss, metrics=["accuracy"], jit_compile=config.jit_compile)
-print("OPTIMIZER", type(model.optimizer).__name__)
+if sys.argv[3] == "keras":  # mixed_float16: compile wraps the optimizer in a LossScaleOptimizer again
+    trainers = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    keras_own = {"FusedSGD": keras.optimizers.SGD, "FusedAdam": keras.optimizers.Adam}[type(trainers).__name__]
+    model.compile(optimizer=keras_own.from_config(trainers.get_config()), loss=model.loss, metrics=["accuracy"],
+                  jit_compile=config.jit_compile)
+print("OPTIMIZER", type(getattr(model.optimizer, "inner_optimizer", model.optimizer)).__name__)
 models.create_training_variables(model, config)
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(4 * config.batch_size, *config.image_size, 3)).astype("float32")

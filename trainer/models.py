@@ -61,7 +61,7 @@ def compile_classifier(model, config: TrainingConfig):
 
     Keras' model, loss and optimizers, so every backend (and the GPU benchmark) trains what the Trainer trains.
     The optimizers are :mod:`trainer.optimizers`' (Keras' SGD and Adam with each weight's update in one
-    TensorFlow op; on other backends Keras' own update: SGD's values bit for bit, Adam's within rounding).
+    TensorFlow op; SGD's values as Keras' on a CPU without XLA, Adam's within rounding).
 
     Args:
         model: a classifier of :func:`build_classifier`.

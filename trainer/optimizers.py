@@ -13,11 +13,13 @@ kernel, where it applies:
 * Adam without AMSGrad;
 * everywhere else Keras' own ``update_step`` runs unchanged.
 
-Same function; for SGD the same rounding too: the kernels compute Keras 3's formulas in the same order
-(``m = m * momentum - g * lr; w += m``, Nesterov ``w += m * momentum - g * lr``; without momentum
-``w -= g * lr``), bit for bit (``tests/trainer/test_optimizers.py``).  Adam's kernel takes ``1 - beta`` in the
-variable's dtype (``1 - float32(0.999)``) where Keras 3 rounds the double ``1 - 0.999`` to float32: every
-update agrees within a few float32 ulps, and training then drifts as it does from any rounding change.
+Same function.  SGD's CPU kernels compute Keras 3's formulas in the same order (``m = m * momentum - g * lr;
+w += m``, Nesterov ``w += m * momentum - g * lr``; without momentum ``w -= g * lr``): on a CPU without XLA the
+same values, bit for bit (``tests/trainer/test_optimizers.py``); XLA (``jit_compile``) groups Nesterov's sum
+otherwise, and a GPU's compiled kernel may fuse a multiply-add, so there only within rounding.  Adam's kernel
+takes ``1 - beta`` in the variable's dtype (``1 - float32(0.999)``) where Keras 3 rounds the double
+``1 - 0.999`` to float32: the second moment's update factor differs by 1.3e-5 relative, each step by about
+1e-5 relative, and training then drifts as it does from any rounding change.
 
 Measured by ``bench/bench_optimizers.py`` on an AMD EPYC (2 cores, AVX2 only), each demo arm alone
 (DenseNet-121, 300 -> 150, batch 16, Adam): the first step (tracing, Grappler, the step) 32.0-42.2 s with
@@ -81,8 +83,8 @@ class FusedAdam(keras.optimizers.Adam):
 class FusedSGD(keras.optimizers.SGD):
     """``keras.optimizers.SGD`` whose update of each weight is one TensorFlow op.
 
-    ``ResourceApplyKerasMomentum`` with momentum, ``ResourceApplyGradientDescent`` without: the same values as
-    Keras' SGD, bit for bit.
+    ``ResourceApplyKerasMomentum`` with momentum, ``ResourceApplyGradientDescent`` without: Keras' SGD's values,
+    bit for bit on a CPU without XLA.
     """
 
     def update_step(self, gradient, variable, learning_rate):
