@@ -84,12 +84,13 @@ def main(argv=None):
         parser.error(f"--steps: at least 1, got {steps}")
 
     load_before, start = os.getloadavg()[0], time.perf_counter()
+    settings = training.to_dict()
     results = {
         "mode": "tiny" if args.tiny else "demo",
         "host": host(),
         "cpu": cpu(),
         "load_average_before": load_before,
-        "training": {key: training.to_dict()[key] for key in
+        "training": {key: settings[key] for key in
                      ("backbone", "image_size", "target_size", "batch_size", "optimizer", "learning_rate",
                       "momentum", "precision")},
         "steps": steps,
