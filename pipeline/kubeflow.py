@@ -83,6 +83,9 @@ KUBEFLOW_TFX_COMMAND = (
     "-m",
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 )
+# The project's setup.py inside the image (Dockerfile: WORKDIR /pipeline, COPY setup.py): the Beam workers'
+# dependencies, should a step run Beam elsewhere than in its pod (pipeline.pipeline.beam_args_with_dependencies).
+IMAGE_SETUP_FILE = "/pipeline/setup.py"
 EPOCHS, ACCURACY_MARGIN = "epochs", "accuracy_margin"
 
 
@@ -243,12 +246,16 @@ def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: s
     Args:
         config: the resolved configuration.
         pipeline_root: where the artifacts go; None: ``config.pipeline_root``.
-        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.  The image's
+            ``setup.py`` (:data:`IMAGE_SETUP_FILE`) is added as the workers' dependencies unless they name theirs
+            (:func:`pipeline.pipeline.beam_args_with_dependencies`).
         example_gen: replaces the configured ExampleGen (tests).
 
     Returns:
         The ``tfx.dsl.Pipeline``, named by :func:`kubeflow_pipeline_name`.
     """
+    from pipeline.pipeline import beam_args_with_dependencies
+
     components = create_kubeflow_components(config, example_gen)
     return tfx.dsl.Pipeline(
         pipeline_name=kubeflow_pipeline_name(config.pipeline_name),
@@ -256,7 +263,8 @@ def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: s
         components=list(components.values()),
         enable_cache=config.enable_cache,
         metadata_connection_config=None,  # Kubeflow / Vertex AI bring their own ML Metadata.
-        beam_pipeline_args=list(config.beam_pipeline_args if beam_pipeline_args is None else beam_pipeline_args),
+        beam_pipeline_args=beam_args_with_dependencies(
+            config.beam_pipeline_args if beam_pipeline_args is None else beam_pipeline_args, IMAGE_SETUP_FILE),
     )
 
 

@@ -23,6 +23,8 @@ train and validation) whose ``best_hyperparameters`` it trains with.
 """
 
 import os
+from collections.abc import Iterable
+from pathlib import Path
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -39,6 +41,40 @@ from components.training_components import Trainer, Tuner
 from pipeline.config import PipelineConfig
 from trainer import contract
 from trainer.config import code_fingerprint
+
+# The project's setup.py when it runs from its source tree (an installed copy has none beside it).
+PROJECT_SETUP_FILE = Path(__file__).resolve().parents[1] / "setup.py"
+# The Beam options by which TFX's Beam executors (ExampleGen, StatisticsGen, Transform, Evaluator) take the
+# workers' dependencies as given (tfx/utils/dependency_utils.py, make_beam_dependency_flags).
+BEAM_DEPENDENCY_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "worker_harness_container_image",
+                           "sdk_container_image")
+
+
+def beam_args_with_dependencies(beam_args: Iterable[str], setup_file: str | os.PathLike | None) -> list[str]:
+    """``beam_args`` with ``--setup_file=setup_file`` added, unless they name the workers' dependencies already.
+
+    Given none of :data:`BEAM_DEPENDENCY_OPTIONS`, each of TFX 1.16's Beam executors copies the installed
+    ``tfx`` package (48 MB) into a new temporary directory, builds a source distribution of it in a
+    subprocess (3.2-3.6 s on a 2-core AMD EPYC, AVX2) and passes it as ``--extra_package``; it never removes
+    the directory, and the DirectRunner never reads the package.  Naming this project's ``setup.py`` is what
+    a remote runner needs anyway (the workers must import our executors, not only TFX's; see docs/deploy.md),
+    and the DirectRunner ignores it.
+
+    Args:
+        beam_args: Beam's arguments, as for ``tfx.dsl.Pipeline(beam_pipeline_args=...)``.
+        setup_file: the ``setup.py`` that installs this project and its requirements where the components run;
+            None (e.g. the project installed without its source tree): the arguments are returned unchanged.
+
+    Returns:
+        A new list: ``beam_args``, then ``--setup_file=...`` when added.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    beam_args = list(beam_args)
+    given = PipelineOptions(flags=beam_args).get_all_options()
+    if setup_file is None or any(given.get(name) for name in BEAM_DEPENDENCY_OPTIONS):
+        return beam_args
+    return beam_args + [f"--setup_file={setup_file}"]
 
 
 def make_example_gen(config: PipelineConfig):
@@ -128,7 +164,9 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
             ``pipeline_root`` and ``enable_cache`` name and place the pipeline.
         example_gen: replaces the configured ExampleGen (tests feed prepared data this way); None: the configured
             one.
-        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.  The project's
+            ``setup.py`` is added as the workers' dependencies unless they name theirs
+            (:func:`beam_args_with_dependencies`).
         metadata_connection_config: the ML Metadata connection; the local runner passes SQLite at
             ``config.metadata_path``, Kubeflow passes None and uses its own.
         push: False leaves the ServabilityCheck, the Pusher and the ModelCard out (the seeds sweep).
@@ -145,7 +183,9 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
         components=list(components.values()),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args if beam_pipeline_args is not None else config.beam_pipeline_args),
+        beam_pipeline_args=beam_args_with_dependencies(
+            beam_pipeline_args if beam_pipeline_args is not None else config.beam_pipeline_args,
+            PROJECT_SETUP_FILE if PROJECT_SETUP_FILE.is_file() else None),
     )
 
 

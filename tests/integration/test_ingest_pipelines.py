@@ -123,24 +123,31 @@ def test_pipeline_with_statistics_schema_and_validation(demo_dir, tfds_data_dir,
 
 
 @pytest.mark.slow
-def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path, capfd):
+def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path, capfd, monkeypatch):
     """Both ExampleGens with 2 DirectRunner worker processes: same records, same report.
 
     Standard error through the quiet screen's filter, as ``pipeline_runner.py run`` has it: none of the lines the
     workers print at start-up (TensorFlow's CUDA factories, the libraries' FutureWarnings, Beam's routine worker
     lines) shows.
     """
+    from tfx.utils import dependency_utils
+
     from components.image_folder_example_gen import ImageFolderExampleGen
     from components.tfds_example_gen import TfdsExampleGen
+    from pipeline.pipeline import PROJECT_SETUP_FILE, beam_args_with_dependencies
     from tests.test_pipeline_runner import NOISE
     from trainer.quiet_screen import filtered_stderr
 
+    def packaged_tfx():
+        raise AssertionError("TFX built a package of itself: the Beam arguments name no dependencies")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", packaged_tfx)
     root, _ = demo_dir
     capfd.readouterr()
     with filtered_stderr() as screen:
         _run(tmp_path, [ImageFolderExampleGen(input_base=root, max_bad_fraction=0.5),
                         TfdsExampleGen(data_dir=tfds_data_dir)],
-             beam_pipeline_args=MULTIPROCESS_ARGS)
+             beam_pipeline_args=beam_args_with_dependencies(MULTIPROCESS_ARGS, PROJECT_SETUP_FILE))
     assert screen.returncode == 0
     screen_lines = capfd.readouterr().err.splitlines()
     noisy = [line for line in screen_lines if NOISE.search(line)]

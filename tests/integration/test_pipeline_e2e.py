@@ -53,9 +53,9 @@ def runner_command(output_dir, *extra):
             *SMALL, *extra]
 
 
-def run_pipeline(output_dir, *extra, check=True):
+def run_pipeline(output_dir, *extra, check=True, env=None):
     proc = subprocess.run(runner_command(output_dir, *extra), cwd=ROOT, capture_output=True, text=True,
-                          timeout=1500)
+                          timeout=1500, env=env)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc
@@ -106,7 +106,11 @@ def killed_then_completed(tmp_path_factory):
     with open(stderr.name) as f:
         errors = f.read()
     assert any(f"✓ {BASELINE_TRAINER_ID}" in line for line in seen), "".join(seen)[-2000:] + errors[-3000:]
-    second = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-1")
+    # A temporary directory of its own, to see what the completed run leaves there.
+    temporary = tmp_path_factory.mktemp("second_run_tmp")
+    second = run_pipeline(output_dir, "--evaluation.accuracy_margin", "-1",
+                          env={**os.environ, "TMPDIR": str(temporary)})
+    assert not os.listdir(temporary), f"the run left {sorted(os.listdir(temporary))} in its temporary directory"
     return output_dir, second.stdout
 
 

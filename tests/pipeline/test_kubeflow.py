@@ -1,6 +1,7 @@
 """Compiling the pipeline for Kubeflow v2: the JSON, its runtime parameters, caching, no network."""
 
 import json
+import os
 import socket
 
 import pytest
@@ -41,6 +42,8 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
         assert container["image"] == IMAGE
         assert container["command"] == list(kubeflow.KUBEFLOW_TFX_COMMAND)
         assert "--direct_num_workers=3" in container["args"] and "--extra=x" in container["args"]
+        # The image's setup.py as the Beam workers' dependencies: TFX builds no package of itself in each pod.
+        assert f"--setup_file={kubeflow.IMAGE_SETUP_FILE}" in container["args"]
     # Module code by dotted path: nothing to upload, importable from the image.
     trainer_args = executors[f"{LEARNABLE_TRAINER_ID}_executor"]["container"]["args"]
     assert "components.training_components.TrainerExecutor" in trainer_args  # TFX's GenericExecutor, subclassed
@@ -56,6 +59,15 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
     assert gate_inputs["anomalies"]["taskOutputArtifact"]["producerTask"] == contract.EXAMPLE_VALIDATOR_ID
     assert json.loads(tasks[contract.DATA_GATE_ID]["inputs"]["parameters"]["class_names"]["runtimeValue"]
                       ["constant"]) == list(config.training.class_names)
+
+
+def test_the_image_setup_file_is_where_the_dockerfile_copies_setup_py():
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "Dockerfile")) as f:
+        lines = [line.split() for line in f if line.strip() and not line.startswith("#")]
+    [workdir] = [line[1] for line in lines if line[0] == "WORKDIR"]
+    assert any(line[0] == "COPY" and "setup.py" in line[1:-1] and line[-1] == "./" for line in lines)
+    assert kubeflow.IMAGE_SETUP_FILE == f"{workdir}/setup.py"
 
 
 def test_caching_options_follow_the_config(compiled, tmp_path):

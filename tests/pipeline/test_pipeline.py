@@ -134,3 +134,45 @@ def test_a_schema_file_replaces_schema_gen_with_import_schema_gen(tmp_path):
     by_id = {c.id: c for c in built.components}
     assert contract.SCHEMA_GEN_ID not in by_id and feeds(by_id[contract.IMPORT_SCHEMA_GEN_ID]) == {}
     assert feeds(by_id[contract.TRANSFORM_ID])["schema"] == (contract.IMPORT_SCHEMA_GEN_ID, "schema")
+
+
+def _tfx_dependency_flags(beam_args, monkeypatch):
+    """What TFX's Beam executors make of ``beam_args``, and whether they built TFX's ephemeral package."""
+    from tfx.utils import dependency_utils
+
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
+                        lambda: built.append(1) or "/nowhere/tfx_ephemeral.tar.gz")
+    return dependency_utils.make_beam_dependency_flags(list(beam_args)), bool(built)
+
+
+def test_the_pipeline_names_the_project_setup_file_so_tfx_builds_no_package_of_itself(tmp_path, monkeypatch):
+    from pipeline.pipeline import PROJECT_SETUP_FILE
+
+    assert PROJECT_SETUP_FILE.is_file()
+    config = demo(tmp_path)
+    args = create_pipeline(config).beam_pipeline_args
+    assert args == [*config.beam_pipeline_args, f"--setup_file={PROJECT_SETUP_FILE}"]
+    assert _tfx_dependency_flags(args, monkeypatch) == (args, False)
+    # Without it TFX packages itself: the fault the flag avoids (the check above can fail).
+    flags, built = _tfx_dependency_flags(config.beam_pipeline_args, monkeypatch)
+    assert built and flags[-1] == "--extra_package=/nowhere/tfx_ephemeral.tar.gz"
+
+
+@pytest.mark.parametrize("given", [
+    ["--setup_file", "/src/setup.py"], ["--extra_package=/dist/pkg.tar.gz"], ["--requirements_file=/r.txt"],
+    ["--sdk_container_image=gcr.io/p/beam:1"], ["--worker_harness_container_image=gcr.io/p/beam:1"]])
+def test_beam_args_that_name_the_workers_dependencies_are_kept_as_given(given, monkeypatch):
+    from pipeline.pipeline import beam_args_with_dependencies
+
+    args = ["--direct_num_workers=2", *given]
+    assert beam_args_with_dependencies(args, "/project/setup.py") == args
+    assert _tfx_dependency_flags(args, monkeypatch) == (args, False)
+
+
+def test_without_a_setup_file_the_beam_args_are_unchanged():
+    from pipeline.pipeline import beam_args_with_dependencies
+
+    args = ("--direct_running_mode=in_memory",)
+    assert beam_args_with_dependencies(args, None) == list(args)
+    assert beam_args_with_dependencies((), "/p/setup.py") == ["--setup_file=/p/setup.py"]
