@@ -42,12 +42,30 @@ from pipeline.config import PipelineConfig
 from trainer import contract
 from trainer.config import code_fingerprint
 
-# The project's setup.py when it runs from its source tree (an installed copy has none beside it).
-PROJECT_SETUP_FILE = Path(__file__).resolve().parents[1] / "setup.py"
+# The distribution name in the project's setup.py (how project_setup_file tells it from another's).
+PROJECT_DISTRIBUTION = "resizer-tfx"
 # The Beam options by which TFX's Beam executors (ExampleGen, StatisticsGen, Transform, Evaluator) take the
 # workers' dependencies as given (tfx/utils/dependency_utils.py, make_beam_dependency_flags).
 BEAM_DEPENDENCY_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "worker_harness_container_image",
                            "sdk_container_image")
+
+
+def project_setup_file(root: str | os.PathLike | None = None) -> Path | None:
+    """The project's ``setup.py`` when the code runs from its source tree, else None.
+
+    Args:
+        root: the folder that holds ``pipeline/``; None: this module's.
+
+    Returns:
+        ``root/setup.py`` when it is a file naming :data:`PROJECT_DISTRIBUTION`; None otherwise (the project
+        installed into site-packages, where no such file, or another package's, sits beside it).
+    """
+    path = Path(root if root is not None else Path(__file__).resolve().parents[1]) / "setup.py"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return path if f'name="{PROJECT_DISTRIBUTION}"' in text else None
 
 
 def beam_args_with_dependencies(beam_args: Iterable[str], setup_file: str | os.PathLike | None) -> list[str]:
@@ -185,7 +203,7 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_args_with_dependencies(
             beam_pipeline_args if beam_pipeline_args is not None else config.beam_pipeline_args,
-            PROJECT_SETUP_FILE if PROJECT_SETUP_FILE.is_file() else None),
+            project_setup_file()),
     )
 
 

@@ -134,7 +134,7 @@ def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path,
 
     from components.image_folder_example_gen import ImageFolderExampleGen
     from components.tfds_example_gen import TfdsExampleGen
-    from pipeline.pipeline import PROJECT_SETUP_FILE, beam_args_with_dependencies
+    from pipeline.pipeline import beam_args_with_dependencies, project_setup_file
     from tests.test_pipeline_runner import NOISE
     from trainer.quiet_screen import filtered_stderr
 
@@ -147,7 +147,7 @@ def test_multiprocess_direct_runner(demo_dir, demo_run, tfds_data_dir, tmp_path,
     with filtered_stderr() as screen:
         _run(tmp_path, [ImageFolderExampleGen(input_base=root, max_bad_fraction=0.5),
                         TfdsExampleGen(data_dir=tfds_data_dir)],
-             beam_pipeline_args=beam_args_with_dependencies(MULTIPROCESS_ARGS, PROJECT_SETUP_FILE))
+             beam_pipeline_args=beam_args_with_dependencies(MULTIPROCESS_ARGS, project_setup_file()))
     assert screen.returncode == 0
     screen_lines = capfd.readouterr().err.splitlines()
     noisy = [line for line in screen_lines if NOISE.search(line)]

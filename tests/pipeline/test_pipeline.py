@@ -3,6 +3,8 @@
 No component runs: the pipeline is only built (seconds), as TFX's own pipeline tests do.
 """
 
+from pathlib import Path
+
 import pytest
 
 from pipeline import config as config_lib
@@ -147,12 +149,16 @@ def _tfx_dependency_flags(beam_args, monkeypatch):
 
 
 def test_the_pipeline_names_the_project_setup_file_so_tfx_builds_no_package_of_itself(tmp_path, monkeypatch):
-    from pipeline.pipeline import PROJECT_SETUP_FILE
+    import os
 
-    assert PROJECT_SETUP_FILE.is_file()
+    from pipeline.pipeline import project_setup_file
+
+    setup_file = project_setup_file()
+    assert setup_file == Path(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))) / \
+        "setup.py"
     config = demo(tmp_path)
     args = create_pipeline(config).beam_pipeline_args
-    assert args == [*config.beam_pipeline_args, f"--setup_file={PROJECT_SETUP_FILE}"]
+    assert args == [*config.beam_pipeline_args, f"--setup_file={setup_file}"]
     assert _tfx_dependency_flags(args, monkeypatch) == (args, False)
     # Without it TFX packages itself: the fault the flag avoids (the check above can fail).
     flags, built = _tfx_dependency_flags(config.beam_pipeline_args, monkeypatch)
@@ -168,6 +174,16 @@ def test_beam_args_that_name_the_workers_dependencies_are_kept_as_given(given, m
     args = ["--direct_num_workers=2", *given]
     assert beam_args_with_dependencies(args, "/project/setup.py") == args
     assert _tfx_dependency_flags(args, monkeypatch) == (args, False)
+
+
+def test_the_project_setup_file_is_found_only_beside_the_project_sources(tmp_path):
+    from pipeline.pipeline import project_setup_file
+
+    assert project_setup_file(tmp_path) is None  # installed: no setup.py beside the packages
+    (tmp_path / "setup.py").write_text('import setuptools\nsetuptools.setup(name="someone-else")\n')
+    assert project_setup_file(tmp_path) is None  # another package's
+    (tmp_path / "setup.py").write_text('import setuptools\nsetuptools.setup(\n    name="resizer-tfx",\n)\n')
+    assert project_setup_file(tmp_path) == tmp_path / "setup.py"
 
 
 def test_without_a_setup_file_the_beam_args_are_unchanged():
