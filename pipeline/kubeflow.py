@@ -84,7 +84,8 @@ KUBEFLOW_TFX_COMMAND = (
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 )
 # The project's setup.py inside the image (Dockerfile: WORKDIR /pipeline, COPY setup.py): the Beam workers'
-# dependencies, should a step run Beam elsewhere than in its pod (pipeline.pipeline.beam_args_with_dependencies).
+# dependencies when a step runs Beam on another runner than its pod's DirectRunner
+# (pipeline.pipeline.beam_args_with_dependencies).
 IMAGE_SETUP_FILE = "/pipeline/setup.py"
 EPOCHS, ACCURACY_MARGIN = "epochs", "accuracy_margin"
 
@@ -246,9 +247,10 @@ def create_kubeflow_pipeline(config: config_lib.PipelineConfig, pipeline_root: s
     Args:
         config: the resolved configuration.
         pipeline_root: where the artifacts go; None: ``config.pipeline_root``.
-        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.  The image's
-            ``setup.py`` (:data:`IMAGE_SETUP_FILE`) is added as the workers' dependencies unless they name theirs
-            (:func:`pipeline.pipeline.beam_args_with_dependencies`).
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.  A
+            ``--setup_file`` is added unless they name the workers' dependencies
+            (:func:`pipeline.pipeline.beam_args_with_dependencies`; the image's :data:`IMAGE_SETUP_FILE` for any
+            runner but the DirectRunner).
         example_gen: replaces the configured ExampleGen (tests).
 
     Returns:

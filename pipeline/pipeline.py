@@ -48,6 +48,12 @@ PROJECT_DISTRIBUTION = "resizer-tfx"
 # workers' dependencies as given (tfx/utils/dependency_utils.py, make_beam_dependency_flags).
 BEAM_DEPENDENCY_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "worker_harness_container_image",
                            "sdk_container_image")
+# Beam's runners that run the workers from this Python environment (apache_beam/runners/direct) and, for batch
+# pipelines, never read --setup_file.
+DIRECT_RUNNERS = ("directrunner", "switchingdirectrunner", "bundlebaseddirectrunner")
+# What the DirectRunner is given: the project's setup.py where its commands run (the checkout's root; the image's
+# WORKDIR), written the same in every checkout.
+DIRECT_RUNNER_SETUP_FILE = "./setup.py"
 
 
 def project_setup_file(root: str | os.PathLike | None = None) -> Path | None:
@@ -68,31 +74,50 @@ def project_setup_file(root: str | os.PathLike | None = None) -> Path | None:
     return path if f'name="{PROJECT_DISTRIBUTION}"' in text else None
 
 
+def runs_on_direct_runner(beam_args: Iterable[str]) -> bool:
+    """Whether ``beam_args`` select one of :data:`DIRECT_RUNNERS` (Beam's default when no ``--runner`` is given).
+
+    Names are matched as Beam matches them (``apache_beam.runners.runner.create_runner``): case-insensitive,
+    ``Runner`` optional, or the class's full dotted path.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    runner = PipelineOptions(flags=list(beam_args)).view_as(StandardOptions).runner or "DirectRunner"
+    name = runner.rsplit(".", 1)[-1].lower()
+    return name in DIRECT_RUNNERS or f"{name}runner" in DIRECT_RUNNERS
+
+
 def beam_args_with_dependencies(beam_args: Iterable[str], setup_file: str | os.PathLike | None) -> list[str]:
-    """``beam_args`` with ``--setup_file=setup_file`` added, unless they name the workers' dependencies already.
+    """``beam_args`` with a ``--setup_file`` first, unless they name the workers' dependencies already.
 
     Given none of :data:`BEAM_DEPENDENCY_OPTIONS`, each of TFX 1.16's Beam executors copies the installed
     ``tfx`` package (48 MB) into a new temporary directory, builds a source distribution of it in a
     subprocess (3.2-3.6 s on a 2-core AMD EPYC, AVX2) and passes it as ``--extra_package``; it never removes
-    the directory, and the DirectRunner never reads the package.  Naming this project's ``setup.py`` is what
-    a remote runner needs anyway (the workers must import our executors, not only TFX's; see docs/deploy.md),
-    and the DirectRunner ignores it.
+    the directory, and the DirectRunner never reads the package.  Any runner but the DirectRunner gets
+    ``setup_file``, what it needs anyway (the workers must import our executors, not only TFX's; see
+    docs/deploy.md).  The DirectRunner (batch pipelines: apache_beam/runners/direct) never reads the flag and
+    gets :data:`DIRECT_RUNNER_SETUP_FILE`, the same string in every checkout: TFX puts the Beam arguments in
+    each component's cache key, which must not depend on where the checkout lies.
 
     Args:
         beam_args: Beam's arguments, as for ``tfx.dsl.Pipeline(beam_pipeline_args=...)``.
         setup_file: the ``setup.py`` that installs this project and its requirements where the components run;
-            None (e.g. the project installed without its source tree): the arguments are returned unchanged.
+            None (e.g. the project installed without its source tree): the arguments of any runner but the
+            DirectRunner are returned unchanged.
 
     Returns:
-        A new list: ``beam_args``, then ``--setup_file=...`` when added.
+        A new list: ``--setup_file=...`` when added, then ``beam_args`` (first, so a ``--`` among them cannot
+        hide it from Beam's parser).
     """
     from apache_beam.options.pipeline_options import PipelineOptions
 
     beam_args = list(beam_args)
     given = PipelineOptions(flags=beam_args).get_all_options()
-    if setup_file is None or any(given.get(name) for name in BEAM_DEPENDENCY_OPTIONS):
+    if any(given.get(name) for name in BEAM_DEPENDENCY_OPTIONS):
         return beam_args
-    return beam_args + [f"--setup_file={setup_file}"]
+    if runs_on_direct_runner(beam_args):
+        return [f"--setup_file={DIRECT_RUNNER_SETUP_FILE}", *beam_args]
+    return beam_args if setup_file is None else [f"--setup_file={setup_file}", *beam_args]
 
 
 def make_example_gen(config: PipelineConfig):
@@ -182,9 +207,9 @@ def create_pipeline(config: PipelineConfig, example_gen=None, beam_pipeline_args
             ``pipeline_root`` and ``enable_cache`` name and place the pipeline.
         example_gen: replaces the configured ExampleGen (tests feed prepared data this way); None: the configured
             one.
-        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.  The project's
-            ``setup.py`` is added as the workers' dependencies unless they name theirs
-            (:func:`beam_args_with_dependencies`).
+        beam_pipeline_args: Beam arguments of every component; None: ``config.beam_pipeline_args``.  A
+            ``--setup_file`` is added unless they name the workers' dependencies
+            (:func:`beam_args_with_dependencies`; the checkout's ``setup.py`` for any runner but the DirectRunner).
         metadata_connection_config: the ML Metadata connection; the local runner passes SQLite at
             ``config.metadata_path``, Kubeflow passes None and uses its own.
         push: False leaves the ServabilityCheck, the Pusher and the ModelCard out (the seeds sweep).

@@ -255,12 +255,16 @@ def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
 
     Two candidates (the default ones) against the baseline: the per-candidate summary and Holm across them.
     """
-    output_dir = tmp_path
+    output_dir = tmp_path / "out"
     command = [sys.executable, os.path.join(ROOT, "pipeline_runner.py"), "sweep", "--seeds", "0,1",
                "--output-dir", str(output_dir), "--runner", "beam", *SMALL,
                "--training.candidates", ",".join(SWEEP_CANDIDATES)]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    temporary = tmp_path / "tmp"  # a temporary directory of its own: the first seed runs every Beam component
+    temporary.mkdir()
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500,
+                          env={**os.environ, "TMPDIR": str(temporary)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert not os.listdir(temporary), f"the sweep left {sorted(os.listdir(temporary))} in its temporary directory"
     # Progress names the seed; the second seed takes ingestion and Transform from the cache.
     for component in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.TRANSFORM_ID, LEARNABLE_TRAINER_ID,
                       contract.trainer_id(MULLER_ARM),

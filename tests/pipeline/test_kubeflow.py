@@ -42,8 +42,8 @@ def test_every_component_runs_in_the_image_with_tfx_entrypoint(compiled):
         assert container["image"] == IMAGE
         assert container["command"] == list(kubeflow.KUBEFLOW_TFX_COMMAND)
         assert "--direct_num_workers=3" in container["args"] and "--extra=x" in container["args"]
-        # The image's setup.py as the Beam workers' dependencies: TFX builds no package of itself in each pod.
-        assert f"--setup_file={kubeflow.IMAGE_SETUP_FILE}" in container["args"]
+        # A setup file for the pod's DirectRunner: TFX builds no package of itself in each pod.
+        assert "--setup_file=./setup.py" in container["args"]
     # Module code by dotted path: nothing to upload, importable from the image.
     trainer_args = executors[f"{LEARNABLE_TRAINER_ID}_executor"]["container"]["args"]
     assert "components.training_components.TrainerExecutor" in trainer_args  # TFX's GenericExecutor, subclassed
@@ -68,6 +68,13 @@ def test_the_image_setup_file_is_where_the_dockerfile_copies_setup_py():
     [workdir] = [line[1] for line in lines if line[0] == "WORKDIR"]
     assert any(line[0] == "COPY" and "setup.py" in line[1:-1] and line[-1] == "./" for line in lines)
     assert kubeflow.IMAGE_SETUP_FILE == f"{workdir}/setup.py"
+
+
+def test_another_runner_gets_the_images_setup_file():
+    config = config_lib.profile("demo", overrides={"output_dir": "gs://bucket/resizer"})
+    remote = ["--runner=DataflowRunner", "--project=p", "--region=r"]
+    pipeline = kubeflow.create_kubeflow_pipeline(config, beam_pipeline_args=remote)
+    assert pipeline.beam_pipeline_args == [f"--setup_file={kubeflow.IMAGE_SETUP_FILE}", *remote]
 
 
 def test_caching_options_follow_the_config(compiled, tmp_path):

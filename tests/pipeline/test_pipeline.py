@@ -148,21 +148,54 @@ def _tfx_dependency_flags(beam_args, monkeypatch):
     return dependency_utils.make_beam_dependency_flags(list(beam_args)), bool(built)
 
 
-def test_the_pipeline_names_the_project_setup_file_so_tfx_builds_no_package_of_itself(tmp_path, monkeypatch):
-    import os
-
-    from pipeline.pipeline import project_setup_file
-
-    setup_file = project_setup_file()
-    assert setup_file == Path(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))) / \
-        "setup.py"
+def test_the_pipeline_names_a_setup_file_so_tfx_builds_no_package_of_itself(tmp_path, monkeypatch):
     config = demo(tmp_path)
     args = create_pipeline(config).beam_pipeline_args
-    assert args == [*config.beam_pipeline_args, f"--setup_file={setup_file}"]
+    # The DirectRunner (the default): the same string in every checkout, as TFX's cache keys hold these arguments.
+    assert args == ["--setup_file=./setup.py", *config.beam_pipeline_args]
     assert _tfx_dependency_flags(args, monkeypatch) == (args, False)
     # Without it TFX packages itself: the fault the flag avoids (the check above can fail).
     flags, built = _tfx_dependency_flags(config.beam_pipeline_args, monkeypatch)
     assert built and flags[-1] == "--extra_package=/nowhere/tfx_ephemeral.tar.gz"
+
+
+def test_another_runner_gets_the_checkouts_setup_file(tmp_path, monkeypatch):
+    from pipeline.pipeline import project_setup_file
+
+    setup_file = project_setup_file()
+    assert setup_file == Path(__file__).resolve().parents[2] / "setup.py"
+    remote = ["--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/tmp"]
+    args = create_pipeline(demo(tmp_path), beam_pipeline_args=remote).beam_pipeline_args
+    assert args == [f"--setup_file={setup_file}", *remote]
+    assert _tfx_dependency_flags(args, monkeypatch) == (args, False)
+
+
+@pytest.mark.parametrize("runner", [None, "DirectRunner", "direct", "directrunner", "SwitchingDirectRunner",
+                                    "apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"])
+def test_beams_direct_runner_under_any_of_its_names_gets_the_same_setup_file(runner):
+    from pipeline.pipeline import beam_args_with_dependencies
+
+    args = ["--direct_num_workers=2"] + ([f"--runner={runner}"] if runner else [])
+    for setup_file in ("/one/checkout/setup.py", "/another/setup.py", None):
+        assert beam_args_with_dependencies(args, setup_file) == ["--setup_file=./setup.py", *args]
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "dataflow", "FlinkRunner", "PortableRunner", "SparkRunner"])
+def test_other_runners_get_the_setup_file_given(runner):
+    from pipeline.pipeline import beam_args_with_dependencies
+
+    args = [f"--runner={runner}"]
+    assert beam_args_with_dependencies(args, "/p/setup.py") == ["--setup_file=/p/setup.py", *args]
+    assert beam_args_with_dependencies(args, None) == args  # installed without its sources: TFX's way
+
+
+def test_the_flag_comes_before_a_bare_double_dash():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.pipeline import beam_args_with_dependencies
+
+    args = beam_args_with_dependencies(["--direct_num_workers=1", "--", "--something"], None)
+    assert PipelineOptions(flags=args).get_all_options()["setup_file"] == "./setup.py"
 
 
 @pytest.mark.parametrize("given", [
@@ -184,11 +217,3 @@ def test_the_project_setup_file_is_found_only_beside_the_project_sources(tmp_pat
     assert project_setup_file(tmp_path) is None  # another package's
     (tmp_path / "setup.py").write_text('import setuptools\nsetuptools.setup(\n    name="resizer-tfx",\n)\n')
     assert project_setup_file(tmp_path) == tmp_path / "setup.py"
-
-
-def test_without_a_setup_file_the_beam_args_are_unchanged():
-    from pipeline.pipeline import beam_args_with_dependencies
-
-    args = ("--direct_running_mode=in_memory",)
-    assert beam_args_with_dependencies(args, None) == list(args)
-    assert beam_args_with_dependencies((), "/p/setup.py") == ["--setup_file=/p/setup.py"]
