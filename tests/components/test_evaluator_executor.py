@@ -48,16 +48,19 @@ def test_applies_to_the_pipeline_eval_config_and_restores_tfma():
                                                          rubber_stamp=True)
     assert evaluator_executor.applies_to(config) == (tfma.__version__ == evaluator_executor.PATCHED_TFMA_VERSION)
     original = jackknife._add_sample_id, binary_confusion_matrices._interpolated_thresholds
+    sample_transform = jackknife._ComputeJackknifeSample
     loops = calibration_histogram.rebin, binary_confusion_matrices._histogram_to_binary_confusion_matrices
     with evaluator_executor.leaner_tfma():
         assert calibration_histogram.rebin is evaluator_executor.rebin_with_numpy
         assert binary_confusion_matrices._histogram_to_binary_confusion_matrices is \
             evaluator_executor.histogram_to_matrices_with_numpy
         assert jackknife._add_sample_id is evaluator_executor.add_sample_id_keeping_interval_inputs
+        assert jackknife._ComputeJackknifeSample is evaluator_executor.compute_jackknife_sample_without_plots
         shared = binary_confusion_matrices._interpolated_thresholds
         assert shared(10_000) is shared(10_000) and shared(10_000) == original[1](10_000)
         assert shared(200) == original[1](200) and len(shared(200)) == 200
     assert (jackknife._add_sample_id, binary_confusion_matrices._interpolated_thresholds) == original
+    assert jackknife._ComputeJackknifeSample is sample_transform
     assert (calibration_histogram.rebin, binary_confusion_matrices._histogram_to_binary_confusion_matrices) == loops
 
 
@@ -213,3 +216,38 @@ def test_tfma_divide_warnings_of_undefined_metrics_are_not_printed_mid_run():
             quieted = _one_class_auc()
     assert not [w for w in quiet if issubclass(w.category, RuntimeWarning)]
     assert value == quieted  # the same value either way; only the printing goes
+
+
+def _demo_derived_metrics_transform():
+    """The derived-metrics transform TFMA's evaluator builds for the demo's eval config, and its computations."""
+    from tensorflow_model_analysis.evaluators import metrics_plots_and_validations_evaluator as evaluator_module
+    from tensorflow_model_analysis.metrics import metric_specs
+
+    config = tfma.utils.update_eval_config_with_defaults(make_eval_config(demo_profile()), has_baseline=True,
+                                                         rubber_stamp=True)
+    derived = [c for c in metric_specs.to_computations(config.metrics_specs, eval_config=config)
+               if isinstance(c, metric_types.DerivedMetricComputation)]
+    transform = evaluator_module._AddDerivedCrossSliceAndDiffMetrics(derived, [], [], "bilinear_baseline")
+    return transform, derived
+
+
+def test_delete_d_samples_skip_only_the_derived_computations_that_give_plots():
+    transform, derived = _demo_derived_metrics_transform()
+    lean = evaluator_executor.without_plot_computations(transform)
+    assert lean is not transform and lean._fn is transform._fn and lean._args[1:] == transform._args[1:]
+    kept = lean._args[0]
+    dropped = [c for c in derived if c not in kept]
+    # Per arm: the confusion matrix plot and the two classes' calibration plots; nothing else.
+    assert sorted({key.name for c in dropped for key in c.keys}) == ["calibration_plot",
+                                                                      "multi_class_confusion_matrix_plot"]
+    assert len(dropped) == 3 * len(demo_profile().training.arms)
+    assert all(isinstance(key, metric_types.PlotKey) for c in dropped for key in c.keys)
+    assert not any(isinstance(key, metric_types.PlotKey) for c in kept for key in c.keys)
+    assert [c for c in derived if c in kept] == kept  # TFMA's order: a derived metric reads those before it
+
+
+def test_another_derived_metrics_transform_is_left_as_it_is():
+    import apache_beam as beam
+
+    for transform in (beam.Map(lambda x: x), beam.ptransform_fn(lambda pcoll, computations: pcoll)([])):
+        assert evaluator_executor.without_plot_computations(transform) is transform
