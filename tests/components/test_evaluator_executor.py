@@ -248,6 +248,25 @@ def test_delete_d_samples_skip_only_the_derived_computations_that_give_plots():
 
 def test_another_derived_metrics_transform_is_left_as_it_is():
     import apache_beam as beam
+    from tensorflow_model_analysis.evaluators import metrics_plots_and_validations_evaluator as evaluator_module
 
-    for transform in (beam.Map(lambda x: x), beam.ptransform_fn(lambda pcoll, computations: pcoll)([])):
-        assert evaluator_executor.without_plot_computations(transform) is transform
+    transform, derived = _demo_derived_metrics_transform()
+    # A derived computation of the user's own might read a plot; so might a cross-slice computation.
+    own = metric_types.DerivedMetricComputation(keys=[metric_types.MetricKey("ece")], result=lambda metrics: {})
+    with_own = evaluator_module._AddDerivedCrossSliceAndDiffMetrics([*derived, own], [], [], "bilinear_baseline")
+    cross_slice = evaluator_module._AddDerivedCrossSliceAndDiffMetrics(derived, [object()], [], "bilinear_baseline")
+    for other in (with_own, cross_slice, beam.Map(lambda x: x),
+                  beam.ptransform_fn(lambda pcoll, computations: pcoll)([])):
+        assert evaluator_executor.without_plot_computations(other) is other
+
+
+def test_each_delete_d_sample_gets_the_transform_without_plots(monkeypatch):
+    transform, _ = _demo_derived_metrics_transform()
+    given = {}
+    monkeypatch.setattr(evaluator_executor, "_compute_jackknife_sample", lambda **kwargs: given.update(kwargs))
+    evaluator_executor.compute_jackknife_sample_without_plots(
+        sample_id=3, computations_combine_fn="combine", derived_metrics_ptransform=transform)
+    assert given["sample_id"] == 3 and given["computations_combine_fn"] == "combine"
+    assert given["derived_metrics_ptransform"] is not transform
+    assert not any(isinstance(key, metric_types.PlotKey)
+                   for c in given["derived_metrics_ptransform"]._args[0] for key in c.keys)
