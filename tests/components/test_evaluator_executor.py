@@ -10,6 +10,7 @@ from tensorflow_model_analysis.metrics import binary_confusion_matrices, calibra
 from components import evaluator_executor
 from pipeline.config import demo_profile
 from pipeline.pipeline import create_components, make_eval_config
+from trainer.contract import BILINEAR_BASELINE_ARM
 
 
 def _sample():
@@ -227,7 +228,7 @@ def _demo_derived_metrics_transform():
                                                          rubber_stamp=True)
     derived = [c for c in metric_specs.to_computations(config.metrics_specs, eval_config=config)
                if isinstance(c, metric_types.DerivedMetricComputation)]
-    transform = evaluator_module._AddDerivedCrossSliceAndDiffMetrics(derived, [], [], "bilinear_baseline")
+    transform = evaluator_module._AddDerivedCrossSliceAndDiffMetrics(derived, [], [], BILINEAR_BASELINE_ARM)
     return transform, derived
 
 
@@ -253,8 +254,8 @@ def test_another_derived_metrics_transform_is_left_as_it_is():
     transform, derived = _demo_derived_metrics_transform()
     # A derived computation of the user's own might read a plot; so might a cross-slice computation.
     own = metric_types.DerivedMetricComputation(keys=[metric_types.MetricKey("ece")], result=lambda metrics: {})
-    with_own = evaluator_module._AddDerivedCrossSliceAndDiffMetrics([*derived, own], [], [], "bilinear_baseline")
-    cross_slice = evaluator_module._AddDerivedCrossSliceAndDiffMetrics(derived, [object()], [], "bilinear_baseline")
+    with_own = evaluator_module._AddDerivedCrossSliceAndDiffMetrics([*derived, own], [], [], BILINEAR_BASELINE_ARM)
+    cross_slice = evaluator_module._AddDerivedCrossSliceAndDiffMetrics(derived, [object()], [], BILINEAR_BASELINE_ARM)
     for other in (with_own, cross_slice, beam.Map(lambda x: x),
                   beam.ptransform_fn(lambda pcoll, computations: pcoll)([])):
         assert evaluator_executor.without_plot_computations(other) is other
