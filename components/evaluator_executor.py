@@ -92,6 +92,7 @@ from tfx_bsl.tfxio import tensor_adapter
 
 from components.evaluator_probabilities import probabilities_evaluator, probabilities_writer
 from trainer.contract import model_input
+from trainer.memory import releases_freed_memory
 
 # The TFMA release whose jackknife internals (``_add_sample_id``, ``_FULL_SAMPLE_ID``) this was written and checked for.
 PATCHED_TFMA_VERSION = "0.47.1"
@@ -331,6 +332,7 @@ def undefined_metrics_quiet():
 class Executor(base_beam_executor.BaseBeamExecutor):
     """TFMA over every arm's model on the example splits, inside :func:`leaner_tfma` when it :func:`applies_to`."""
 
+    @releases_freed_memory  # a local run goes on with the next component in this process
     def Do(self, input_dict, output_dict, exec_properties):
         eval_config = proto_utils.json_to_proto(exec_properties[standard_component_specs.EVAL_CONFIG_KEY],
                                                 tfma.EvalConfig())

@@ -69,6 +69,7 @@ from trainer.contract import (
     TEST_SPLIT,
     model_input,
 )
+from trainer.memory import releases_freed_memory
 
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 # Custom properties of the blessing (TFX's names, so the Pusher reads it like the Evaluator's) and ours.
@@ -276,6 +277,7 @@ class PairedComparisonSpec(types.ComponentSpec):
 class Executor(base_executor.BaseExecutor):
     """See the module docstring."""
 
+    @releases_freed_memory  # a local run goes on with the next component in this process
     def Do(self, input_dict, output_dict, exec_properties):
         baseline = exec_properties[BASELINE_KEY]
         candidates = json.loads(exec_properties[CANDIDATES_KEY])

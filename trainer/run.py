@@ -42,6 +42,7 @@ from trainer.config import ArmConfig, ConfigError, TuningConfig
 from trainer.contract import DECODED_IMAGES_CONFIG_KEY, TUNED_HYPERPARAMETERS
 from trainer.data import read_class_names
 from trainer.export import export_serving_model
+from trainer.memory import releases_freed_memory
 
 
 def decoded_images(fn_args) -> str | None:
@@ -54,6 +55,7 @@ def decoded_images(fn_args) -> str | None:
     return dict(fn_args.custom_config or {}).get(DECODED_IMAGES_CONFIG_KEY)
 
 
+@releases_freed_memory  # a local run goes on with the next component in this process
 def run_fn(fn_args):
     """TFX Trainer entry point: trains one arm and writes its model, cost, picture and training summary.
 
