@@ -145,7 +145,7 @@ def decode_limit(files: list[str]) -> dict:
 
 
 def measure(command: list[str]) -> dict:
-    """Runs ``command``; per component (from its progress lines) wall, CPU seconds and the tree's peak memory."""
+    """Runs ``command``; per component (from its progress lines) wall, CPU seconds, peak and final tree memory."""
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     parent = psutil.Process(proc.pid)
     state = {"running": {}, "peak": 0, "peak_private": 0, "last_rss": 0, "last_private": 0, "components": {},
@@ -184,6 +184,8 @@ def measure(command: list[str]) -> dict:
                 state["components"][match.group(1)] = {
                     "wall_seconds": float(match.group(2)), "cpu_seconds": state["cpu"] - entry.pop("cpu_at_start"),
                     "peak_rss_bytes": entry["peak_rss_bytes"], "peak_private_bytes": entry["peak_private_bytes"],
+                    # What the component left resident for the ones after it (the last sample before its end).
+                    "end_rss_bytes": state["last_rss"], "end_private_bytes": state["last_private"],
                     "from_cache": "(from cache)" in line}
     proc.wait()
     sampler.join()

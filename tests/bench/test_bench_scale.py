@@ -36,6 +36,8 @@ def test_each_component_gets_its_wall_cpu_and_peak_memory_from_its_progress_line
               "end = time.time() + 1.0\n"
               "while time.time() < end: pass\n"
               "print('[00:00:01] ✓ Busy 1.0 s', flush=True)\n"
+              "del data\n"
+              "time.sleep(0.6)\n"
               "print('[00:00:01] ▶ Cached ...', flush=True)\n"
               "print('[00:00:01] ✓ Cached 0.0 s (from cache)', flush=True)\n")
     figures = bench_scale.measure([sys.executable, "-c", script])
@@ -43,6 +45,8 @@ def test_each_component_gets_its_wall_cpu_and_peak_memory_from_its_progress_line
     assert busy["wall_seconds"] == 1.0 and busy["cpu_seconds"] > 0.5
     assert busy["peak_rss_bytes"] > 200_000_000 and busy["peak_private_bytes"] > 150_000_000
     assert cached["from_cache"] and not busy["from_cache"]
+    # Busy ended holding its 200 MB; Cached started after they were freed (a sample in between).
+    assert busy["end_rss_bytes"] > 200_000_000 and cached["end_rss_bytes"] < busy["end_rss_bytes"] - 150_000_000
     assert figures["peak_rss_bytes"] >= busy["peak_rss_bytes"]
 
 
