@@ -18,7 +18,8 @@ data (``data.py``), building, fitting and the BatchNorm statistics recomputed
 after it with ``training.precise_batchnorm`` (``training.py``), the control
 experiment's weights (``warm_start.py``), the clocks (``timing.py``), the
 export (``export.py``), the cost (``cost.py``), the picture (``picture.py``)
-and the summary (``summary.py``).
+and the summary (``summary.py``); when it ends, what it freed goes back to the system
+(``memory.py``: a local run goes on with the next component in this process).
 
 Writes into the Model artifact: the serving SavedModel (``Format-Serving``),
 ``resizer_picture.png`` and ``model_cost.json`` (parameters and FLOPs per
