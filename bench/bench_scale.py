@@ -145,7 +145,11 @@ def decode_limit(files: list[str]) -> dict:
 
 
 def measure(command: list[str]) -> dict:
-    """Runs ``command``; per component (from its progress lines) wall, CPU seconds, peak and final tree memory."""
+    """Runs ``command``; per component (from its progress lines) wall, CPU seconds, peak and final tree memory.
+
+    A component's final memory (``end_rss_bytes``, ``end_private_bytes``) is the last sample before its finish
+    line: up to one sampling period (0.25 s) old.
+    """
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     parent = psutil.Process(proc.pid)
     state = {"running": {}, "peak": 0, "peak_private": 0, "last_rss": 0, "last_private": 0, "components": {},
