@@ -30,6 +30,7 @@ ResizeMode = Literal["stretch", "pad"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 Optimizer = Literal["sgd", "adam"]
 ImageCache = Literal["auto", "memory", "disk"]
+TrainingProcess = Literal["child", "same"]
 Backbone = Literal[tuple(backbone_registry.BACKBONES)]
 BackboneInput = Literal["auto", "unit", "imagenet"]
 
@@ -56,6 +57,9 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+    def __reduce__(self):  # pickled with its two arguments: a Trainer's child process sends it back
+        return type(self), (self.field, self.message)
 
 
 # --- pydantic errors -> ConfigError ---------------------------------------------------------------
@@ -261,6 +265,10 @@ class TrainingConfig(ConfigModel):
         "auto", description="where decoded training images live: memory, disk (memory-mapped), or auto: the "
                             "pipeline's decoded images memory-mapped where they lie; images decoded in the "
                             "Trainer in memory when a split takes at most half of the memory available")
+    process: TrainingProcess = Field(
+        "child", description="child: each Trainer trains in a fresh Python process of its own, whose memory "
+                             "(TensorFlow's pool) goes back to the system when it ends (about 5 s to start); "
+                             "same: in the Trainer component's process (a local run keeps what it took)")
     resize_mode: ResizeMode = Field(
         "stretch", description="stretch: plain resize to image_size; pad: keep the aspect ratio, pad with black")
     picture_images: int = Field(6, ge=0, description="evaluation images drawn in the resizer picture")

@@ -44,6 +44,7 @@ from trainer.contract import DECODED_IMAGES_CONFIG_KEY, TUNED_HYPERPARAMETERS
 from trainer.data import read_class_names
 from trainer.export import export_serving_model
 from trainer.memory import releases_freed_memory
+from trainer.training_process import run_in_child_process
 
 
 def decoded_images(fn_args) -> str | None:
@@ -58,7 +59,27 @@ def decoded_images(fn_args) -> str | None:
 
 @releases_freed_memory  # a local run goes on with the next component in this process
 def run_fn(fn_args):
-    """TFX Trainer entry point: trains one arm and writes its model, cost, picture and training summary.
+    """TFX Trainer entry point: trains one arm (:func:`train_arm`) in a process of its own or in this one.
+
+    ``training.process`` chooses: ``child`` (the default) trains in a fresh Python process
+    (``trainer/training_process.py``), whose memory goes back to the system when it ends; ``same`` here.
+    Logs, errors and files are the same either way.
+
+    Args:
+        fn_args: TFX's FnArgs (see :func:`train_arm`).
+
+    Raises:
+        ConfigError: an invalid configuration (naming the field), and whatever :func:`train_arm` raises;
+        trainer.training_process.TrainingProcessError: the child process was killed (e.g. out of memory).
+    """
+    if ArmConfig.from_custom_config(fn_args.custom_config).process == "child":
+        run_in_child_process(train_arm, fn_args)
+    else:
+        train_arm(fn_args)
+
+
+def train_arm(fn_args):
+    """Trains one arm and writes its model, cost, picture and training summary (in this process).
 
     Args:
         fn_args: TFX's FnArgs: ``custom_config`` (``{"training": ArmConfig dict, ...}``), ``train_files`` and

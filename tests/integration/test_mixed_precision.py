@@ -27,8 +27,9 @@ from trainer.transform_graph import write_transform_graph
 pytestmark = pytest.mark.slow
 
 MIXED = "mixed_float16"
+# In this process (process="same"): the test checks that run_fn gives the process its Keras policy back.
 TRAINING = TrainingConfig(**SMALL, batch_size=2, epochs=1, steps_per_epoch=1, precision=MIXED, picture_images=2,
-                          batchnorm_momentum=0.5)
+                          batchnorm_momentum=0.5, process="same")
 
 
 @pytest.fixture(scope="module")

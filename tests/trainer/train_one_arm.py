@@ -1,4 +1,4 @@
-"""Trains one arm with ``trainer.run.run_fn`` in a process of its own (as a Kubeflow task would).
+"""Trains one arm with ``trainer.run.train_arm`` in a process of its own (as a Kubeflow task would).
 
     python -m tests.trainer.train_one_arm --examples DIR --transform DIR --out DIR --config JSON
         [--synchronized-batchnorm]
@@ -30,7 +30,7 @@ def main():
     args = parser.parse_args()
 
     from trainer import contract, distribution, training
-    from trainer.run import run_fn
+    from trainer.run import train_arm
 
     if args.synchronized_batchnorm:
         build_and_compile = training.build_and_compile
@@ -50,7 +50,7 @@ def main():
         serving_model_dir=os.path.join(args.out, "model", "Format-Serving"),
         model_run_dir=os.path.join(args.out, "model_run"),
     )
-    run_fn(fn_args)
+    train_arm(fn_args)  # here, where the BatchNorm option above applies
 
 
 if __name__ == "__main__":

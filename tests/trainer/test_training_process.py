@@ -1,0 +1,123 @@
+"""A Trainer's training in a child process: fields, logs, errors, and no child left behind."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+
+from tests.trainer import training_process_targets as targets
+from trainer import training_process
+from trainer.config import ConfigError
+from trainer.training_process import TrainingProcessError, run_in_child_process
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def fn_args(tmp_path, **extra):
+    return types.SimpleNamespace(custom_config={"name": "bilinear_baseline"}, train_files=["train/*"],
+                                 eval_files=["eval/*"], model_run_dir=str(tmp_path), **extra)
+
+
+class Captured(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def captured():
+    """Records reaching the root logger, with the "resizer.test" logger at INFO (the child must use that level)."""
+    handler, logger = Captured(), logging.getLogger("resizer.test")
+    logging.getLogger().addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler.records
+    logging.getLogger().removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_records_come_back(tmp_path, captured):
+    args = fn_args(tmp_path, not_a_trainer_field="left out")
+    run_in_child_process(targets.record_call, args)
+    with open(tmp_path / "call.json") as f:
+        call = json.load(f)
+    assert call["pid"] != os.getpid()
+    assert call["fields"] == {"custom_config": {"name": "bilinear_baseline"}, "train_files": ["train/*"],
+                              "eval_files": ["eval/*"], "model_run_dir": str(tmp_path)}
+    assert call["onednn"] == "1"  # the project's policy holds in the child
+    ours = [r for r in captured if r.name == "resizer.test"]
+    # The child's warning, with its source file (progress lines choose by it); its debug line stays below the
+    # logger's level here, so the child never made it.
+    assert [(r.levelno, r.getMessage()) for r in ours] == [(logging.WARNING, "a warning from the child")]
+    assert ours[0].pathname == targets.__file__ and ours[0].process == call["pid"]
+
+
+def test_an_error_is_raised_again_with_its_type_and_message_and_the_childs_traceback_as_cause(tmp_path):
+    with pytest.raises(ConfigError, match="^training.epochs: must be at least 1$") as raised:
+        run_in_child_process(targets.raise_config_error, fn_args(tmp_path))
+    assert raised.value.field == "training.epochs"
+    assert isinstance(raised.value.__cause__, training_process.ChildTracebackError)
+    assert "in raise_config_error" in str(raised.value.__cause__)
+
+
+def test_an_error_that_does_not_unpickle_comes_back_as_words(tmp_path):
+    with pytest.raises(TrainingProcessError,
+                       match=r"^tests\.trainer\.training_process_targets\.TwoArgumentsError: this and that$"):
+        run_in_child_process(targets.raise_unrebuildable, fn_args(tmp_path))
+
+
+def test_a_killed_child_is_an_error_naming_the_signal(tmp_path):
+    with pytest.raises(TrainingProcessError, match=r"kill_itself: the training process \(pid \d+\) was killed by "
+                                                   r"SIGKILL \(what the kernel's out-of-memory killer sends\)"):
+        run_in_child_process(targets.kill_itself, fn_args(tmp_path))
+
+
+def _parent(tmp_path):
+    """A Python process that runs ``wait_forever`` in a child; returns (the parent, the child's pid)."""
+    code = ("import sys, types; from trainer.training_process import run_in_child_process; "
+            "from tests.trainer.training_process_targets import wait_forever; "
+            "run_in_child_process(wait_forever, types.SimpleNamespace(model_run_dir=sys.argv[1]))")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pid").exists():
+        assert parent.poll() is None, parent.stderr.read().decode()
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.1)
+    return parent, int((tmp_path / "pid").read_text())
+
+
+def _alive(pid):
+    """True while ``pid`` runs (a zombie waiting for its new parent to reap it counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_child_is_killed_when_the_call_is_interrupted(tmp_path):
+    parent, child = _parent(tmp_path)
+    assert _alive(child)
+    parent.send_signal(signal.SIGINT)  # the parent alone, as when a runner thread is interrupted
+    assert parent.wait(timeout=30) != 0
+    assert b"KeyboardInterrupt" in parent.stderr.read()
+    assert not _alive(child)  # killed and reaped before the parent went on
+
+
+def test_the_child_ends_when_its_parent_is_killed(tmp_path):
+    parent, child = _parent(tmp_path)
+    parent.kill()
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 10 * training_process.PARENT_POLL_SECONDS
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the training process outlived its parent"

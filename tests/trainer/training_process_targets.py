@@ -1,0 +1,48 @@
+"""Functions the tests of ``trainer/training_process.py`` run in a child process (light: no TensorFlow)."""
+
+import json
+import logging
+import os
+import signal
+import time
+
+from absl import logging as absl_logging
+
+from trainer.config import ConfigError
+
+
+def record_call(fn_args):
+    """Writes ``call.json`` (its pid, the fields it got) into ``fn_args.model_run_dir``; logs three records."""
+    absl_logging.info("trained %s", fn_args.custom_config["name"])
+    logging.getLogger("resizer.test").warning("a warning from %s", "the child")
+    logging.getLogger("resizer.test").debug("a debug line no configured level lets through")
+    with open(os.path.join(fn_args.model_run_dir, "call.json"), "w") as f:
+        json.dump({"pid": os.getpid(), "fields": vars(fn_args), "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}, f)
+
+
+def raise_config_error(fn_args):
+    raise ConfigError("training.epochs", "must be at least 1")
+
+
+class TwoArgumentsError(Exception):
+    """An exception that pickles but does not unpickle (its ``__init__`` wants two arguments, ``args`` has one)."""
+
+    def __init__(self, first, second):
+        super().__init__(f"{first} and {second}")
+
+
+def raise_unrebuildable(fn_args):
+    raise TwoArgumentsError("this", "that")
+
+
+def kill_itself(fn_args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wait_forever(fn_args):
+    """Writes its pid to ``fn_args.model_run_dir``/pid, then sleeps (until killed)."""
+    with open(os.path.join(fn_args.model_run_dir, "pid.partial"), "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(os.path.join(fn_args.model_run_dir, "pid.partial"), os.path.join(fn_args.model_run_dir, "pid"))
+    while True:
+        time.sleep(1)
