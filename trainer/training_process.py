@@ -216,14 +216,17 @@ def main(argv) -> int:
         request = pickle.load(f)
     warnings.filters[:] = request["warning_filters"]
     # The package's import applied the Keras policy before anything loaded TensorFlow here.
-    import absl.logging  # noqa: F401 (absl sets up its logger class and handler before we replace them)
+    import absl.logging  # absl sets up its logger class and handler before we replace them
 
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.addHandler(_PipeHandler(open(request["log_fd"], "w", encoding="utf-8", buffering=1)))
     for name, level in request["log_levels"].items():
-        logging.getLogger(name or None).setLevel(level)
+        if name == "absl":  # through absl's verbosity flag, which would otherwise put it back when parsed
+            absl.logging.set_verbosity(absl.logging.converter.standard_to_absl(level))
+        else:
+            logging.getLogger(name or None).setLevel(level)
     error = None
     try:
         module_name, name = request["function"].split(":")

@@ -10,6 +10,7 @@ import time
 import types
 
 import pytest
+from absl import logging as absl_logging
 
 from tests.trainer import training_process_targets as targets
 from trainer import training_process
@@ -35,14 +36,16 @@ class Captured(logging.Handler):
 
 @pytest.fixture
 def captured():
-    """Records reaching the root logger, with the "resizer.test" logger at INFO (the child must use that level)."""
+    """Records reaching the root logger, with absl's verbosity and the "resizer.test" logger at INFO."""
     handler, logger = Captured(), logging.getLogger("resizer.test")
     logging.getLogger().addHandler(handler)
-    level = logger.level
+    level, verbosity = logger.level, absl_logging.get_verbosity()
     logger.setLevel(logging.INFO)
+    absl_logging.set_verbosity(absl_logging.INFO)
     yield handler.records
     logging.getLogger().removeHandler(handler)
     logger.setLevel(level)
+    absl_logging.set_verbosity(verbosity)
 
 
 def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_records_come_back(tmp_path, captured):
@@ -59,6 +62,9 @@ def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_r
     # logger's level here, so the child never made it.
     assert [(r.levelno, r.getMessage()) for r in ours] == [(logging.WARNING, "a warning from the child")]
     assert ours[0].pathname == targets.__file__ and ours[0].process == call["pid"]
+    # absl's INFO lines (the Trainer's progress), before and after absl's flags were parsed in the child.
+    assert [r.getMessage() for r in captured if r.name == "absl"] == ["trained bilinear_baseline",
+                                                                     "exported bilinear_baseline"]
 
 
 def test_an_error_is_raised_again_with_its_type_and_message_and_the_childs_traceback_as_cause(tmp_path):

@@ -14,6 +14,9 @@ from trainer.config import ConfigError
 def record_call(fn_args):
     """Writes ``call.json`` (its pid, the fields it got) into ``fn_args.model_run_dir``; logs three records."""
     absl_logging.info("trained %s", fn_args.custom_config["name"])
+    # What TensorFlow's SavedModel export does (autotrackable.py): absl's verbosity saved and put back.
+    absl_logging.set_verbosity(absl_logging.get_verbosity())
+    absl_logging.info("exported %s", fn_args.custom_config["name"])
     logging.getLogger("resizer.test").warning("a warning from %s", "the child")
     logging.getLogger("resizer.test").debug("a debug line no configured level lets through")
     with open(os.path.join(fn_args.model_run_dir, "call.json"), "w") as f:
