@@ -166,6 +166,7 @@ def train_arm(fn_args):
                                                               config.num_classes, config.picture_images, model_dir)
     validation_split.close()
     record["run_fn_seconds"] = timer.elapsed()
+    record["process_peak_resident_bytes"] = timing.process_peak_resident_bytes()
     summary.write_training_summary(record, out.model_run_dir)
     out.remove_scratch()
 

@@ -47,16 +47,18 @@ def training_summary(config, placement, built, history, epoch_timer, train_split
         validation_split: the decoded validation split.
         steps: batches per epoch.
         recorder: the :class:`~trainer.data.OrderRecorder` of the training dataset.
-        timer: the run's :class:`~trainer.timing.PhaseTimer`; its ``seconds`` dict is held, not copied, so the
-            phases that run later (export, cost, picture) appear in ``phase_seconds`` too.
+        timer: the run's :class:`~trainer.timing.PhaseTimer`; its ``seconds`` and ``peak_resident_bytes`` dicts
+            are held, not copied, so the phases that run later (export, cost, picture) appear too.
 
     Returns:
         ``{"arm", "config", "precision", "replicas", "workers", "devices", "parameters",
         "initial_backbone_sha256", "initial_head_sha256", "final_backbone_sha256", "final_head_sha256",
         "warm_start_from", "history", "training_examples", "validation_examples", "steps_per_epoch",
         "images_per_epoch", "images_consumed", "data_order_sha256", "decode_seconds", "epoch_seconds",
-        "validation_seconds", "fit_outside_epochs_seconds", "phase_seconds", "train_images_per_second"}``;
-        seconds are wall seconds, ``train_images_per_second`` one rate per epoch (validation excluded).
+        "validation_seconds", "fit_outside_epochs_seconds", "phase_seconds",
+        "process_peak_resident_bytes_after_phase", "train_images_per_second"}``; seconds are wall seconds,
+        ``train_images_per_second`` one rate per epoch (validation excluded), bytes as
+        :func:`~trainer.timing.process_peak_resident_bytes`.
     """
     images_per_epoch = steps * config.batch_size
     return {
@@ -85,6 +87,7 @@ def training_summary(config, placement, built, history, epoch_timer, train_split
         # Inside ``fit`` but outside the epochs (the rest of the "fit" phase is Keras' own set-up before training).
         "fit_outside_epochs_seconds": epoch_timer.outside_seconds,
         "phase_seconds": timer.seconds,
+        "process_peak_resident_bytes_after_phase": timer.peak_resident_bytes,
         # The first epoch includes tracing; later epochs show the steady rate.
         "train_images_per_second": [images_per_epoch / s for s in epoch_timer.train_seconds()],
     }

@@ -2,13 +2,43 @@
 
 Both read ``time.perf_counter`` (seconds, monotonic); ``training_summary.json``
 records what they measured (``phase_seconds``, ``run_fn_seconds``,
-``epoch_seconds``, ``validation_seconds``, ``fit_outside_epochs_seconds``).
+``epoch_seconds``, ``validation_seconds``, ``fit_outside_epochs_seconds``), and
+with the phases the process's peak resident memory after each
+(``process_peak_resident_bytes_after_phase``).
 """
 
 import contextlib
+import sys
 import time
 
 import keras
+
+
+def process_peak_resident_bytes() -> int | None:
+    """This process's peak resident memory so far, in bytes.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, this program's own high-water mark (``getrusage``'s
+    ``ru_maxrss`` would not do: it keeps the high-water mark of the process that started this one, which a
+    child started from a pipeline's process inherits at ``exec``).  Elsewhere: ``ru_maxrss``.  A Trainer in a
+    process of its own (``training.process: child``) gets its own peak; in the component's process
+    (``same``), that of the whole local run so far.
+
+    Returns:
+        Bytes, or None where neither is available (Windows).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, kilobytes elsewhere
 
 
 class PhaseTimer:
@@ -16,11 +46,15 @@ class PhaseTimer:
 
     Attributes:
         seconds: ``{phase name: seconds}`` in the order the phases first ran; a phase entered twice adds up.
+        peak_resident_bytes: ``{phase name: the process's peak resident bytes when the phase ended}``
+            (:func:`process_peak_resident_bytes`; a high-water mark, so the phase where it rises is the one
+            that took the memory).
         start: ``time.perf_counter()`` when the timer was made (the start of the run).
     """
 
     def __init__(self):
         self.seconds = {}
+        self.peak_resident_bytes = {}
         self.start = time.perf_counter()
 
     @contextlib.contextmanager
@@ -38,6 +72,7 @@ class PhaseTimer:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.peak_resident_bytes[name] = process_peak_resident_bytes()
 
     def elapsed(self) -> float:
         """Wall seconds since the timer was made."""

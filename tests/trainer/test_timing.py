@@ -1,5 +1,8 @@
 """trainer.timing: the phases of a run, the epochs, and where ``fit`` spends time outside them."""
 
+import os
+import subprocess
+import sys
 import types
 
 import keras
@@ -80,3 +83,32 @@ def test_phases_add_up_in_the_order_they_first_ran_also_when_one_raises(monkeypa
         raise RuntimeError("stop")
     assert list(timer.seconds.items()) == [("decode", 2.5), ("fit", 3.0)]
     assert timer.elapsed() == 5.5
+
+
+def test_each_phase_records_the_process_peak_memory_when_it_ended(monkeypatch):
+    peaks = iter([100, 250])
+    monkeypatch.setattr(timing, "process_peak_resident_bytes", lambda: next(peaks))
+    timer = timing.PhaseTimer()
+    with timer.phase("fit"):
+        pass
+    with pytest.raises(RuntimeError), timer.phase("export"):
+        raise RuntimeError("stop")
+    assert timer.peak_resident_bytes == {"fit": 100, "export": 250}
+
+
+def test_the_process_peak_memory_is_its_own_not_its_parents(tmp_path):
+    """A child of a process that holds 600 MB more reports its own peak (``ru_maxrss`` would report the parent's).
+
+    The child, started from this process after it touched 600 MB, allocates 200 MB and reports its peak before
+    and after; both must lie far below the parent's, and differ by the 200 MB, in bytes.
+    """
+    code = ("import numpy; from trainer.timing import process_peak_resident_bytes as peak; before = peak(); "
+            "block = numpy.ones(200 * 2**20, numpy.uint8); print(before, peak())")
+    held = np.ones(600 * 2**20, np.uint8)
+    parent_peak = timing.process_peak_resident_bytes()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    del held
+    before, after = map(int, out.stdout.split()[-2:])
+    assert 100 * 2**20 < before < parent_peak - 500 * 2**20, (before, parent_peak)
+    assert 190 * 2**20 < after - before < 230 * 2**20  # bytes, not kilobytes
