@@ -12,8 +12,9 @@ comparison's executors): when it returns or raises, a full garbage collection, t
 Nothing reachable is touched, so no result changes.  Measured on the demo (docs/trainer.md, "Memory of the
 demo"): after the bilinear Trainer the trim alone gave back 0.07 GB, the collection and the trim together
 0.40 GB; the peak of the demo's process tree fell from 6.56 to 5.74 GB.  What TensorFlow's oneDNN allocator
-holds in its own pool is not given back.  Where the C library has no ``malloc_trim`` (macOS, musl, Windows)
-only the collection runs.
+holds in its own pool is not given back; that is why each Trainer trains in a process of its own by
+default (``trainer/training_process.py``); this release still serves ``training.process same``.  Where the
+C library has no ``malloc_trim`` (macOS, musl, Windows) only the collection runs.
 """
 
 import ctypes
