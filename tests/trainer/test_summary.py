@@ -14,7 +14,8 @@ FIT_KEYS = [
     "initial_backbone_sha256", "initial_head_sha256", "final_backbone_sha256", "final_head_sha256",
     "warm_start_from", "history", "training_examples", "validation_examples", "steps_per_epoch",
     "images_per_epoch", "images_consumed", "data_order_sha256", "decode_seconds", "epoch_seconds",
-    "validation_seconds", "fit_outside_epochs_seconds", "phase_seconds", "train_images_per_second",
+    "validation_seconds", "fit_outside_epochs_seconds", "phase_seconds", "process_peak_resident_bytes_after_phase",
+    "train_images_per_second",
 ]
 
 

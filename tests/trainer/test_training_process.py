@@ -13,7 +13,7 @@ import pytest
 from absl import logging as absl_logging
 
 from tests.trainer import training_process_targets as targets
-from trainer import training_process
+from trainer import contract, training_process
 from trainer.config import ConfigError
 from trainer.training_process import TrainingProcessError, run_in_child_process
 
@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def fn_args(tmp_path, **extra):
-    return types.SimpleNamespace(custom_config={"name": "bilinear_baseline"}, train_files=["train/*"],
+    return types.SimpleNamespace(custom_config={"name": contract.BILINEAR_BASELINE_ARM}, train_files=["train/*"],
                                  eval_files=["eval/*"], model_run_dir=str(tmp_path), **extra)
 
 
@@ -54,7 +54,7 @@ def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_r
     with open(tmp_path / "call.json") as f:
         call = json.load(f)
     assert call["pid"] != os.getpid()
-    assert call["fields"] == {"custom_config": {"name": "bilinear_baseline"}, "train_files": ["train/*"],
+    assert call["fields"] == {"custom_config": {"name": contract.BILINEAR_BASELINE_ARM}, "train_files": ["train/*"],
                               "eval_files": ["eval/*"], "model_run_dir": str(tmp_path)}
     assert call["onednn"] == "1"  # the project's policy holds in the child
     ours = [r for r in captured if r.name == "resizer.test"]
@@ -63,8 +63,8 @@ def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_r
     assert [(r.levelno, r.getMessage()) for r in ours] == [(logging.WARNING, "a warning from the child")]
     assert ours[0].pathname == targets.__file__ and ours[0].process == call["pid"]
     # absl's INFO lines (the Trainer's progress), before and after absl's flags were parsed in the child.
-    assert [r.getMessage() for r in captured if r.name == "absl"] == ["trained bilinear_baseline",
-                                                                     "exported bilinear_baseline"]
+    assert [r.getMessage() for r in captured if r.name == "absl"] == [
+        f"trained {contract.BILINEAR_BASELINE_ARM}", f"exported {contract.BILINEAR_BASELINE_ARM}"]
 
 
 def test_an_error_is_raised_again_with_its_type_and_message_and_the_childs_traceback_as_cause(tmp_path):
