@@ -120,8 +120,21 @@ class _DropRoutineLines(logging.Filter):
         return not self.pattern.search(record.getMessage())
 
 
+# TensorFlow reads these variables once, when it loads: a process that imported it before this package runs with
+# TensorFlow's defaults, silently (on an AVX2-only CPU Eigen's kernels: the learnable arm's epochs took 2x as long
+# and trained other weights, docs/trainer.md).
+TENSORFLOW_LOADED_FIRST = (
+    "TensorFlow was imported before resizer-tfx's trainer package, so {} came too late for this process: "
+    "TensorFlow runs with its own defaults here (on CPUs without AVX-512 Eigen's kernels instead of oneDNN's: "
+    "slower, other numerics). Trainers that train in a process of their own (training.process child, the "
+    "default) still get them; import `pipeline` or `trainer` before TensorFlow, or set them in the environment.")
+
+
 def apply_keras_policy(environ=None):
     """Sets the Keras policy variables in ``environ`` (``os.environ``).
+
+    Warns (``RuntimeWarning``, :data:`TENSORFLOW_LOADED_FIRST`) when it changes this process's variables after
+    TensorFlow was already imported, which then runs without them.
 
     Args:
         environ: the environment to change (default: the process's).
@@ -130,7 +143,10 @@ def apply_keras_policy(environ=None):
         ``environ``, with :data:`KERAS_POLICY_ENV` set, and ``TF_CPP_MIN_LOG_LEVEL`` 2 and
         :data:`TENSORFLOW_CPU_ENV` unless already set.
     """
+    this_process = environ is None
     environ = os.environ if environ is None else environ
+    changed = [key for key, value in KERAS_POLICY_ENV.items() if environ.get(key) != value]
+    changed += [key for key in TENSORFLOW_CPU_ENV if key not in environ]
     for key, value in KERAS_POLICY_ENV.items():
         environ[key] = value
     # TensorFlow's C++ INFO/WARNING lines (end-of-sequence notices, CUDA probes on CPU
@@ -138,6 +154,9 @@ def apply_keras_policy(environ=None):
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for key, value in TENSORFLOW_CPU_ENV.items():
         environ.setdefault(key, value)
+    if this_process and changed and "tensorflow" in sys.modules:
+        warnings.warn(TENSORFLOW_LOADED_FIRST.format(", ".join(f"{key}={environ[key]}" for key in changed)),
+                      RuntimeWarning, stacklevel=2)
     return environ
 
 

@@ -81,6 +81,18 @@ def test_onednn_is_on_unless_the_user_chose(tmp_path):
                               timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stdout.strip().splitlines()[-1] == expected
+        assert "came too late" not in proc.stderr  # the package came first: nothing to warn about
+
+
+def test_tensorflow_imported_first_is_a_warning_naming_what_came_too_late():
+    # The user's environment without the variables, TensorFlow imported before the package (a notebook's order).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_USE_LEGACY_KERAS", "KERAS_BACKEND")}
+    proc = subprocess.run([sys.executable, "-c", "import tensorflow\nimport trainer"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "RuntimeWarning: TensorFlow was imported before resizer-tfx's trainer package, so " \
+           "TF_USE_LEGACY_KERAS=1, KERAS_BACKEND=tensorflow, TF_ENABLE_ONEDNN_OPTS=1 came too late" in proc.stderr
 
 
 def test_the_container_image_sets_the_same_variables():
