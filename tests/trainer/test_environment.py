@@ -95,6 +95,18 @@ def test_tensorflow_imported_first_is_a_warning_naming_what_came_too_late():
            "TF_USE_LEGACY_KERAS=1, KERAS_BACKEND=tensorflow, TF_ENABLE_ONEDNN_OPTS=1 came too late" in proc.stderr
 
 
+def test_the_pipeline_package_applies_the_policy_before_it_loads_tensorflow():
+    """``pipeline.pipeline`` (what a user's own runner imports) loads TFMA, hence TensorFlow, at its top."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_USE_LEGACY_KERAS", "KERAS_BACKEND")}
+    check = ("import os, sys\nimport pipeline.pipeline\n"
+             "print('tensorflow' in sys.modules, os.environ['TF_ENABLE_ONEDNN_OPTS'])")
+    proc = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-2:] == ["True", "1"] and "came too late" not in proc.stderr
+
+
 def test_the_container_image_sets_the_same_variables():
     from trainer import environment
 
