@@ -54,6 +54,12 @@ KERAS_POLICY_ENV = {
 # 2.16 turns it on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on an AVX2-only AMD EPYC (2 cores) a
 # demo training step took 0.59-0.74x as long with it as with Eigen's kernels, each arm (docs/trainer.md).
 TENSORFLOW_CPU_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+# TensorFlow's GPU memory, a user's own setting wins.  By default the first process to use a GPU reserves nearly
+# all of its memory; a local run's components (Transform, the Evaluator) run TensorFlow in the pipeline's process
+# while each Trainer trains in a child process of its own (trainer/training_process.py), which would then find
+# the GPU's memory taken.  With growth every process takes what it uses.  (No GPU machine with TensorFlow was
+# available to measure this: set from TensorFlow's documented behaviour.)
+TENSORFLOW_GPU_ENV = {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 # What TensorFlow prints at import that is no error of ours (C++ lines, written straight to stderr).
 TENSORFLOW_IMPORT_NOISE = re.compile(
     r"Unable to register cu(DNN|FFT|BLAS) factory|All log messages before absl::InitializeLog\(\) is called"
@@ -140,8 +146,8 @@ def apply_keras_policy(environ=None):
         environ: the environment to change (default: the process's).
 
     Returns:
-        ``environ``, with :data:`KERAS_POLICY_ENV` set, and ``TF_CPP_MIN_LOG_LEVEL`` 2 and
-        :data:`TENSORFLOW_CPU_ENV` unless already set.
+        ``environ``, with :data:`KERAS_POLICY_ENV` set, and ``TF_CPP_MIN_LOG_LEVEL`` 2,
+        :data:`TENSORFLOW_CPU_ENV` and :data:`TENSORFLOW_GPU_ENV` unless already set.
     """
     this_process = environ is None
     environ = os.environ if environ is None else environ
@@ -152,7 +158,7 @@ def apply_keras_policy(environ=None):
     # TensorFlow's C++ INFO/WARNING lines (end-of-sequence notices, CUDA probes on CPU
     # machines) drown the progress output; errors still show.  Users may override.
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for key, value in TENSORFLOW_CPU_ENV.items():
+    for key, value in {**TENSORFLOW_CPU_ENV, **TENSORFLOW_GPU_ENV}.items():
         environ.setdefault(key, value)
     if this_process and changed and "tensorflow" in sys.modules:
         warnings.warn(TENSORFLOW_LOADED_FIRST.format(", ".join(f"{key}={environ[key]}" for key in changed)),

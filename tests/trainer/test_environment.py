@@ -70,6 +70,10 @@ def test_onednn_is_on_unless_the_user_chose(tmp_path):
 
     assert environment.apply_keras_policy({})["TF_ENABLE_ONEDNN_OPTS"] == "1"
     assert environment.apply_keras_policy({"TF_ENABLE_ONEDNN_OPTS": "0"})["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    # GPU memory grows as used (a Trainer's child process shares the GPU with the pipeline's), unless the user chose.
+    assert environment.apply_keras_policy({})["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    chosen = {"TF_FORCE_GPU_ALLOW_GROWTH": "false"}
+    assert environment.apply_keras_policy(chosen)["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"
     # In a fresh process (the user's environment without the variable) it is in force once TensorFlow loads.
     check = ("import trainer, tensorflow\nfrom tensorflow.python.util import _pywrap_util_port\n"
              "print(_pywrap_util_port.IsMklEnabled())")
@@ -112,7 +116,8 @@ def test_the_container_image_sets_the_same_variables():
 
     with open(os.path.join(ROOT, "Dockerfile")) as f:
         dockerfile = f.read()
-    for key, value in {**environment.KERAS_POLICY_ENV, **environment.TENSORFLOW_CPU_ENV}.items():
+    for key, value in {**environment.KERAS_POLICY_ENV, **environment.TENSORFLOW_CPU_ENV,
+                       **environment.TENSORFLOW_GPU_ENV}.items():
         assert f"{key}={value}" in dockerfile
 
 
