@@ -129,6 +129,9 @@ class _DropRoutineLines(logging.Filter):
 # TensorFlow reads these variables once, when it loads: a process that imported it before this package runs with
 # TensorFlow's defaults, silently (on an AVX2-only CPU Eigen's kernels: the learnable arm's epochs took 2x as long
 # and trained other weights, docs/trainer.md).
+# Which library reads each variable, once, when it loads.
+READ_WHEN_LOADED = {"TF_USE_LEGACY_KERAS": "tensorflow", "KERAS_BACKEND": "keras",
+                    "TF_ENABLE_ONEDNN_OPTS": "tensorflow"}
 TENSORFLOW_LOADED_FIRST = (
     "TensorFlow was imported before resizer-tfx's trainer package, so {} came too late for this process: "
     "TensorFlow runs with its own defaults here (on CPUs without AVX-512 Eigen's kernels instead of oneDNN's: "
@@ -151,8 +154,10 @@ def apply_keras_policy(environ=None):
     """
     this_process = environ is None
     environ = os.environ if environ is None else environ
-    changed = [key for key, value in KERAS_POLICY_ENV.items() if environ.get(key) != value]
-    changed += [key for key in TENSORFLOW_CPU_ENV if key not in environ]
+    # Variables this call changes that a library already loaded here has read.
+    changed = [key for key, value in KERAS_POLICY_ENV.items()
+               if environ.get(key) != value and READ_WHEN_LOADED[key] in sys.modules]
+    changed += [key for key in TENSORFLOW_CPU_ENV if key not in environ and READ_WHEN_LOADED[key] in sys.modules]
     for key, value in KERAS_POLICY_ENV.items():
         environ[key] = value
     # TensorFlow's C++ INFO/WARNING lines (end-of-sequence notices, CUDA probes on CPU
@@ -160,7 +165,7 @@ def apply_keras_policy(environ=None):
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for key, value in {**TENSORFLOW_CPU_ENV, **TENSORFLOW_GPU_ENV}.items():
         environ.setdefault(key, value)
-    if this_process and changed and "tensorflow" in sys.modules:
+    if this_process and changed:
         warnings.warn(TENSORFLOW_LOADED_FIRST.format(", ".join(f"{key}={environ[key]}" for key in changed)),
                       RuntimeWarning, stacklevel=2)
     return environ

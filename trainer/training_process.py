@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -50,11 +51,12 @@ FN_ARGS_FIELDS = ("custom_config", "hyperparameters", "train_files", "eval_files
 _RECORD_FIELDS = ("name", "levelno", "levelname", "pathname", "filename", "module", "lineno", "funcName",
                   "created", "msecs", "relativeCreated", "thread", "threadName", "process", "processName")
 PARENT_POLL_SECONDS = 1.0
+_POLL_SECONDS = 0.2  # how often the log reader looks whether the child has ended
 # The child imports this package from where the parent did (a checkout, a container's copy), not from its own
 # working directory; argv[1] is that directory.
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHILD_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); from trainer.training_process import main; "
-               "sys.exit(main(sys.argv[1:]))")
+               "main(sys.argv[1:])")
 
 
 class TrainingProcessError(RuntimeError):
@@ -79,15 +81,40 @@ def _exit_status(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-def _forward_logs(stream) -> None:
-    """Handles every record the child sent (one JSON object per line) with this process's logger of its name."""
-    for line in stream:
-        try:
-            record = logging.makeLogRecord(json.loads(line))
-        except ValueError:  # not one of ours: show it as the child wrote it
-            sys.stderr.write(line)
-            continue
+def _handle_line(line: bytes) -> None:
+    """Handles one record the child sent (a JSON object) with this process's logger of its name."""
+    text = line.decode("utf-8", "replace")
+    try:
+        record = logging.makeLogRecord(json.loads(text))
+    except (ValueError, TypeError):  # not one of ours: show it as the child wrote it
+        sys.stderr.write(text + "\n")
+        return
+    try:
         logging.getLogger(record.name).handle(record)
+    except Exception:  # noqa: BLE001 (a failing handler here must not stop the reading: the child would block)
+        traceback.print_exc()
+
+
+def _forward_logs(read_fd: int, child_ended: threading.Event) -> None:
+    """Reads the child's records until the pipe closes, or until the child has ended and nothing more is there.
+
+    The second case: a process the child started may hold the pipe's write end after the child is gone.
+    """
+    pending = b""
+    while True:
+        ready, _, _ = select.select([read_fd], [], [], _POLL_SECONDS)
+        if not ready:
+            if child_ended.is_set():
+                break
+            continue
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            _handle_line(line)
+    if pending:
+        _handle_line(pending)
 
 
 def run_in_child_process(function, fn_args) -> None:
@@ -107,28 +134,31 @@ def run_in_child_process(function, fn_args) -> None:
     request = {
         "function": f"{function.__module__}:{function.__qualname__}",
         "fn_args": {name: getattr(fn_args, name) for name in FN_ARGS_FIELDS if hasattr(fn_args, name)},
-        "warning_filters": list(warnings.filters),
+        "warning_filters": [_pickled(entry) for entry in warnings.filters],
         # Every logger's own level, so that the child makes the records this process would (its handlers,
-        # filters and formats then apply here).
+        # filters and formats then apply here); absl's as its effective level (absl's verbosity flag).
         "log_levels": {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
                        if isinstance(logger, logging.Logger) and logger.level} | {"": logging.root.level},
+        "absl_level": logging.getLogger("absl").getEffectiveLevel(),
     }
     sys.stdout.flush()
     sys.stderr.flush()
     with tempfile.TemporaryDirectory(prefix="training-process-") as scratch:
         request_path, outcome_path = os.path.join(scratch, "request.pickle"), os.path.join(scratch, "outcome")
         read_fd, write_fd = os.pipe()
-        request["log_fd"] = write_fd
-        with open(request_path, "wb") as f:
-            pickle.dump(request, f)
         try:
-            child = subprocess.Popen([sys.executable, "-c", _CHILD_MAIN, _PROJECT_ROOT, request_path, outcome_path],
-                                     pass_fds=(write_fd,))
-        finally:
-            os.close(write_fd)
-        with open(read_fd, encoding="utf-8", errors="replace") as logs:
-            forwarder = threading.Thread(target=_forward_logs, args=(logs,), name="training-process-logs",
-                                         daemon=True)
+            request["log_fd"] = write_fd
+            with open(request_path, "wb") as f:
+                pickle.dump(request, f)
+            try:
+                child = subprocess.Popen(
+                    [sys.executable, "-c", _CHILD_MAIN, _PROJECT_ROOT, str(os.getpid()), request_path, outcome_path],
+                    pass_fds=(write_fd,))
+            finally:
+                os.close(write_fd)
+            child_ended = threading.Event()
+            forwarder = threading.Thread(target=_forward_logs, args=(read_fd, child_ended),
+                                         name="training-process-logs", daemon=True)
             forwarder.start()
             try:
                 returncode = child.wait()
@@ -137,7 +167,10 @@ def run_in_child_process(function, fn_args) -> None:
                 child.wait()
                 raise
             finally:
+                child_ended.set()
                 forwarder.join()
+        finally:
+            os.close(read_fd)
         if not os.path.exists(outcome_path):
             raise TrainingProcessError(
                 f"{request['function']}: the training process (pid {child.pid}) {_exit_status(returncode)} "
@@ -151,9 +184,18 @@ def run_in_child_process(function, fn_args) -> None:
         error = pickle.loads(base64.b64decode(outcome["error"])) if outcome["pickled"] else None
     except Exception:  # noqa: BLE001 (a class this process cannot rebuild: fall back to the words)
         error = None
-    if not isinstance(error, BaseException):
+    # SystemExit (even with status 0) or another BaseException from the child must not end this process quietly.
+    if not isinstance(error, (Exception, KeyboardInterrupt)):
         error = TrainingProcessError(f"{outcome['type']}: {outcome['message']}")
     raise error from cause
+
+
+def _pickled(value) -> bytes | None:
+    """``value`` pickled, or None when it does not pickle (such a warning filter is left out in the child)."""
+    try:
+        return pickle.dumps(value)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 # --- the child ---------------------------------------------------------------------------------------------
@@ -204,29 +246,39 @@ def _outcome(error: BaseException | None) -> dict:
     return outcome
 
 
-def main(argv) -> int:
-    """The child's entry point: ``argv`` is ``[project root, REQUEST, OUTCOME]`` (files the parent named).
+def main(argv) -> None:
+    """The child's entry point: ``argv`` is ``[project root, parent pid, REQUEST, OUTCOME]``.
 
-    Returns:
-        0 when the function returned, 1 when it raised (its outcome written either way).
+    Writes the outcome (``{"error": None}`` or the exception), then ends the process: status 0 when the function
+    returned, 1 when it raised (``os._exit``, after flushing: a thread TensorFlow left behind must not keep a
+    finished child waiting at the interpreter's shutdown).
     """
-    request_path, outcome_path = argv[1:3]
-    _exit_with_parent(os.getppid())
+    parent_pid, request_path, outcome_path = int(argv[1]), argv[2], argv[3]
+    _exit_with_parent(parent_pid)  # the parent's pid from the parent: one that died before this line still counts
     with open(request_path, "rb") as f:
         request = pickle.load(f)
-    warnings.filters[:] = request["warning_filters"]
     # The package's import applied the Keras policy before anything loaded TensorFlow here.
     import absl.logging  # absl sets up its logger class and handler before we replace them
 
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_PipeHandler(open(request["log_fd"], "w", encoding="utf-8", buffering=1)))
+    log_stream = open(request["log_fd"], "w", encoding="utf-8", buffering=1)
+    os.set_inheritable(request["log_fd"], False)  # no process this one starts keeps the parent reading
+    root.addHandler(_PipeHandler(log_stream))
     for name, level in request["log_levels"].items():
-        if name == "absl":  # through absl's verbosity flag, which would otherwise put it back when parsed
-            absl.logging.set_verbosity(absl.logging.converter.standard_to_absl(level))
-        else:
-            logging.getLogger(name or None).setLevel(level)
+        logging.getLogger(name or None).setLevel(level)
+    # Through absl's verbosity flag: TensorFlow's SavedModel export saves and restores the flag's value.
+    absl.logging.set_verbosity(absl.logging.converter.standard_to_absl(request["absl_level"]))
+    filters = []
+    for entry in request["warning_filters"]:
+        if entry is None:
+            continue
+        try:
+            filters.append(pickle.loads(entry))
+        except Exception:  # noqa: BLE001 (a category this process cannot import: that filter is left out)
+            continue
+    warnings.filters[:] = filters
     error = None
     try:
         module_name, name = request["function"].split(":")
@@ -239,6 +291,6 @@ def main(argv) -> int:
         json.dump(outcome, f)
     os.replace(outcome_path + ".partial", outcome_path)
     logging.shutdown()
-    return 0 if error is None else 1
-
-
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if error is None else 1)

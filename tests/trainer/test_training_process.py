@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -34,21 +35,34 @@ class Captured(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture
-def captured():
-    """Records reaching the root logger, with absl's verbosity and the "resizer.test" logger at INFO."""
-    handler, logger = Captured(), logging.getLogger("resizer.test")
-    logging.getLogger().addHandler(handler)
-    level, verbosity = logger.level, absl_logging.get_verbosity()
+@pytest.fixture(params=["absl verbosity", "root level"])
+def captured(request):
+    """Records reaching the root logger, with the "resizer.test" logger at INFO and absl's INFO lines on.
+
+    Two ways: absl's verbosity flag at INFO (``pipeline_runner.py``), or absl's logger without a level of its own
+    under a root logger at INFO (TFX's container entrypoint, through ``absl.app.run``).
+    """
+    handler, logger, absl_logger = Captured(), logging.getLogger("resizer.test"), logging.getLogger("absl")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved = logger.level, absl_logging.get_verbosity(), absl_logger.level, root.level
     logger.setLevel(logging.INFO)
-    absl_logging.set_verbosity(absl_logging.INFO)
+    if request.param == "absl verbosity":
+        absl_logging.set_verbosity(absl_logging.INFO)
+    else:
+        absl_logger.setLevel(logging.NOTSET)
+        root.setLevel(logging.INFO)
     yield handler.records
-    logging.getLogger().removeHandler(handler)
-    logger.setLevel(level)
-    absl_logging.set_verbosity(verbosity)
+    root.removeHandler(handler)
+    logger.setLevel(saved[0])
+    absl_logging.set_verbosity(saved[1])
+    absl_logger.setLevel(saved[2])
+    root.setLevel(saved[3])
 
 
-def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_records_come_back(tmp_path, captured):
+def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_records_come_back(
+        tmp_path, captured, monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)  # the child's package import sets it
     args = fn_args(tmp_path, not_a_trainer_field="left out")
     run_in_child_process(targets.record_call, args)
     with open(tmp_path / "call.json") as f:
@@ -56,7 +70,7 @@ def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_r
     assert call["pid"] != os.getpid()
     assert call["fields"] == {"custom_config": {"name": contract.BILINEAR_BASELINE_ARM}, "train_files": ["train/*"],
                               "eval_files": ["eval/*"], "model_run_dir": str(tmp_path)}
-    assert call["onednn"] == "1"  # the project's policy holds in the child
+    assert call["onednn"] == "1"  # the project's policy holds in the child, whatever this process's environment
     ours = [r for r in captured if r.name == "resizer.test"]
     # The child's warning, with its source file (progress lines choose by it); its debug line stays below the
     # logger's level here, so the child never made it.
@@ -79,6 +93,52 @@ def test_an_error_that_does_not_unpickle_comes_back_as_words(tmp_path):
     with pytest.raises(TrainingProcessError,
                        match=r"^tests\.trainer\.training_process_targets\.TwoArgumentsError: this and that$"):
         run_in_child_process(targets.raise_unrebuildable, fn_args(tmp_path))
+
+
+def test_a_system_exit_in_the_child_is_an_error_here_not_the_end_of_this_process(tmp_path):
+    with pytest.raises(TrainingProcessError, match=r"^builtins\.SystemExit: 0$"):
+        run_in_child_process(targets.exit_quietly, fn_args(tmp_path))
+
+
+def _call_within(seconds, function, args):
+    """Runs the call in a thread; fails the test (instead of hanging the suite) when it takes longer."""
+    errors = []
+    thread = threading.Thread(target=lambda: _record_error(errors, function, args), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the call did not return within {seconds} s"
+    return errors
+
+
+def _record_error(errors, function, args):
+    try:
+        run_in_child_process(function, args)
+    except BaseException as error:  # noqa: BLE001
+        errors.append(error)
+
+
+def test_a_failing_handler_here_does_not_stop_the_child_logging_more_than_a_pipe_holds(tmp_path, capsys):
+    class Failing(logging.Handler):
+        def emit(self, record):
+            raise OSError("the terminal went away")
+
+    logger = logging.getLogger("resizer.flood")
+    failing = Failing()
+    logger.addHandler(failing)
+    logger.propagate = False
+    try:
+        errors = _call_within(120, targets.log_a_flood, fn_args(tmp_path))
+    finally:
+        logger.removeHandler(failing)
+        logger.propagate = True
+    assert errors == []
+    assert "the terminal went away" in capsys.readouterr().err  # each failure shown, the reading went on
+
+
+def test_a_process_the_child_left_holding_the_log_pipe_does_not_hold_up_the_call(tmp_path):
+    errors = _call_within(15, targets.fork_a_holder, fn_args(tmp_path))  # the holder sleeps 30 s
+    os.kill(int((tmp_path / "holder").read_text()), signal.SIGKILL)
+    assert errors == []
 
 
 def test_a_killed_child_is_an_error_naming_the_signal(tmp_path):

@@ -49,3 +49,23 @@ def wait_forever(fn_args):
     os.replace(os.path.join(fn_args.model_run_dir, "pid.partial"), os.path.join(fn_args.model_run_dir, "pid"))
     while True:
         time.sleep(1)
+
+
+def log_a_flood(fn_args):
+    """Logs far more than a pipe holds (about 2 MB) before it returns."""
+    for i in range(20_000):
+        logging.getLogger("resizer.flood").warning("line %d %s", i, "x" * 100)
+
+
+def fork_a_holder(fn_args):
+    """Leaves a forked copy of itself (which keeps every descriptor, the log pipe's too) sleeping, then returns."""
+    holder = os.fork()
+    if holder == 0:
+        time.sleep(30)
+        os._exit(0)
+    with open(os.path.join(fn_args.model_run_dir, "holder"), "w") as f:
+        f.write(str(holder))
+
+
+def exit_quietly(fn_args):
+    raise SystemExit(0)
