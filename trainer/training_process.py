@@ -20,7 +20,8 @@ only what it held before.
   traceback as its cause; a child that dies without one (a signal: the kernel's out-of-memory killer) raises
   :class:`TrainingProcessError` naming the exit status;
 * it does not outlive this process: it exits when its parent is gone (checked every second), and it is
-  killed when the call is interrupted here (``KeyboardInterrupt``).
+  killed when the call is interrupted here (``KeyboardInterrupt``); a handler here that fails, or a process
+  the child left holding the log pipe, does not hold the call up.
 
 Costs a fresh interpreter's imports of TensorFlow and the trainer per Trainer (about 5 s on a 2-core AMD EPYC,
 AVX2 only).
@@ -128,7 +129,7 @@ def run_in_child_process(function, fn_args) -> None:
     Raises:
         Whatever ``function`` raised, re-raised here (its type and message; the child's traceback as the
         ``__cause__``); a :class:`TrainingProcessError` with the exception's type and message when it does
-        not unpickle here.
+        not unpickle here, or is no ``Exception`` and no ``KeyboardInterrupt`` (a ``SystemExit``).
         TrainingProcessError: the child ended without an outcome (killed by a signal, or crashed in C++).
     """
     request = {
