@@ -57,7 +57,7 @@ _POLL_SECONDS = 0.2  # how often the log reader looks whether the child has ende
 # working directory; argv[1] is that directory.
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHILD_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); from trainer.training_process import main; "
-               "main(sys.argv[1:])")
+               "sys.exit(main(sys.argv[1:]))")
 
 
 class TrainingProcessError(RuntimeError):
@@ -247,12 +247,14 @@ def _outcome(error: BaseException | None) -> dict:
     return outcome
 
 
-def main(argv) -> None:
+def main(argv) -> int:
     """The child's entry point: ``argv`` is ``[project root, parent pid, REQUEST, OUTCOME]``.
 
-    Writes the outcome (``{"error": None}`` or the exception), then ends the process: status 0 when the function
-    returned, 1 when it raised (``os._exit``, after flushing: a thread TensorFlow left behind must not keep a
-    finished child waiting at the interpreter's shutdown).
+    Writes the outcome (``{"error": None}`` or the exception).
+
+    Returns:
+        The exit status: 0 when the function returned, 1 when it raised.  The interpreter then ends as usual,
+        running its exit handlers (TensorFlow's removes the temporary files AutoGraph wrote).
     """
     parent_pid, request_path, outcome_path = int(argv[1]), argv[2], argv[3]
     _exit_with_parent(parent_pid)  # the parent's pid from the parent: one that died before this line still counts
@@ -291,7 +293,4 @@ def main(argv) -> None:
     with open(outcome_path + ".partial", "w", encoding="utf-8") as f:
         json.dump(outcome, f)
     os.replace(outcome_path + ".partial", outcome_path)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0 if error is None else 1)
+    return 0 if error is None else 1

@@ -81,6 +81,12 @@ def test_the_function_runs_in_another_process_with_the_trainers_fields_and_its_r
         f"trained {contract.BILINEAR_BASELINE_ARM}", f"exported {contract.BILINEAR_BASELINE_ARM}"]
 
 
+def test_the_child_runs_its_exit_handlers(tmp_path):
+    """TensorFlow removes AutoGraph's temporary files in an exit handler; a child that skipped them left files."""
+    run_in_child_process(targets.register_exit_handler, fn_args(tmp_path))
+    assert (tmp_path / "exited").exists()
+
+
 def test_an_error_is_raised_again_with_its_type_and_message_and_the_childs_traceback_as_cause(tmp_path):
     with pytest.raises(ConfigError, match="^training.epochs: must be at least 1$") as raised:
         run_in_child_process(targets.raise_config_error, fn_args(tmp_path))

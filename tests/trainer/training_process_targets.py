@@ -1,5 +1,6 @@
 """Functions the tests of ``trainer/training_process.py`` run in a child process (light: no TensorFlow)."""
 
+import atexit
 import json
 import logging
 import os
@@ -69,3 +70,9 @@ def fork_a_holder(fn_args):
 
 def exit_quietly(fn_args):
     raise SystemExit(0)
+
+
+def register_exit_handler(fn_args):
+    """Registers an exit handler that writes ``exited`` into ``fn_args.model_run_dir`` (as AutoGraph's cleans up)."""
+    path = os.path.join(fn_args.model_run_dir, "exited")
+    atexit.register(lambda: open(path, "w").close())
