@@ -158,7 +158,9 @@ def _parent(tmp_path):
     code = ("import sys, types; from trainer.training_process import run_in_child_process; "
             "from tests.trainer.training_process_targets import wait_forever; "
             "run_in_child_process(wait_forever, types.SimpleNamespace(model_run_dir=sys.argv[1]))")
-    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE)
+    # A killed parent leaves its scratch directory (the request file): in the test's, not in /tmp.
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 60
     while not (tmp_path / "pid").exists():
         assert parent.poll() is None, parent.stderr.read().decode()
