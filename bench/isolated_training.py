@@ -16,14 +16,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Trainer's ``trainer.optimizers``), the same batch size and precision, ``model.fit`` on random uint8 images
 # held in memory as float32, 2 untimed steps, then STEPS timed ones.  Prints ``RATE`` (images/s over the timed steps),
 # ``STEPS`` (each timed step's seconds, JSON), ``FIRST`` (the first step's seconds: tracing, graph optimization
-# and the step) and ``PEAK`` (the process's peak resident memory, bytes).
+# and the step) and ``PEAK`` (the process's own peak resident memory, bytes: ``trainer.timing``).
 ISOLATED = r"""
-import json, resource, sys, time
+import json, sys, time
 from trainer.environment import apply_keras_policy
 apply_keras_policy()
 import keras, numpy as np, tensorflow as tf
 from trainer import backbones, models
 from trainer.config import ArmConfig
+from trainer.timing import process_peak_resident_bytes
 config = ArmConfig.from_dict(json.loads(sys.argv[1]))
 steps, warmup = int(sys.argv[2]), 2
 keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
@@ -51,7 +52,7 @@ t = times.t[warmup - 1:]  # from the end of the last untimed step: the timed ste
 print("RATE", config.batch_size * (len(t) - 1) / (t[-1] - t[0]))
 print("STEPS", json.dumps([b - a for a, b in zip(t, t[1:])]))
 print("FIRST", times.t[0] - start)
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print("PEAK", process_peak_resident_bytes())  # its own (ru_maxrss would keep its starter's high-water mark)
 """
 
 
