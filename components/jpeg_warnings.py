@@ -50,13 +50,18 @@ class JpegCheck:
     ``reason``: ``""`` (no warning), :data:`JPEG_EXTRANEOUS_BYTES` or
     :data:`JPEG_WARNING`; ``message``: libjpeg's first warning, as it would
     have printed it; ``data``: the bytes to store (the input, or the input
-    without the extraneous bytes); ``removed``: how many bytes were dropped.
+    without the extraneous bytes); ``removed``: how many bytes were dropped;
+    ``decoded``: whether TensorFlow decoded the bytes at all; ``unprinted``:
+    when it did not, what was written to standard error during the decode
+    (libjpeg's error message), held back for :func:`print_unprinted`.
     """
 
     reason: str = ""
     message: str = ""
     data: bytes | None = None
     removed: int = 0
+    decoded: bool = True
+    unprinted: str = ""
 
     @property
     def detail(self) -> str:
@@ -68,9 +73,18 @@ class JpegCheck:
                     f"image, decoded pixels unchanged")
         return f"libjpeg: {self.message}; stored as it is"
 
+    @property
+    def clean(self) -> bool:
+        """TensorFlow decoded the whole image and libjpeg had nothing to say."""
+        return self.decoded and not self.reason
 
-def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str]]:
-    """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines)."""
+
+def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str], str]:
+    """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines, the rest).
+
+    The rest (any other text written to fd 2 meanwhile) is written back to standard error at once when
+    the decode succeeded; when it failed, it holds libjpeg's error message and is returned unwritten.
+    """
     import tensorflow as tf
 
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
@@ -79,9 +93,9 @@ def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str]]:
             saved = os.dup(2)
         except OSError:  # no standard error to redirect (a closed fd 2): nothing would be printed either
             try:
-                return tf.io.decode_jpeg(data, channels=0).numpy(), []
+                return tf.io.decode_jpeg(data, channels=0).numpy(), [], ""
             except Exception:  # noqa: BLE001 - libjpeg error: the caller keeps Pillow's verdict
-                return None, []
+                return None, [], ""
         os.dup2(capture.fileno(), 2)
         try:
             try:
@@ -97,9 +111,17 @@ def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str]]:
     warnings, others = [], []
     for line in text.splitlines(keepends=True):
         (warnings if _LIBJPEG_WARNING.match(line.strip()) else others).append(line)
+    if pixels is None:  # libjpeg's error message(s) among them: the caller decides
+        return None, [line.strip() for line in warnings], "".join(others)
     if others:  # not libjpeg's: give it back to standard error as it was written
         os.write(2, "".join(others).encode("utf-8"))
-    return pixels, [line.strip() for line in warnings]
+    return pixels, [line.strip() for line in warnings], ""
+
+
+def print_unprinted(check: JpegCheck) -> None:
+    """Writes ``check.unprinted`` to standard error: the decode failed but the image is kept (Pillow's verdict)."""
+    if check.unprinted:
+        os.write(2, check.unprinted.encode("utf-8"))
 
 
 def _drop_before_eoi(data: bytes, count: int) -> bytes | None:
@@ -124,10 +146,12 @@ def check_jpeg(data: bytes) -> JpegCheck:
     Returns:
       A :class:`JpegCheck`; ``reason`` is ``""`` and ``data`` is the input
       when libjpeg has nothing to say or TensorFlow cannot decode the bytes
-      at all (then Pillow's decision stands).
+      at all (``decoded`` False: then Pillow's decision stands).
     """
-    pixels, warnings = _decode_capturing_stderr(data)
-    if pixels is None or not warnings:
+    pixels, warnings, unprinted = _decode_capturing_stderr(data)
+    if pixels is None:
+        return JpegCheck(data=data, decoded=False, unprinted=unprinted)
+    if not warnings:
         return JpegCheck(data=data)
     message = warnings[0]
     match = _EXTRANEOUS.match(message)
@@ -138,7 +162,7 @@ def check_jpeg(data: bytes) -> JpegCheck:
         candidate = _drop_before_eoi(repaired, count)
         if candidate is None:
             break
-        again, more = _decode_capturing_stderr(candidate)
+        again, more, _ = _decode_capturing_stderr(candidate)  # a failure's message is of our candidate
         if again is None or again.shape != pixels.shape or (again != pixels).any():
             break
         repaired = candidate
@@ -151,4 +175,4 @@ def check_jpeg(data: bytes) -> JpegCheck:
     return JpegCheck(JPEG_WARNING, message, data)
 
 
-__all__ = ["JPEG_EXTRANEOUS_BYTES", "JPEG_WARNING", "WARNING_REASONS", "JpegCheck", "check_jpeg"]
+__all__ = ["JPEG_EXTRANEOUS_BYTES", "JPEG_WARNING", "WARNING_REASONS", "JpegCheck", "check_jpeg", "print_unprinted"]

@@ -156,3 +156,78 @@ def test_ingestion_reports_files_kept_with_a_warning_by_name(tmp_path, capfd, ca
     np.testing.assert_array_equal(_tf_decode(records["dog/4.jpg"]), _tf_decode(files["dog/4.jpg"]))
     assert capfd.readouterr().err.count("Corrupt JPEG") == 1  # the original only
     assert records["dog/5.jpg"] == files["dog/5.jpg"]
+
+
+def _damaged_variants(data: bytes, rng: np.random.Generator):
+    """Truncations, flipped and inserted bytes, a cut with a new end-of-image marker, a deleted run."""
+    n = len(data)
+    for _ in range(5):
+        yield data[:int(rng.integers(100, n))]
+    for _ in range(4):
+        damaged = bytearray(data)
+        for i in rng.integers(200, n, size=int(rng.integers(1, 20))):
+            damaged[i] = int(rng.integers(0, 256))
+        yield bytes(damaged)
+    for _ in range(3):
+        i = int(rng.integers(200, n))
+        yield data[:i] + rng.integers(0, 256, size=int(rng.integers(1, 50)), dtype=np.uint8).tobytes() + data[i:]
+    yield data[:int(rng.integers(n // 2, n - 2))] + EOI
+    i = int(rng.integers(200, n))
+    yield data[:i] + data[i + int(rng.integers(1, 500)):]
+
+
+def test_damaged_jpegs_get_the_verdict_of_decoding_with_pillow_first(capfd):
+    """Pillow's decode is left out when TensorFlow's decodes cleanly: the outcome is the same as with it.
+
+    The reference is the order of checks the shortcut replaces: Pillow decodes the file (its error makes
+    the file ``corrupt``), then TensorFlow's libjpeg says what it warns about.
+    """
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    sources = []
+    for _ in range(3):
+        pixels = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
+        for kwargs in ({}, {"progressive": True}):
+            sources.append(jpeg_bytes(pixels, **kwargs))
+        sources.append(jpeg_bytes(pixels[..., 0]))  # grayscale
+    seen = {"pillow_refuses": 0, "kept_clean": 0, "kept_with_warning": 0}
+    for source in sources:
+        for damaged in (source, *_damaged_variants(source, rng)):
+            try:
+                with Image.open(io.BytesIO(damaged)) as img:
+                    img.load()
+            except Exception as exc:  # noqa: BLE001 - the reference's verdict: corrupt
+                want = (image_records.SKIPPED, image_records.CORRUPT, "", f"{type(exc).__name__}: {exc}", None)
+                seen["pillow_refuses"] += 1
+            else:
+                check = jpeg_warnings.check_jpeg(damaged)
+                want = (image_records.KEPT, "", check.reason, check.detail, check.data)
+                seen["kept_with_warning" if check.reason else "kept_clean"] += 1
+            capfd.readouterr()
+            result = image_records.normalize_image(damaged)
+            got = (result.outcome, result.reason, result.warning, result.detail, result.encoded)
+            assert got == want
+            if result.outcome == image_records.SKIPPED:  # reported with Pillow's reason, libjpeg's line not printed
+                assert capfd.readouterr().err == ""
+    assert min(seen.values()) >= 5, seen  # every kind of verdict was met
+
+
+def test_a_jpeg_tensorflow_decodes_cleanly_is_not_decoded_by_pillow(monkeypatch):
+    from PIL import ImageFile
+
+    loads = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        loads.append(self.format)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    clean = _clean_jpeg(seed=3)
+    assert image_records.normalize_image(clean).encoded == clean
+    assert loads == []
+    result = image_records.normalize_image(_with_garbage_before_eoi(clean, b"\x03" * 12))
+    assert (result.warning, loads) == (jpeg_warnings.JPEG_EXTRANEOUS_BYTES, ["JPEG"])  # Pillow's verdict too
