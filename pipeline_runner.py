@@ -277,6 +277,14 @@ def sweep(config, seeds, beam_args=(), verbose=False):
     return 0
 
 
+def interrupted(config) -> int:
+    """Ctrl-C during ``run`` or ``sweep``: one line on what is kept instead of a traceback; exit status 130."""
+    print(f"\npipeline_runner.py: interrupted. What finished is kept: the same command goes on from there, "
+          f"taking the finished components from the cache in {config.metadata_path} and running the "
+          f"interrupted one again.", file=sys.stderr, flush=True)
+    return 130
+
+
 def main(argv=None):
     """Runs one command; what ``python pipeline_runner.py ...`` calls.
 
@@ -284,7 +292,8 @@ def main(argv=None):
         argv: the arguments after the program name; None: ``sys.argv[1:]``.  Those after ``--`` go to Beam.
 
     Returns:
-        The exit status.  An invalid configuration or ``--seeds`` exits with status 2 and a message naming it.
+        The exit status.  An invalid configuration or ``--seeds`` exits with status 2 and a message naming it;
+        Ctrl-C during ``run`` or ``sweep`` with status 130 and a line on how to go on (:func:`interrupted`).
     """
     # Keras prints epochs to stdout: keep them flowing when stdout is a pipe or file.
     if hasattr(sys.stdout, "reconfigure"):
@@ -316,8 +325,11 @@ def main(argv=None):
     except ConfigError as error:
         parser.exit(2, f"pipeline_runner.py: invalid configuration: {error}\n")
     if args.command == "run":
-        with filtered_stderr(verbose):
-            return run(config, beam_args, verbose=verbose)
+        try:
+            with filtered_stderr(verbose):
+                return run(config, beam_args, verbose=verbose)
+        except KeyboardInterrupt:
+            return interrupted(config)
     if args.command == "sweep":
         from pipeline.sweep import parse_seeds
 
@@ -325,8 +337,11 @@ def main(argv=None):
             seeds = parse_seeds(args.seeds)
         except ValueError as error:
             parser.exit(2, f"pipeline_runner.py: {error}\n")
-        with filtered_stderr(verbose):
-            return sweep(config, seeds, beam_args, verbose=verbose)
+        try:
+            with filtered_stderr(verbose):
+                return sweep(config, seeds, beam_args, verbose=verbose)
+        except KeyboardInterrupt:
+            return interrupted(config)
     if args.command == "compile":
         import_tensorflow(verbose)
         from pipeline import kubeflow

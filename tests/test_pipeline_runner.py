@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -33,8 +34,12 @@ def _environment():
     return {k: v for k, v in os.environ.items() if k not in removed}
 
 
-def first_lines(argv, limit=FIRST_LINES, timeout=300):
-    """The first ``limit`` lines of stdout and stderr together; the process is stopped after them."""
+def first_lines(argv, limit=FIRST_LINES, timeout=300, then=None):
+    """The first ``limit`` lines of stdout and stderr together; the process is killed after them.
+
+    With ``then`` (a function of the process) it is called instead of the kill, and the process is read to
+    its end: returns (first lines, the lines after them, exit status).
+    """
     proc = subprocess.Popen([sys.executable, RUNNER, *argv], cwd=ROOT, env=_environment(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines, deadline = [], time.monotonic() + timeout
@@ -43,10 +48,14 @@ def first_lines(argv, limit=FIRST_LINES, timeout=300):
             lines.append(line.rstrip("\n"))
             if len(lines) == limit or time.monotonic() > deadline:
                 break
+        if then is None:
+            return lines
+        then(proc)
+        rest, _ = proc.communicate(timeout=timeout)
+        return lines, rest.splitlines(), proc.returncode
     finally:
         proc.kill()
         proc.wait(timeout=60)
-    return lines
 
 
 def assert_quiet(lines):
@@ -75,16 +84,23 @@ def test_help_starts_with_the_usage():
         assert_quiet(lines)
 
 
-def test_a_tiny_run_starts_with_the_projects_own_lines(tmp_path):
-    lines = first_lines(["run", "--output-dir", str(tmp_path), "--data.demo_images_per_class", "4",
-                         "--data.max_bad_fraction", "0.9", "--training.image_size", "64,64",
-                         "--training.target_size", "32,32", "--training.epochs", "1"])
+def test_a_tiny_run_starts_with_the_projects_own_lines_and_ctrl_c_ends_it_in_one(tmp_path):
+    lines, rest, status = first_lines(
+        ["run", "--output-dir", str(tmp_path), "--data.demo_images_per_class", "4",
+         "--data.max_bad_fraction", "0.9", "--training.image_size", "64,64",
+         "--training.target_size", "32,32", "--training.epochs", "1"],
+        then=lambda proc: proc.send_signal(signal.SIGINT))  # Ctrl-C
     assert len(lines) == FIRST_LINES, lines
     assert_quiet(lines)
     assert lines[0].startswith("Generating the synthetic demo data set"), lines
     assert lines[1].startswith("Running resizer_tfx (demo profile, local runner)"), lines
     # A warning that matters stays: the demo set's deliberately bad files.
     assert any("skipped" in line and contract.BAD_IMAGES_FILE in line for line in lines), lines
+    # Interrupted: what is kept and how to go on, in one line, instead of a traceback.
+    assert status == 130, rest
+    assert not any("Traceback" in line for line in rest), "\n".join(rest)
+    assert rest[-1].startswith("pipeline_runner.py: interrupted. What finished is kept"), rest
+    assert str(tmp_path / "metadata.sqlite") in rest[-1] or "metadata.sqlite" in rest[-1], rest
 
 
 def test_verbose_shows_tensorflow_start_up_lines(tmp_path):
