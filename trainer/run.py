@@ -12,7 +12,9 @@ the arm's hyperparameters (``trainer/tuning.py``) on the same decoded
 splits and data order; a Trainer given ``hyperparameters`` trains with the
 best values and records the search under ``tuning`` in its summary.
 
-Each step is a function of the module of its concern: the configuration
+The training runs in a fresh Python process of its own by default
+(``training_process.py``, ``training.process``): its memory goes back to the
+system when it ends. Each step is a function of the module of its concern: the configuration
 (``tuning.py``), where the process runs and writes (``distribution.py``), the
 data (``data.py``), building, fitting and the BatchNorm statistics recomputed
 after it with ``training.precise_batchnorm`` (``training.py``), the control

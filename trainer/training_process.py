@@ -35,6 +35,7 @@ import logging
 import os
 import pickle
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,12 +224,17 @@ class _PipeHandler(logging.Handler):
             self.handleError(record)
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """Ends this process (status 70) once its parent is gone: the training must not outlive the pipeline."""
+def _exit_with_parent(parent_pid: int, scratch: str) -> None:
+    """Ends this process (status 70) once its parent is gone: the training must not outlive the pipeline.
+
+    The parent's scratch directory (``scratch``, the request and outcome files) goes with it: a parent that
+    was killed could not remove it.
+    """
 
     def watch():
         while os.getppid() == parent_pid:
             time.sleep(PARENT_POLL_SECONDS)
+        shutil.rmtree(scratch, ignore_errors=True)
         os._exit(70)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
@@ -257,7 +263,8 @@ def main(argv) -> int:
         running its exit handlers (TensorFlow's removes the temporary files AutoGraph wrote).
     """
     parent_pid, request_path, outcome_path = int(argv[1]), argv[2], argv[3]
-    _exit_with_parent(parent_pid)  # the parent's pid from the parent: one that died before this line still counts
+    # The parent's pid from the parent: one that died before this line still counts.
+    _exit_with_parent(parent_pid, os.path.dirname(request_path))
     with open(request_path, "rb") as f:
         request = pickle.load(f)
     # The package's import applied the Keras policy before anything loaded TensorFlow here.

@@ -158,7 +158,7 @@ def _parent(tmp_path):
     code = ("import sys, types; from trainer.training_process import run_in_child_process; "
             "from tests.trainer.training_process_targets import wait_forever; "
             "run_in_child_process(wait_forever, types.SimpleNamespace(model_run_dir=sys.argv[1]))")
-    # A killed parent leaves its scratch directory (the request file): in the test's, not in /tmp.
+    # Its scratch directory (the request file) in the test's directory, to see that it goes.
     parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE,
                               env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 60
@@ -195,3 +195,4 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child), "the training process outlived its parent"
+    assert not list(tmp_path.glob("training-process-*")), "the killed parent's scratch directory was left"
