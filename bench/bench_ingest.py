@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """Benchmark: ImageFolderExampleGen throughput on 2,000 JPEGs of cats_vs_dogs-like sizes.
 
-    python bench/bench_ingest.py [--images 2000] [--keep DIR]
+    python bench/bench_ingest.py [--images 2000] [--keep DIR] [--decode-sample 2000]
 
 Generates the images (cats_vs_dogs-like sizes, JPEG quality 85, two classes)
 into a temporary directory, runs the ImageFolderExampleGen executor on them
-with Beam's in-process DirectRunner, prints images/s and writes
+with Beam's in-process DirectRunner, measures the machine's JPEG decode limit
+on a sample of the same files on every core (``bench/bench_scale.py``'s
+``decode_limit``), prints images/s and its fraction of that limit and writes
 ``bench/results/ingest.json``.  Heavy: run it alone on the machine.
 """
 
@@ -34,7 +36,7 @@ def make_images(directory, count):
     return make_folder(directory, count, bad_fraction=0.0)["bytes"]
 
 
-def run(count, keep=None):
+def run(count, keep=None, decode_sample=2000):
     from google.protobuf import message
     from tfx.dsl.components.base import base_beam_executor
     from tfx.types import standard_artifacts
@@ -67,6 +69,9 @@ def run(count, keep=None):
     seconds = time.time() - t0
     with open(os.path.join(out_dir, INGEST_REPORT_FILE)) as f:
         report = json.load(f)
+    from bench.bench_scale import decode_limit, list_jpegs
+
+    limit = decode_limit(list_jpegs(images_dir, decode_sample))
     out_bytes = sum(os.path.getsize(os.path.join(d, f))
                     for d, _, fs in os.walk(out_dir) for f in fs)
     result = {
@@ -78,6 +83,8 @@ def run(count, keep=None):
         "records_out": report["totals"]["records_out"],
         "seconds": round(seconds, 2),
         "images_per_s": round(count / seconds, 1),
+        "decode_limit": limit,
+        "fraction_of_decode_limit": round(count / seconds / limit["limit_images_per_second"], 3),
         "input_mb_per_s": round(total_bytes / 1e6 / seconds, 2),
         "generate_seconds": round(gen_s, 1),
         **host(),
@@ -92,12 +99,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--keep", help="work directory to keep (reused if it has images)")
+    parser.add_argument("--decode-sample", type=int, default=2000, help="files the decode limit is measured on")
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "results", "ingest.json"))
     args = parser.parse_args()
-    result = run(args.images, args.keep)
+    result = run(args.images, args.keep, args.decode_sample)
     write_result(args.output, result, sort_keys=True)
     print(json.dumps(result, indent=2, sort_keys=True))
-    print(f"{result['images_per_s']} images/s")
+    print(f"{result['images_per_s']} images/s, {result['fraction_of_decode_limit']:.0%} of the decode limit "
+          f"({result['decode_limit']['limit_images_per_second']:.0f} images/s on {result['decode_limit']['cores']} "
+          f"cores)")
 
 
 if __name__ == "__main__":
