@@ -100,7 +100,7 @@ def test_a_tiny_run_starts_with_the_projects_own_lines_and_ctrl_c_ends_it_in_one
     assert status == 130, rest
     assert not any("Traceback" in line for line in rest), "\n".join(rest)
     assert rest[-1].startswith("pipeline_runner.py: interrupted. What finished is kept"), rest
-    assert str(tmp_path / "metadata.sqlite") in rest[-1] or "metadata.sqlite" in rest[-1], rest
+    assert f"in {tmp_path / 'metadata.sqlite'} and" in rest[-1], rest
 
 
 def test_verbose_shows_tensorflow_start_up_lines(tmp_path):
