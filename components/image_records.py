@@ -221,8 +221,10 @@ def normalize_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageR
                 return skipped(
                     TOO_MANY_PIXELS, f"{width}x{height} > max_pixels={max_pixels}"
                 )
-            orientation = _orientation(img)
             jpeg_check = None
+            # A JPEG's EXIF block is parsed when it is opened; other formats' getexif() may load the pixels
+            # (PNG: swallowing its error) or rotate them while loading (TIFF): read after the load for them.
+            orientation = _orientation(img) if img_format in JPEG_FORMATS else None
             if img_format in JPEG_FORMATS and img.mode in ("L", "RGB") and orientation == 1:
                 # A JPEG stored as it is: TensorFlow's decode (for libjpeg's warnings) checks the pixel
                 # data too. When it decodes the whole image without a warning, Pillow's decode succeeds
@@ -233,6 +235,8 @@ def normalize_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageR
                 jpeg_check = jpeg_warnings.check_jpeg(data)
             if jpeg_check is None or not jpeg_check.clean:
                 img.load()  # decodes the (first frame's) pixel data; raises if truncated
+            if orientation is None:
+                orientation = _orientation(img)
             if jpeg_check is not None:
                 # Kept although TensorFlow could not decode it: its message is printed as before; a file
                 # both refuse is reported as corrupt with Pillow's reason instead.

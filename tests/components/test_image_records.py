@@ -72,6 +72,24 @@ def _fmt(array, fmt, **kwargs):
     return buf.getvalue()
 
 
+def _png_with_broken_pixel_data(array: np.ndarray) -> bytes:
+    """A PNG whose chunks are well formed (CRCs right) but whose IDAT is no zlib stream."""
+    data = png_bytes(Image.fromarray(array))
+    at = data.index(b"IDAT") - 4
+    length = int.from_bytes(data[at:at + 4], "big")
+    garbage = bytes(range(7, 7 + min(length, 200)))
+    chunk = (len(garbage).to_bytes(4, "big") + b"IDAT" + garbage
+             + (zlib.crc32(b"IDAT" + garbage) & 0xFFFFFFFF).to_bytes(4, "big"))
+    return data[:at] + chunk + data[at + 12 + length:]
+
+
+def _exif_rotated_tiff() -> bytes:
+    img = Image.fromarray(np.ascontiguousarray(np.rot90(SMOOTH, k=1)))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    return _fmt(np.asarray(img), "TIFF", exif=exif)
+
+
 GOOD_JPEG = jpeg_bytes(SMOOTH)
 
 # kind -> (bytes factory, expected outcome, expected reason, stored format)
@@ -99,9 +117,14 @@ CASES = {
     "animated_gif": (lambda: _gif(3), ir.CONVERTED, "gif+animated", "png"),
     "bmp": (lambda: _fmt(SMOOTH, "BMP"), ir.CONVERTED, "format_bmp", "png"),
     "tiff": (lambda: _fmt(SMOOTH, "TIFF"), ir.CONVERTED, "format_tiff", "png"),
+    # Pillow applies a TIFF's orientation while loading it (and drops the tag): no second rotation.
+    "exif_rotated_tiff": (_exif_rotated_tiff, ir.CONVERTED, "format_tiff", "png"),
     "empty": (lambda: b"", ir.SKIPPED, ir.EMPTY_FILE, None),
     "truncated_jpeg": (lambda: GOOD_JPEG[: len(GOOD_JPEG) // 2], ir.SKIPPED, ir.CORRUPT, None),
     "truncated_png": (lambda: png_bytes(Image.fromarray(RGB))[:300], ir.SKIPPED, ir.CORRUPT, None),
+    "png_with_broken_pixel_data": (lambda: _png_with_broken_pixel_data(SMOOTH), ir.SKIPPED, ir.CORRUPT, None),
+    "rgba_png_with_broken_pixel_data": (lambda: _png_with_broken_pixel_data(
+        np.dstack([SMOOTH, np.full(SMOOTH.shape[:2], 200, np.uint8)])), ir.SKIPPED, ir.CORRUPT, None),
     "jpeg_header_only": (lambda: GOOD_JPEG[:200], ir.SKIPPED, ir.CORRUPT, None),
     "text_file": (lambda: b"hello, I am not an image\n" * 10, ir.SKIPPED, ir.NOT_AN_IMAGE, None),
     "random_bytes": (lambda: RNG.integers(0, 256, 500, dtype=np.uint8).tobytes(),
