@@ -36,6 +36,19 @@ WARNING_REASONS = (JPEG_EXTRANEOUS_BYTES, JPEG_WARNING)
 _LIBJPEG_WARNING = re.compile(
     r"^(Corrupt JPEG data: .*|Premature end of JPEG file|Warning: .*|Invalid SOS parameters .*|"
     r"Inconsistent progression sequence .*|Unsupported marker type .*|.*JPEG datastream.*)$")
+# libjpeg's errors (jerror.h's families), printed by TensorFlow's decoder before it fails: held back for
+# a file Pillow refuses too (its reason is reported). Any other line is written back, even then.
+_LIBJPEG_ERROR = re.compile(
+    r"^(Improper call to JPEG library.*|Input file read error|Not a JPEG file.*|Empty JPEG image.*|"
+    r"(Huffman|Quantization|Arithmetic) table 0x[0-9a-f]+ was not defined|Missing Huffman code table.*|"
+    r"Bogus .*|Invalid .*|Unsupported .*|Bad .*|Premature end of JPEG.*|Corrupt JPEG data.*|"
+    r"Sampling factors too large.*|Maximum supported image dimension.*|Image too wide.*|"
+    r"Component index \d+.*|DCT coefficient out of range|Didn't expect more than one scan|"
+    r"Scan script does not transmit all data|Application transferred too (few|many) scanlines|"
+    r"Insufficient memory.*|Wrong JPEG library version.*|Requested features are incompatible|"
+    r"Cannot .*|JPEG datastream contains no image|Unknown APP\d+ marker.*|"
+    # TensorFlow's own log line about the image ("Premature end of JPEG data. Stopped at line 0/40").
+    r".*tensorflow/core/lib/jpeg/jpeg_mem\.cc:\d+\] .*)$")
 _EXTRANEOUS = re.compile(r"^Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})$")
 _EOI = b"\xff\xd9"
 # Each pass drops what libjpeg counted; its bit buffer can swallow a few more bytes first.
@@ -52,8 +65,8 @@ class JpegCheck:
     have printed it; ``data``: the bytes to store (the input, or the input
     without the extraneous bytes); ``removed``: how many bytes were dropped;
     ``decoded``: whether TensorFlow decoded the bytes at all; ``unprinted``:
-    when it did not, what was written to standard error during the decode
-    (libjpeg's error message), held back for :func:`print_unprinted`.
+    when it did not, libjpeg's error message(s) it printed, held back for
+    :func:`print_unprinted` (anything else written meanwhile is printed).
     """
 
     reason: str = ""
@@ -80,15 +93,16 @@ class JpegCheck:
 
 
 def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str], str]:
-    """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines, the rest).
+    """(pixels as a numpy array or None when TensorFlow cannot decode it, libjpeg's warning lines, its errors).
 
-    The rest (any other text written to fd 2 meanwhile) is written back to standard error at once when
-    the decode succeeded; when it failed, it holds libjpeg's error message and is returned unwritten.
+    The rest: when the decode failed, libjpeg's error message(s), returned unwritten; any other text
+    written to fd 2 meanwhile (by any thread) is written back to standard error at once.
     """
     import tensorflow as tf
 
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
+        if sys.stderr is not None:  # None when the process started with fd 2 closed
+            sys.stderr.flush()
         try:
             saved = os.dup(2)
         except OSError:  # no standard error to redirect (a closed fd 2): nothing would be printed either
@@ -103,19 +117,23 @@ def _decode_capturing_stderr(data: bytes) -> tuple[object | None, list[str], str
             except Exception:  # noqa: BLE001 - libjpeg error: the caller keeps Pillow's verdict
                 pixels = None
         finally:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
         capture.seek(0)
         text = capture.read().decode("utf-8", "replace")
-    warnings, others = [], []
+    warnings, errors, others = [], [], []
     for line in text.splitlines(keepends=True):
-        (warnings if _LIBJPEG_WARNING.match(line.strip()) else others).append(line)
-    if pixels is None:  # libjpeg's error message(s) among them: the caller decides
-        return None, [line.strip() for line in warnings], "".join(others)
+        if _LIBJPEG_WARNING.match(line.strip()):
+            warnings.append(line)
+        elif pixels is None and (not line.strip() or _LIBJPEG_ERROR.match(line.strip())):
+            errors.append(line)  # the failed decode's message: the caller decides
+        else:
+            others.append(line)
     if others:  # not libjpeg's: give it back to standard error as it was written
         os.write(2, "".join(others).encode("utf-8"))
-    return pixels, [line.strip() for line in warnings], ""
+    return pixels, [line.strip() for line in warnings], "".join(errors)
 
 
 def print_unprinted(check: JpegCheck) -> None:
@@ -138,7 +156,7 @@ def _drop_before_eoi(data: bytes, count: int) -> bytes | None:
 
 
 def check_jpeg(data: bytes) -> JpegCheck:
-    """Libjpeg's warning about ``data`` (a JPEG Pillow decodes), and the bytes to store.
+    """Libjpeg's warning about ``data`` (a JPEG), and the bytes to store.
 
     Args:
       data: the file's bytes (a JPEG).

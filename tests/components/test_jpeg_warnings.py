@@ -105,6 +105,26 @@ def test_other_output_on_stderr_during_the_check_is_given_back(capfd, monkeypatc
     assert "another library's line" in err and "Corrupt JPEG" not in err
 
 
+def test_other_output_during_a_failed_decode_is_given_back_and_libjpegs_error_is_not(capfd, monkeypatch):
+    """A file both decoders refuse is reported as corrupt; another writer's line still reaches fd 2."""
+    import os
+
+    import tensorflow as tf
+
+    real = tf.io.decode_jpeg
+
+    def noisy(data, channels=0):
+        os.write(2, b"another library's line\n")
+        return real(data, channels=channels)
+
+    monkeypatch.setattr(tf.io, "decode_jpeg", noisy)
+    clean = _clean_jpeg(seed=4)
+    capfd.readouterr()
+    result = image_records.normalize_image(clean[:len(clean) // 3])
+    assert (result.outcome, result.reason) == (image_records.SKIPPED, image_records.CORRUPT)
+    assert capfd.readouterr().err == "another library's line\n"
+
+
 def test_ingestion_reports_files_kept_with_a_warning_by_name(tmp_path, capfd, caplog):
     import logging
 
