@@ -139,6 +139,13 @@ def filtered_stderr(verbose=False):
     if verbose:
         yield None
         return
+    # multiprocessing's resource tracker, started with the first spawned process, lives as long as this
+    # process: started inside the block it would hold the pipe, and leaving the block would wait
+    # DRAIN_SECONDS for nothing (at the end of every sweep). Started here, it keeps the real standard error.
+    if sys.platform != "win32":
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
     sys.stderr.flush()
     real = os.dup(2)
     try:

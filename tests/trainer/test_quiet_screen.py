@@ -152,6 +152,26 @@ def test_output_of_child_processes_is_filtered():
                                         "parent outside"]
 
 
+def test_a_spawned_process_inside_does_not_leave_multiprocessings_tracker_holding_the_pipe():
+    """The resource tracker outlives the block; with the pipe as its fd 2, leaving the block would wait 30 s."""
+    done = run_python("""
+        import multiprocessing, os
+        from multiprocessing import resource_tracker
+        from trainer.quiet_screen import filtered_stderr
+        if __name__ == "__main__":
+            real = os.readlink("/proc/self/fd/2")
+            with filtered_stderr():
+                process = multiprocessing.get_context("spawn").Process(target=os.getpid)
+                process.start()
+                process.join()
+            tracker = resource_tracker._resource_tracker._pid
+            print(real, os.readlink(f"/proc/{tracker}/fd/2"))
+    """)
+    assert done.returncode == 0, done.stderr
+    real, trackers = done.stdout.split()
+    assert trackers == real
+
+
 def test_verbose_keeps_everything():
     done = run_python(f"""
         import subprocess, sys
