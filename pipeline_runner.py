@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+import traceback
 import typing
 
 from trainer.environment import apply_keras_policy, import_tensorflow, quiet_startup
@@ -277,11 +278,20 @@ def sweep(config, seeds, beam_args=(), verbose=False):
     return 0
 
 
-def interrupted(config) -> int:
-    """Ctrl-C during ``run`` or ``sweep``: one line on what is kept instead of a traceback; exit status 130."""
-    print(f"\npipeline_runner.py: interrupted. What finished is kept: the same command goes on from there, "
-          f"taking the finished components from the cache in {config.metadata_path} and running the "
-          f"interrupted one again.", file=sys.stderr, flush=True)
+def interrupted(config, error: KeyboardInterrupt) -> int:
+    """Ctrl-C during ``run`` or ``sweep``: one line on what is kept instead of a traceback; exit status 130.
+
+    An error the interrupt came in the middle of is shown first, with its traceback.
+    """
+    if error.__context__ is not None:
+        traceback.print_exception(error.__context__)
+    if config.enable_cache:
+        how = (f"What finished is kept: the same command goes on from there, taking the finished components "
+               f"from the cache in {config.metadata_path} and running the interrupted one again.")
+    else:
+        how = (f"What finished is kept under {config.output_dir}, but the cache is off (enable_cache false): "
+               f"the same command runs every component again.")
+    print(f"\npipeline_runner.py: interrupted. {how}", file=sys.stderr, flush=True)
     return 130
 
 
@@ -328,8 +338,8 @@ def main(argv=None):
         try:
             with filtered_stderr(verbose):
                 return run(config, beam_args, verbose=verbose)
-        except KeyboardInterrupt:
-            return interrupted(config)
+        except KeyboardInterrupt as error:
+            return interrupted(config, error)
     if args.command == "sweep":
         from pipeline.sweep import parse_seeds
 
@@ -340,8 +350,8 @@ def main(argv=None):
         try:
             with filtered_stderr(verbose):
                 return sweep(config, seeds, beam_args, verbose=verbose)
-        except KeyboardInterrupt:
-            return interrupted(config)
+        except KeyboardInterrupt as error:
+            return interrupted(config, error)
     if args.command == "compile":
         import_tensorflow(verbose)
         from pipeline import kubeflow

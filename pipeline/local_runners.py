@@ -11,6 +11,7 @@ and gives it all back when it ends.
 
 import multiprocessing
 import resource
+import sys
 
 
 def make_runner(runner: str):
@@ -37,7 +38,10 @@ def _run_ir(runner: str, ir: bytes, verbose: bool, prefix: str) -> None:
 
     reporter = quiet_logs(verbose)
     reporter.prefix = prefix
-    make_runner(runner).run_with_ir(pipeline_pb2.Pipeline.FromString(ir))
+    try:
+        make_runner(runner).run_with_ir(pipeline_pb2.Pipeline.FromString(ir))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent says what is kept
+        sys.exit(130)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
     reporter.print_line(f"peak memory of this run's process: {peak / 1e9:.2f} GB")
 
@@ -65,7 +69,12 @@ def run_in_fresh_process(runner: str, pipeline, verbose: bool = False, prefix: s
     process = multiprocessing.get_context("spawn").Process(target=_run_ir, args=(runner, ir, verbose, prefix),
                                                            name=f"{pipeline.pipeline_info.pipeline_name} run")
     process.start()
-    process.join()
+    try:
+        process.join()
+    except BaseException:  # Ctrl-C here: the run must not go on alone, nor keep this process waiting
+        process.terminate()
+        process.join()
+        raise
     if process.exitcode != 0:
         raise RuntimeError(f"pipeline {pipeline.pipeline_info.pipeline_name!r} ({prefix.strip() or 'one run'}) "
                            f"failed in its process (exit status {process.exitcode}); its error is above")

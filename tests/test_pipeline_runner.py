@@ -107,3 +107,24 @@ def test_verbose_shows_tensorflow_start_up_lines(tmp_path):
     lines = first_lines(["compile", "--verbose", "--output", str(tmp_path / "p.json"), "--image", "img",
                          "--output-dir", str(tmp_path / "out"), "--skip-inputs"], limit=40)
     assert any(NOISE.search(line) for line in lines), "\n".join(lines)
+
+
+def test_the_interrupted_line_says_when_the_cache_is_off_and_shows_the_error_it_cut_into(capsys):
+    import types
+
+    sys.path.insert(0, ROOT)
+    import pipeline_runner
+
+    config = types.SimpleNamespace(enable_cache=False, output_dir="/out", metadata_path="/out/metadata.sqlite")
+    try:
+        try:
+            raise ValueError("the component's own failure")
+        except ValueError:
+            raise KeyboardInterrupt  # noqa: B904 - Ctrl-C while the failure was unwinding
+    except KeyboardInterrupt as error:
+        assert error.__context__ is not None
+        assert pipeline_runner.interrupted(config, error) == 130
+    err = capsys.readouterr().err
+    assert "ValueError: the component's own failure" in err and "Traceback" in err
+    assert err.rstrip().endswith("pipeline_runner.py: interrupted. What finished is kept under /out, but the "
+                                 "cache is off (enable_cache false): the same command runs every component again.")
