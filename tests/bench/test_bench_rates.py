@@ -37,10 +37,12 @@ def test_rates_bench_tiny_mode_writes_every_figure(tmp_path):
         assert a["timed_steps"] == 2 and a["images_per_second"] > 0, arm
         assert a["first_step_seconds"] > 0 and 0.1 < a["peak_rss_gb"] < 64, arm
         assert a["achieved_gflops"] == pytest.approx(flops["training_step"] * a["images_per_second"] / 1e9)
-        # Ratios to the ceiling measured in the same run; in tiny mode, beside other tests, both can pass 1.
-        assert a["fraction_of_ceiling"] == pytest.approx(a["achieved_gflops"] / ceiling["gflops"]) > 0, arm
+        # Ratios to the ceiling measured in the same run. In tiny mode, beside other tests, the ceiling of
+        # small matrices can be low enough for a fraction to pass 1 (1.57 seen); 10 would be a unit error.
+        assert a["fraction_of_ceiling"] == pytest.approx(a["achieved_gflops"] / ceiling["gflops"]), arm
         assert a["fraction_of_ceiling_forward_x3"] == pytest.approx(
-            a["achieved_gflops_forward_x3"] / ceiling["gflops"]) > 0, arm
+            a["achieved_gflops_forward_x3"] / ceiling["gflops"]), arm
+        assert 0 < a["fraction_of_ceiling"] < 10 and 0 < a["fraction_of_ceiling_forward_x3"] < 10, arm
     # Only the learnable resizer back-propagates through a resize (between its convolutions).
     assert results["arms"][LEARNABLE_RESIZER_ARM]["flops_per_image"]["added"] > 0
     assert set(results["versus_baseline"]) == {LEARNABLE_RESIZER_ARM, MULLER_ARM}
