@@ -86,8 +86,9 @@ def test_a_clean_jpeg_has_no_warning_and_is_stored_as_it_is(capfd):
     assert capfd.readouterr().err == ""
 
 
-def test_other_output_on_stderr_during_the_check_is_given_back(capfd, monkeypatch):
-    """Only libjpeg's warning lines are taken; anything else written to fd 2 meanwhile reaches fd 2."""
+@pytest.fixture
+def another_writer(monkeypatch):
+    """TensorFlow's JPEG decoder, with another library's line written to fd 2 before each decode."""
     import os
 
     import tensorflow as tf
@@ -99,25 +100,18 @@ def test_other_output_on_stderr_during_the_check_is_given_back(capfd, monkeypatc
         return real(data, channels=channels)
 
     monkeypatch.setattr(tf.io, "decode_jpeg", noisy)
+
+
+def test_other_output_on_stderr_during_the_check_is_given_back(capfd, another_writer):
+    """Only libjpeg's warning lines are taken; anything else written to fd 2 meanwhile reaches fd 2."""
     check = jpeg_warnings.check_jpeg(_with_garbage_before_eoi(_clean_jpeg(), b"\x07" * 20))
     assert check.reason == jpeg_warnings.JPEG_EXTRANEOUS_BYTES
     err = capfd.readouterr().err
     assert "another library's line" in err and "Corrupt JPEG" not in err
 
 
-def test_other_output_during_a_failed_decode_is_given_back_and_libjpegs_error_is_not(capfd, monkeypatch):
+def test_other_output_during_a_failed_decode_is_given_back_and_libjpegs_error_is_not(capfd, another_writer):
     """A file both decoders refuse is reported as corrupt; another writer's line still reaches fd 2."""
-    import os
-
-    import tensorflow as tf
-
-    real = tf.io.decode_jpeg
-
-    def noisy(data, channels=0):
-        os.write(2, b"another library's line\n")
-        return real(data, channels=channels)
-
-    monkeypatch.setattr(tf.io, "decode_jpeg", noisy)
     clean = _clean_jpeg(seed=4)
     capfd.readouterr()
     result = image_records.normalize_image(clean[:len(clean) // 3])
