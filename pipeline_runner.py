@@ -19,6 +19,7 @@ or ``--direct_running_mode=multi_processing --direct_num_workers=2``).
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -278,12 +279,33 @@ def sweep(config, seeds, beam_args=(), verbose=False):
     return 0
 
 
-def interrupted(config, error: KeyboardInterrupt) -> int:
+class _CtrlC:
+    """SIGINT, noted before it raises ``KeyboardInterrupt``.
+
+    A library may turn the interrupt into an error of its own (TFX's launcher: "Execution 1 failed"); with
+    the note, that error is still the interrupt.
+    """
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.seen = True
+        signal.default_int_handler(signum, frame)
+
+    @classmethod
+    def install(cls):
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, cls.handler)
+
+
+def interrupted(config, error: BaseException) -> int:
     """Ctrl-C during ``run`` or ``sweep``: one line on what is kept instead of a traceback; exit status 130.
 
-    An error the interrupt came in the middle of is shown first, with its traceback.
+    ``error``: the ``KeyboardInterrupt``, or what a library made of it.  An error the interrupt came in the
+    middle of is shown first, with its traceback.
     """
-    if error.__context__ is not None:
+    if isinstance(error, KeyboardInterrupt) and error.__context__ is not None:
         traceback.print_exception(error.__context__)
     if config.enable_cache:
         how = (f"What finished is kept: the same command goes on from there, taking the finished components "
@@ -335,10 +357,13 @@ def main(argv=None):
     except ConfigError as error:
         parser.exit(2, f"pipeline_runner.py: invalid configuration: {error}\n")
     if args.command == "run":
+        _CtrlC.install()
         try:
             with filtered_stderr(verbose):
                 return run(config, beam_args, verbose=verbose)
-        except KeyboardInterrupt as error:
+        except BaseException as error:
+            if not (isinstance(error, KeyboardInterrupt) or _CtrlC.seen):
+                raise
             return interrupted(config, error)
     if args.command == "sweep":
         from pipeline.sweep import parse_seeds
@@ -347,10 +372,13 @@ def main(argv=None):
             seeds = parse_seeds(args.seeds)
         except ValueError as error:
             parser.exit(2, f"pipeline_runner.py: {error}\n")
+        _CtrlC.install()
         try:
             with filtered_stderr(verbose):
                 return sweep(config, seeds, beam_args, verbose=verbose)
-        except KeyboardInterrupt as error:
+        except BaseException as error:
+            if not (isinstance(error, KeyboardInterrupt) or _CtrlC.seen):
+                raise
             return interrupted(config, error)
     if args.command == "compile":
         import_tensorflow(verbose)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from trainer import contract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,3 +130,33 @@ def test_the_interrupted_line_says_when_the_cache_is_off_and_shows_the_error_it_
     assert "ValueError: the component's own failure" in err and "Traceback" in err
     assert err.rstrip().endswith("pipeline_runner.py: interrupted. What finished is kept under /out, but the "
                                  "cache is off (enable_cache false): the same command runs every component again.")
+
+
+def test_ctrl_c_that_a_library_turned_into_its_own_error_is_still_the_interrupt(tmp_path, monkeypatch, capsys):
+    """TFX's launcher can report the interrupt as "Execution 1 failed"; the command still ends as interrupted."""
+    import signal as signals
+
+    sys.path.insert(0, ROOT)
+    import pipeline_runner
+
+    def run_interrupted_inside_a_library(config, beam_args, verbose=False):
+        try:
+            os.kill(os.getpid(), signals.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt as error:
+            raise RuntimeError("Execution 1 failed.") from error
+
+    monkeypatch.setattr(pipeline_runner, "run", run_interrupted_inside_a_library)
+    monkeypatch.setattr(pipeline_runner._CtrlC, "seen", False)
+    try:
+        status = pipeline_runner.main(["run", "--verbose", "--output-dir", str(tmp_path)])
+    finally:
+        signals.signal(signals.SIGINT, signals.default_int_handler)
+    assert status == 130
+    assert "pipeline_runner.py: interrupted." in capsys.readouterr().err
+    # Any other error, without Ctrl-C, is raised as it is.
+    monkeypatch.setattr(pipeline_runner._CtrlC, "seen", False)
+    monkeypatch.setattr(pipeline_runner, "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("real")))
+    with pytest.raises(RuntimeError, match="real"):
+        pipeline_runner.main(["run", "--verbose", "--output-dir", str(tmp_path)])
+    signals.signal(signals.SIGINT, signals.default_int_handler)
