@@ -18,6 +18,22 @@ import pytest
 pytest_plugins = ["tests.components.fixtures", "tests.pipeline.fixtures", "tests.trainer.fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def environment_restored_after_each_test():
+    """What a test (or the code it calls in-process, e.g. ``pipeline_runner.main``) sets in ``os.environ`` ends with it.
+
+    A command run in-process with ``--verbose`` sets ``TF_CPP_MIN_LOG_LEVEL=0`` for its own process: left set, every
+    later test on that test worker started TensorFlow processes (Beam's workers) that print their INFO lines.
+    """
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    for key, value in before.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session", autouse=True)
 def temporary_files_under_pytests_folder(tmp_path_factory):
     """Temporary files of the code under test (and of the commands it starts) go under pytest's own folder.
