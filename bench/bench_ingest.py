@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Benchmark: ImageFolderExampleGen throughput on 2,000 JPEGs of cats_vs_dogs-like sizes.
 
-    python bench/bench_ingest.py [--images 2000] [--keep DIR] [--decode-sample 2000]
+    python bench/bench_ingest.py [--images 2000] [--keep DIR] [--decode-sample 2000] [-- BEAM_ARGS]
 
 Generates the images (cats_vs_dogs-like sizes, JPEG quality 85, two classes)
 into a temporary directory, runs the ImageFolderExampleGen executor on them
-with Beam's in-process DirectRunner, measures the machine's JPEG decode limit
+with Beam's in-process DirectRunner (or the Beam arguments after ``--``, e.g.
+``--direct_running_mode=multi_processing --direct_num_workers=2``), measures the machine's JPEG decode limit
 on a sample of the same files on every core (``bench/bench_scale.py``'s
 ``decode_limit``), prints images/s and its fraction of that limit and writes
 ``bench/results/ingest.json``.  Heavy: run it alone on the machine.
@@ -36,7 +37,7 @@ def make_images(directory, count):
     return make_folder(directory, count, bad_fraction=0.0)["bytes"]
 
 
-def run(count, keep=None, decode_sample=2000):
+def run(count, keep=None, decode_sample=2000, beam_args=()):
     from google.protobuf import message
     from tfx.dsl.components.base import base_beam_executor
     from tfx.types import standard_artifacts
@@ -63,7 +64,7 @@ def run(count, keep=None, decode_sample=2000):
     examples = standard_artifacts.Examples()
     examples.uri = out_dir
     executor = component.executor_spec.executor_class(
-        base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=[]))
+        base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
     t0 = time.time()
     executor.Do({}, {"examples": [examples]}, props)
     seconds = time.time() - t0
@@ -75,7 +76,8 @@ def run(count, keep=None, decode_sample=2000):
     out_bytes = sum(os.path.getsize(os.path.join(d, f))
                     for d, _, fs in os.walk(out_dir) for f in fs)
     result = {
-        "benchmark": "ImageFolderExampleGen, in-process DirectRunner",
+        "benchmark": "ImageFolderExampleGen executor, DirectRunner",
+        "beam_args": list(beam_args),
         "images": count,
         "image_size": "150-500 x 200-500 px JPEG q85 (bench/bench_scale.py's generator)",
         "input_mb": round(total_bytes / 1e6, 1),
@@ -101,8 +103,10 @@ def main():
     parser.add_argument("--keep", help="work directory to keep (reused if it has images)")
     parser.add_argument("--decode-sample", type=int, default=2000, help="files the decode limit is measured on")
     parser.add_argument("--output", default=os.path.join(ROOT, "bench", "results", "ingest.json"))
-    args = parser.parse_args()
-    result = run(args.images, args.keep, args.decode_sample)
+    argv = sys.argv[1:]
+    beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    result = run(args.images, args.keep, args.decode_sample, beam_args)
     write_result(args.output, result, sort_keys=True)
     print(json.dumps(result, indent=2, sort_keys=True))
     print(f"{result['images_per_s']} images/s, {result['fraction_of_decode_limit']:.0%} of the decode limit "

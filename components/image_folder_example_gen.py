@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import os
 from typing import Any
 
@@ -494,6 +495,21 @@ def layout_report(scan: FolderScan, ignore_empty: bool) -> dict[str, Any]:
     }
 
 
+def read_file(input_base: str, rel: str) -> bytes:
+    """The bytes of the file ``rel`` (a relative path) under ``input_base`` (local or any ``tf.io.gfile`` URI).
+
+    Raises:
+        components._ingest.UnreadableError: it cannot be read (permission denied, a dangling link, removed,
+            ...); the message is the cause's type and message, naming ``rel`` rather than the full path.
+    """
+    path = _join(input_base, rel)
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    except Exception as exc:  # permission denied, dangling link, ...
+        raise _ingest.UnreadableError(f"{type(exc).__name__}: {exc}".replace(path, rel)) from exc
+
+
 class ReadFileDoFn(beam.DoFn):
     """Planned file -> IngestItem with its bytes (or an ``unreadable`` skip)."""
 
@@ -505,14 +521,10 @@ class ReadFileDoFn(beam.DoFn):
         if skip_reason:
             yield _ingest.IngestItem(split, rel, label, label_name, None, skip_reason)
             return
-        path = _join(self._input_base, rel)
         try:
-            with tf.io.gfile.GFile(path, "rb") as f:
-                data = f.read()
-        except Exception as exc:  # noqa: BLE001 - permission denied, dangling link, ...
-            detail = f"{type(exc).__name__}: {exc}".replace(path, rel)
-            yield _ingest.IngestItem(split, rel, label, label_name, None,
-                                     image_records.UNREADABLE, detail)
+            data = read_file(self._input_base, rel)
+        except _ingest.UnreadableError as exc:
+            yield _ingest.IngestItem(split, rel, label, label_name, None, image_records.UNREADABLE, str(exc))
             return
         yield _ingest.IngestItem(split, rel, label, label_name, data)
 
@@ -691,6 +703,7 @@ class Executor(_ingest.IngestExecutor):
                           **layout_report(scan, ignore_empty)},
             group_duplicates=True,
             keep_label_conflicts=keep_conflicts,
+            read_again=functools.partial(read_file, input_base),
         )
 
 

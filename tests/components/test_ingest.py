@@ -72,16 +72,55 @@ def test_too_many_pixels_is_skipped_with_the_limit_the_executor_was_given():
     assert (row.outcome, row.reason) == (image_records.SKIPPED, image_records.TOO_MANY_PIXELS)
 
 
-def test_content_keys_group_identical_bytes_only():
+def test_content_keys_group_identical_bytes_only_and_carry_no_bytes():
     item = _ingest.IngestItem("train", "a.png", 0, "cat", PNG)
-    assert _ingest._content_key(item) == ("sha256:" + hashlib.sha256(PNG).hexdigest(), item)
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert _ingest._content_key(item) == ("sha256:" + digest, item._replace(data=None, sha256=digest))
     for other in (item._replace(data=None), item._replace(data=b""), item._replace(skip_reason="hidden_file")):
         assert _ingest._content_key(other) == ("path:a.png", other)
 
 
-def group(items, keep=False, key=None):
-    do_fn = _ingest.GroupDuplicatesDoFn(max_pixels=1000, keep_label_conflicts=keep)
-    return split_outputs(do_fn.process((key or _ingest._content_key(items[0])[0], items)))
+def stripped(item):
+    """``item`` as the grouping carries it (:func:`_ingest._content_key`)."""
+    return _ingest._content_key(item)[1]
+
+
+def group(items, keep=False):
+    """GroupDuplicatesDoFn on ``items`` (one content key), reading the bytes they had by path."""
+    files = {it.path: it.data for it in items}
+    key = _ingest._content_key(items[0])[0]
+    do_fn = _ingest.GroupDuplicatesDoFn(max_pixels=1000, read=files.__getitem__, keep_label_conflicts=keep)
+    return split_outputs(do_fn.process((key, [stripped(it) for it in items])))
+
+
+def test_an_item_is_read_again_as_it_was_or_skipped_as_unreadable_naming_why():
+    item = _ingest.IngestItem("train", "cat/a.png", 0, "cat", PNG)
+    files = {"cat/a.png": PNG}
+    assert _ingest.read_again(stripped(item), files.__getitem__) == item._replace(sha256=stripped(item).sha256)
+    # Bytes kept, pre-skipped, unreadable at the first read: as they are, nothing read.
+    for untouched in (item, item._replace(data=None, skip_reason=image_records.HIDDEN_FILE),
+                      item._replace(data=None, skip_reason=image_records.UNREADABLE, skip_detail="gone")):
+        assert _ingest.read_again(untouched, {}.__getitem__) is untouched
+
+    def removed(path):
+        raise _ingest.UnreadableError(f"NotFoundError: {path}; No such file or directory")
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied")
+
+    cases = [(removed, "NotFoundError: cat/a.png; No such file or directory"),
+             (denied, "PermissionError: [Errno 13] Permission denied"),
+             ({"cat/a.png": OTHER_PNG}.__getitem__, _ingest.CHANGED_WHILE_READ)]
+    for read, detail in cases:
+        again = _ingest.read_again(stripped(item), read)
+        assert (again.data, again.skip_reason, again.skip_detail) == (None, image_records.UNREADABLE, detail)
+        [row] = split_outputs(_ingest.NormalizeDoFn(max_pixels=1000).process(again))[1][_ingest.NormalizeDoFn.REPORT]
+        assert (row.outcome, row.reason, row.detail) == (image_records.SKIPPED, image_records.UNREADABLE, detail)
+
+
+def test_a_plan_that_groups_duplicates_must_say_how_to_read_again():
+    with pytest.raises(ValueError, match="read_again"):
+        _ingest.IngestPlan(source="s", label_names=["a"], split_names=["train"], read=None, group_duplicates=True)
 
 
 def test_copies_under_one_class_go_to_the_split_of_the_first_path():
@@ -90,6 +129,7 @@ def test_copies_under_one_class_go_to_the_split_of_the_first_path():
     main, tagged = group(items)
     assert [(it.path, it.split, it.conflict) for it in main] == [("cat/a.png", "train", ""),
                                                                   ("cat/b.png", "train", "")]
+    assert all(it.data is None and it.sha256 == hashlib.sha256(PNG).hexdigest() for it in main)
     assert tagged[_ingest.GroupDuplicatesDoFn.DUPLICATES] == [("duplicate", {
         "sha256": hashlib.sha256(PNG).hexdigest(), "split": "train", "paths": ["cat/a.png", "cat/b.png"],
         "label_name": "cat"})]
@@ -111,13 +151,18 @@ def test_copies_under_two_classes_are_a_label_conflict_naming_the_other_copies()
 
 def test_single_files_and_identical_non_images_are_left_alone():
     single = [_ingest.IngestItem("test", "a.png", 0, "cat", PNG)]
-    assert group(single) == (single, {})
+    assert group(single) == ([stripped(single[0])], {})
     junk = [_ingest.IngestItem("test", "b.jpg", 0, "cat", b"junk"), _ingest.IngestItem("train", "a.jpg", 1, "dog",
                                                                                          b"junk")]
     # Sorted by path, each in its own split: both are skipped as not_an_image later, not reported as copies.
-    assert group(junk) == ([junk[1], junk[0]], {})
+    assert group(junk) == ([stripped(junk[1]), stripped(junk[0])], {})
+    # The first copy cannot be read again (removed meanwhile): no copies reported; each is read again later.
+    do_fn = _ingest.GroupDuplicatesDoFn(max_pixels=1000, read={}.__getitem__)
+    copies = [stripped(_ingest.IngestItem("train", "cat/a.png", 0, "cat", PNG)),
+              stripped(_ingest.IngestItem("train", "cat/b.png", 0, "cat", PNG))]
+    assert split_outputs(do_fn.process(("sha256:" + copies[0].sha256, copies))) == (copies, {})
     unread = [_ingest.IngestItem("test", "u.png", 0, "cat", None, image_records.UNREADABLE)]
-    assert group(unread, key="path:u.png") == (unread, {})
+    assert group(unread) == (unread, {})
 
 
 def test_the_duplicates_section_counts_groups_files_and_extra_copies():
