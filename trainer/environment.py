@@ -81,6 +81,11 @@ ROUTINE_LOG_LINES = {
                        r"|Not using the in-place Transform because"),
     # Beam: a pure-Python CRC without the optional python-snappy (only slower).
     "apache_beam.io.tfrecordio": re.compile(r"Couldn't find python-snappy"),
+    # Beam about TFX's own DoFn that runs each component under --runner beam (a process method that returns
+    # nothing, by design), once per component and run; about any other DoFn it still shows.
+    "apache_beam.transforms.core": re.compile(
+        r"No iterator is returned by the process method in %s\.', <class 'tfx\.orchestration\.beam\."
+        r"beam_dag_runner\.PipelineNodeAsDoFn'>"),
     # TensorFlow's deprecation notices for calls made inside TFMA or TensorFlow itself: TFMA's reader of its
     # results (tfma.load_metrics, in the comparison and the report) and the profiler's FLOP counters (the
     # Trainer's cost) use TF1 functions TensorFlow marks deprecated.  A notice for a call from any other module

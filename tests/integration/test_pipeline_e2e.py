@@ -265,6 +265,8 @@ def test_sweep_of_two_seeds_under_the_beam_dag_runner(tmp_path):
                           env={**os.environ, "TMPDIR": str(temporary)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert not os.listdir(temporary), f"the sweep left {sorted(os.listdir(temporary))} in its temporary directory"
+    # No library's routine warning on the screen (Beam's about TFX's component DoFn, once per component).
+    assert not re.search(r"^WARNING:apache_beam", proc.stderr, re.M), proc.stderr[-3000:]
     # Progress names the seed; the second seed takes ingestion and Transform from the cache.
     for component in (contract.IMAGE_FOLDER_EXAMPLE_GEN_ID, contract.TRANSFORM_ID, LEARNABLE_TRAINER_ID,
                       contract.trainer_id(MULLER_ARM),

@@ -297,3 +297,26 @@ def test_deprecation_lines_of_calls_inside_tfma_or_tensorflow_are_dropped_and_ot
     assert keep.filter(record(f"From {tfma_file}: calling dropout (from tensorflow.python.ops.nn_ops) with "
                               "keep_prob is deprecated and will be removed in a future version."))
     assert keep.filter(record(message.format(tfma_file).replace("is deprecated", "failed")))
+
+
+def test_beams_warning_about_tfxs_component_dofn_is_dropped_and_about_any_other_dofn_kept():
+    import logging
+
+    from tfx.orchestration.beam.beam_dag_runner import PipelineNodeAsDoFn
+
+    from trainer.environment import ROUTINE_LOG_LINES, SCREEN_NOISE, _DropRoutineLines
+
+    keep = _DropRoutineLines(ROUTINE_LOG_LINES["apache_beam.transforms.core"])
+
+    def record(cls):  # as Beam logs it: a tuple as the message (apache_beam.transforms.core)
+        return logging.LogRecord("apache_beam.transforms.core", logging.WARNING, "core.py", 1,
+                                 ("No iterator is returned by the process method in %s.", cls), None, None)
+
+    class MyDoFn:
+        pass
+
+    assert not keep.filter(record(PipelineNodeAsDoFn))
+    assert keep.filter(record(MyDoFn))
+    # The same line as a Beam worker process would print it, through the quiet screen's filter.
+    assert SCREEN_NOISE.search(f"WARNING:apache_beam.transforms.core:{record(PipelineNodeAsDoFn).getMessage()}")
+    assert not SCREEN_NOISE.search(f"WARNING:apache_beam.transforms.core:{record(MyDoFn).getMessage()}")
