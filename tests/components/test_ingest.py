@@ -129,7 +129,8 @@ def test_copies_under_one_class_go_to_the_split_of_the_first_path():
     main, tagged = group(items)
     assert [(it.path, it.split, it.conflict) for it in main] == [("cat/a.png", "train", ""),
                                                                   ("cat/b.png", "train", "")]
-    assert all(it.data is None and it.sha256 == hashlib.sha256(PNG).hexdigest() for it in main)
+    # Copies are read again in the grouping (their hash checked); only a group of copies carries bytes on.
+    assert all(it.data == PNG and it.sha256 == hashlib.sha256(PNG).hexdigest() for it in main)
     assert tagged[_ingest.GroupDuplicatesDoFn.DUPLICATES] == [("duplicate", {
         "sha256": hashlib.sha256(PNG).hexdigest(), "split": "train", "paths": ["cat/a.png", "cat/b.png"],
         "label_name": "cat"})]
@@ -155,12 +156,19 @@ def test_single_files_and_identical_non_images_are_left_alone():
     junk = [_ingest.IngestItem("test", "b.jpg", 0, "cat", b"junk"), _ingest.IngestItem("train", "a.jpg", 1, "dog",
                                                                                          b"junk")]
     # Sorted by path, each in its own split: both are skipped as not_an_image later, not reported as copies.
-    assert group(junk) == ([stripped(junk[1]), stripped(junk[0])], {})
-    # The first copy cannot be read again (removed meanwhile): no copies reported; each is read again later.
-    do_fn = _ingest.GroupDuplicatesDoFn(max_pixels=1000, read={}.__getitem__)
+    assert group(junk) == ([stripped(junk[1])._replace(data=b"junk"), stripped(junk[0])._replace(data=b"junk")], {})
+    # A copy removed or changed since it was hashed is unreadable and no copy; the others are still grouped.
     copies = [stripped(_ingest.IngestItem("train", "cat/a.png", 0, "cat", PNG)),
-              stripped(_ingest.IngestItem("train", "cat/b.png", 0, "cat", PNG))]
-    assert split_outputs(do_fn.process(("sha256:" + copies[0].sha256, copies))) == (copies, {})
+              stripped(_ingest.IngestItem("test", "cat/b.png", 0, "cat", PNG)),
+              stripped(_ingest.IngestItem("validation", "dog/c.png", 1, "dog", PNG))]
+    for files in ({"cat/b.png": PNG, "dog/c.png": PNG}, {"cat/a.png": OTHER_PNG, "cat/b.png": PNG, "dog/c.png": PNG}):
+        do_fn = _ingest.GroupDuplicatesDoFn(max_pixels=1000, read=files.__getitem__)
+        main, tagged = split_outputs(do_fn.process(("sha256:" + copies[0].sha256, copies)))
+        assert [(it.path, it.skip_reason) for it in main] == [
+            ("cat/a.png", image_records.UNREADABLE), ("cat/b.png", ""), ("dog/c.png", "")]
+        assert [(it.split, bool(it.conflict)) for it in main[1:]] == [("test", True), ("test", True)]
+        [(kind, entry)] = tagged[_ingest.GroupDuplicatesDoFn.DUPLICATES]
+        assert kind == "label_conflict" and entry["paths"] == ["cat/b.png", "dog/c.png"]
     unread = [_ingest.IngestItem("test", "u.png", 0, "cat", None, image_records.UNREADABLE)]
     assert group(unread) == (unread, {})
 
