@@ -299,13 +299,29 @@ class _CtrlC:
             signal.signal(signal.SIGINT, cls.handler)
 
 
+def _follows_an_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` was raised while an earlier ``KeyboardInterrupt`` was handled.
+
+    TFX's launcher then looks for the executor's output, which the interrupted executor never wrote: a
+    consequence of the interrupt, no news.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def interrupted(config, error: BaseException) -> int:
     """Ctrl-C during ``run`` or ``sweep``: one line on what is kept instead of a traceback; exit status 130.
 
     ``error``: the ``KeyboardInterrupt``, or what a library made of it.  An error the interrupt came in the
     middle of is shown first, with its traceback.
     """
-    if isinstance(error, KeyboardInterrupt) and error.__context__ is not None:
+    if (isinstance(error, KeyboardInterrupt) and error.__context__ is not None
+            and not _follows_an_interrupt(error.__context__)):
         traceback.print_exception(error.__context__)
     if config.enable_cache:
         how = (f"What finished is kept: the same command goes on from there, taking the finished components "
